@@ -1,0 +1,2 @@
+"""recstream."""
+__version__ = "0.1.0"

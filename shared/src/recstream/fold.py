@@ -1,0 +1,168 @@
+"""The fold: one user's state plus that user's next events gives the next state.
+
+The same function serves the stream consumer, the replay command, the offline
+evaluation and the recomputation endpoint, so every path gives the same state.
+It is pure: time comes from the events themselves (``occurred_at`` for the
+behaviour, the broker's record timestamp for the dedupe window).
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from recstream.config import CoreConfig
+from recstream.decay import add_decayed, value_at
+from recstream.events import Event
+from recstream.state import HistoryEntry, ItemStats, UserState, Watermark
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class PositionedEvent:
+    """A valid event and where it sits in the log."""
+
+    event: Event
+    partition: int
+    offset: int
+    received_at: float  # the record's timestamp, seconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
+class FoldOutcome:
+    state: UserState
+    applied: int
+    skipped: int  # at or below the user's watermark: already applied
+    duplicates: int  # an event_id already seen inside the dedupe window
+
+
+def dedupe_token(event_id: str) -> str:
+    """A short, fixed-size fingerprint of an event id for the dedupe window."""
+    return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
+
+
+def fold_user(
+    state: UserState, events: Sequence[PositionedEvent], config: CoreConfig
+) -> FoldOutcome:
+    """Apply ``events`` (in log order) to ``state``; the input state is not changed."""
+    new = state.copy()
+    applied = skipped = duplicates = 0
+    latest_received = None
+    for positioned in events:
+        if new.watermark is not None and new.watermark.covers(
+            positioned.partition, positioned.offset
+        ):
+            skipped += 1
+            continue
+        new.watermark = Watermark(positioned.partition, positioned.offset)
+        latest_received = positioned.received_at
+        token = dedupe_token(positioned.event.event_id)
+        if token in new.dedupe:
+            duplicates += 1
+            continue
+        if config.dedupe_cap > 0:
+            new.dedupe[token] = positioned.received_at
+        _apply_event(new, positioned, config)
+        applied += 1
+    if latest_received is not None:
+        _prune_dedupe(new, latest_received, config)
+        _cap_items(new, config)
+    return FoldOutcome(new, applied, skipped, duplicates)
+
+
+def _apply_event(state: UserState, positioned: PositionedEvent, config: CoreConfig) -> None:
+    event = positioned.event
+    at = event.occurred_at.timestamp()
+    weight = config.weight(event.event_type)
+    state.total_events += 1
+    state.first_at = at if state.first_at is None else min(state.first_at, at)
+    state.last_at = at if state.last_at is None else max(state.last_at, at)
+    state.counts[event.event_type] = state.counts.get(event.event_type, 0) + 1
+    state.hours[event.occurred_at.hour] += 1
+    state.weekdays[event.occurred_at.weekday()] += 1
+    if event.category is not None and (
+        event.category in state.categories or len(state.categories) < config.categories_cap
+    ):
+        state.categories[event.category] = state.categories.get(event.category, 0) + 1
+    activity_score, activity_ref = state.activity
+    state.activity = add_decayed(
+        activity_score, activity_ref, max(weight, 0.0), at, config.activity_half_life_days * DAY
+    )
+    item = event.item_key
+    if item is not None:
+        _apply_item(state, item, event, weight, at, config)
+    _insert_history(
+        state,
+        HistoryEntry(
+            event.event_id,
+            event.event_type,
+            at,
+            item,
+            event.category,
+            event.session_id,
+            positioned.offset,
+        ),
+        config,
+    )
+
+
+def _apply_item(
+    state: UserState, item: str, event: Event, weight: float, at: float, config: CoreConfig
+) -> None:
+    stats = state.items.get(item)
+    if stats is None:
+        if item.startswith("p:"):
+            state.unique_products += 1
+        else:
+            state.unique_groups += 1
+        stats = ItemStats(score=0.0, ref=at, events=0, last_at=at)
+        state.items[item] = stats
+    stats.score, stats.ref = add_decayed(
+        stats.score, stats.ref, weight, at, config.rating_half_life_days * DAY
+    )
+    stats.events += 1
+    stats.last_at = max(stats.last_at, at)
+    if event.rating is not None:
+        stats.explicit = event.rating
+
+
+def _insert_history(state: UserState, entry: HistoryEntry, config: CoreConfig) -> None:
+    history = state.history
+    if not history or entry.at >= history[-1].at:
+        history.append(entry)
+    else:
+        bisect.insort(history, entry, key=lambda e: e.at)
+    if len(history) > config.history_cap:
+        del history[: len(history) - config.history_cap]
+
+
+def _prune_dedupe(state: UserState, now: float, config: CoreConfig) -> None:
+    horizon = now - config.dedupe_window_seconds
+    kept = {t: at for t, at in state.dedupe.items() if at >= horizon}
+    if len(kept) > config.dedupe_cap:
+        newest = sorted(kept.items(), key=lambda kv: kv[1])[-config.dedupe_cap :]
+        kept = dict(newest) if config.dedupe_cap else {}
+    state.dedupe = kept
+
+
+def _cap_items(state: UserState, config: CoreConfig) -> None:
+    if len(state.items) <= config.items_cap:
+        return
+    now = state.last_at or 0.0
+    half_life = config.rating_half_life_days * DAY
+    ranked = sorted(
+        state.items.items(),
+        key=lambda kv: (value_at(kv[1].score, kv[1].ref, now, half_life), kv[1].last_at, kv[0]),
+        reverse=True,
+    )
+    state.items = dict(ranked[: config.items_cap])
+
+
+def fold_history(
+    user_id: str, events: Sequence[PositionedEvent], config: CoreConfig
+) -> UserState:
+    """Fold a user's whole log from an empty state (recomputation, tests)."""
+    return fold_user(UserState(user_id=user_id), events, config).state

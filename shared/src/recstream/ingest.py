@@ -1,0 +1,114 @@
+"""The batch-apply core: one partition batch of raw records in, one atomic store commit out.
+
+Both consumer runtimes (aiokafka and faust) and the replay command call
+:func:`apply_batch`; it decodes, routes bad records to dead letters, folds
+each user's events with the pure core and commits through the store port.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from recstream.config import CoreConfig
+from recstream.events import Event, EventError, decode_event
+from recstream.fold import PositionedEvent, fold_user
+from recstream.ports import BatchCommit, StateStore, UserWrite, WatermarkConflictError
+
+MAX_CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record as read from the log, before decoding."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: RawRecord
+    reason: str
+    detail: str
+
+
+@dataclass(slots=True)
+class BatchReport:
+    topic: str
+    partition: int
+    last_offset: int
+    records: int = 0
+    applied: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    users: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def check_event_time(event: Event, received_at: float, config: CoreConfig) -> None:
+    """The lateness rule: any past event is accepted; a future one beyond the tolerance is not."""
+    ahead = event.occurred_at.timestamp() - received_at
+    if ahead > config.future_tolerance_seconds:
+        raise EventError(
+            "future_event",
+            f"occurred_at is {ahead:.0f}s after the record time "
+            f"(tolerance {config.future_tolerance_seconds:.0f}s)",
+        )
+
+
+def decode_record(record: RawRecord, config: CoreConfig) -> PositionedEvent:
+    """Decode and validate one record, or raise :class:`EventError` with the reason."""
+    if record.value is None:
+        raise EventError("empty", "record has no value")
+    event = decode_event(record.value)
+    if record.key is not None and record.key != event.user_id.encode():
+        raise EventError("key_mismatch", "record key is not the event's user_id")
+    received_at = record.timestamp_ms / 1000.0
+    check_event_time(event, received_at, config)
+    return PositionedEvent(event, record.partition, record.offset, received_at)
+
+
+async def apply_batch(
+    store: StateStore, records: Sequence[RawRecord], config: CoreConfig
+) -> BatchReport:
+    """Apply one batch of records of a single partition, in offset order."""
+    if not records:
+        raise ValueError("empty batch")
+    topic, partition = records[0].topic, records[0].partition
+    report = BatchReport(topic, partition, records[-1].offset, records=len(records))
+    by_user: dict[str, list[PositionedEvent]] = {}
+    for record in records:
+        try:
+            positioned = decode_record(record, config)
+        except EventError as exc:
+            report.dead_letters.append(DeadLetter(record, exc.reason, exc.detail))
+            continue
+        by_user.setdefault(positioned.event.user_id, []).append(positioned)
+    report.users = len(by_user)
+    for attempt in range(MAX_CONFLICT_RETRIES + 1):
+        states = await store.load_users(list(by_user))
+        writes: list[UserWrite] = []
+        applied = skipped = duplicates = 0
+        for user_id, events in by_user.items():
+            before = states[user_id]
+            outcome = fold_user(before, events, config)
+            applied += outcome.applied
+            skipped += outcome.skipped
+            duplicates += outcome.duplicates
+            if outcome.state.watermark != before.watermark:
+                writes.append(UserWrite(outcome.state, before.watermark))
+        try:
+            await store.commit_batch(BatchCommit(topic, partition, report.last_offset, writes))
+        except WatermarkConflictError:
+            if attempt == MAX_CONFLICT_RETRIES:
+                raise
+            continue
+        report.applied, report.skipped, report.duplicates = applied, skipped, duplicates
+        break
+    return report

@@ -1,0 +1,174 @@
+"""Per-user behavioural state: what the consumer keeps in Redis for one user.
+
+The state holds only accumulators (counts, decayed sums, capped maps and
+lists), so every feature is computed from it in O(1) at any ``now`` and one
+event updates it in O(1) (amortised over the caps). :func:`recstream.fold`
+builds a new state from an old one; nothing here mutates a state that has
+been handed out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """The last applied record of a user: all of a user's events are in one partition."""
+
+    partition: int
+    offset: int
+
+    def covers(self, partition: int, offset: int) -> bool:
+        return partition == self.partition and offset <= self.offset
+
+    def encode(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @staticmethod
+    def decode(raw: str | bytes | None) -> Watermark | None:
+        if not raw:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        partition, offset = text.split(":", 1)
+        return Watermark(int(partition), int(offset))
+
+
+@dataclass(slots=True)
+class ItemStats:
+    """One item the user touched: decayed weighted score and what built it."""
+
+    score: float
+    ref: float
+    events: int
+    last_at: float
+    explicit: int | None = None
+
+    def to_list(self) -> list[Any]:
+        return [self.score, self.ref, self.events, self.last_at, self.explicit]
+
+    @staticmethod
+    def from_list(raw: list[Any]) -> ItemStats:
+        return ItemStats(float(raw[0]), float(raw[1]), int(raw[2]), float(raw[3]), raw[4])
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recent event, kept for sessions, sequences and explanations."""
+
+    event_id: str
+    event_type: str
+    at: float
+    item: str | None
+    category: str | None
+    session_id: str | None
+    offset: int
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.event_id,
+            self.event_type,
+            self.at,
+            self.item,
+            self.category,
+            self.session_id,
+            self.offset,
+        ]
+
+    @staticmethod
+    def from_list(raw: list[Any]) -> HistoryEntry:
+        return HistoryEntry(raw[0], raw[1], float(raw[2]), raw[3], raw[4], raw[5], int(raw[6]))
+
+
+def _zeros(n: int) -> list[int]:
+    return [0] * n
+
+
+@dataclass(slots=True)
+class UserState:
+    """Accumulators for one user. Treat instances as values: fold returns new ones."""
+
+    user_id: str
+    watermark: Watermark | None = None
+    total_events: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    unique_products: int = 0
+    unique_groups: int = 0
+    hours: list[int] = field(default_factory=lambda: _zeros(24))
+    weekdays: list[int] = field(default_factory=lambda: _zeros(7))
+    categories: dict[str, int] = field(default_factory=dict)
+    activity: tuple[float, float] = (0.0, 0.0)
+    items: dict[str, ItemStats] = field(default_factory=dict)
+    history: list[HistoryEntry] = field(default_factory=list)
+    dedupe: dict[str, float] = field(default_factory=dict)
+
+    def copy(self) -> UserState:
+        """A copy whose containers can be changed without touching this state."""
+        return UserState(
+            user_id=self.user_id,
+            watermark=self.watermark,
+            total_events=self.total_events,
+            first_at=self.first_at,
+            last_at=self.last_at,
+            counts=dict(self.counts),
+            unique_products=self.unique_products,
+            unique_groups=self.unique_groups,
+            hours=list(self.hours),
+            weekdays=list(self.weekdays),
+            categories=dict(self.categories),
+            activity=self.activity,
+            items={k: ItemStats(*v.to_list()) for k, v in self.items.items()},
+            history=list(self.history),
+            dedupe=dict(self.dedupe),
+        )
+
+    def to_json(self) -> bytes:
+        """The stored form (the watermark is stored beside it, not inside)."""
+        return orjson.dumps(
+            {
+                "f": STATE_FORMAT,
+                "n": self.total_events,
+                "fa": self.first_at,
+                "la": self.last_at,
+                "c": self.counts,
+                "up": self.unique_products,
+                "ug": self.unique_groups,
+                "h": self.hours,
+                "wd": self.weekdays,
+                "cat": self.categories,
+                "act": list(self.activity),
+                "it": {k: v.to_list() for k, v in self.items.items()},
+                "hist": [e.to_list() for e in self.history],
+                "dd": self.dedupe,
+            }
+        )
+
+    @staticmethod
+    def from_json(user_id: str, raw: bytes, watermark: Watermark | None) -> UserState:
+        data = orjson.loads(raw)
+        if data.get("f") != STATE_FORMAT:
+            raise ValueError(f"unknown user state format {data.get('f')!r}")
+        return UserState(
+            user_id=user_id,
+            watermark=watermark,
+            total_events=data["n"],
+            first_at=data["fa"],
+            last_at=data["la"],
+            counts=data["c"],
+            unique_products=data["up"],
+            unique_groups=data["ug"],
+            hours=data["h"],
+            weekdays=data["wd"],
+            categories=data["cat"],
+            activity=(data["act"][0], data["act"][1]),
+            items={k: ItemStats.from_list(v) for k, v in data["it"].items()},
+            history=[HistoryEntry.from_list(e) for e in data["hist"]],
+            dedupe=data["dd"],
+        )
