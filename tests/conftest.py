@@ -1,0 +1,107 @@
+"""Real services for the tests, chosen in this order.
+
+1. An address from the environment: ``RECSTREAM_TEST_REDIS_URL`` and
+   ``RECSTREAM_TEST_KAFKA_BOOTSTRAP``.
+2. A testcontainers container when a Docker daemon answers.
+3. Otherwise a local ``redis-server`` and the Tansu broker on free loopback
+   ports, started here and stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from recstream.keyspace import Keyspace
+from recstream_cli.localstack import start_redis, start_tansu
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def _docker_answers() -> bool:
+    if os.environ.get("RECSTREAM_TEST_NO_DOCKER"):
+        return False
+    try:
+        import docker
+
+        client = docker.from_env(timeout=2)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not DATASETS.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"datasets folder {DATASETS} is missing in CI")
+        pytest.skip(f"datasets folder {DATASETS} is absent")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("RECSTREAM_TEST_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    if _docker_answers():
+        from testcontainers.redis import RedisContainer
+
+        with RedisContainer("redis:7-alpine") as container:
+            host = container.get_container_host_ip()
+            yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+        return
+    service = start_redis(log_dir=tmp_path_factory.mktemp("redis"))
+    try:
+        yield service.address
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("RECSTREAM_TEST_KAFKA_BOOTSTRAP")
+    if configured:
+        yield configured
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    service = start_tansu(log_dir=tmp_path_factory.mktemp("tansu"))
+    try:
+        yield service.address
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def keyspace() -> Keyspace:
+    """A key prefix of this test's own, so tests never see each other's keys."""
+    return Keyspace(prefix=f"t{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+async def redis_client(redis_url: str, keyspace: Keyspace) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        async for key in client.scan_iter(match=f"{keyspace.prefix}:*", count=1000):
+            await client.delete(key)
+        await client.aclose()
+
+
+@pytest.fixture
+def topic_name() -> str:
+    """A topic name of this test's own."""
+    return f"interactions-{uuid.uuid4().hex[:10]}"
