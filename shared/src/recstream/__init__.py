@@ -1,2 +1,3 @@
 """recstream."""
+
 __version__ = "0.1.0"

@@ -50,7 +50,7 @@ def fold_user(
     """Apply ``events`` (in log order) to ``state``; the input state is not changed."""
     new = state.copy()
     applied = skipped = duplicates = 0
-    latest_received = None
+    latest_received: float | None = None
     for positioned in events:
         if new.watermark is not None and new.watermark.covers(
             positioned.partition, positioned.offset
@@ -58,9 +58,11 @@ def fold_user(
             skipped += 1
             continue
         new.watermark = Watermark(positioned.partition, positioned.offset)
-        latest_received = positioned.received_at
+        received = positioned.received_at
+        latest_received = received if latest_received is None else max(latest_received, received)
         token = dedupe_token(positioned.event.event_id)
-        if token in new.dedupe:
+        seen_at = new.dedupe.get(token)
+        if seen_at is not None and seen_at >= received - config.dedupe_window_seconds:
             duplicates += 1
             continue
         if config.dedupe_cap > 0:
@@ -80,7 +82,8 @@ def _apply_event(state: UserState, positioned: PositionedEvent, config: CoreConf
     state.total_events += 1
     state.first_at = at if state.first_at is None else min(state.first_at, at)
     state.last_at = at if state.last_at is None else max(state.last_at, at)
-    state.counts[event.event_type] = state.counts.get(event.event_type, 0) + 1
+    kind = event.event_type.value
+    state.counts[kind] = state.counts.get(kind, 0) + 1
     state.hours[event.occurred_at.hour] += 1
     state.weekdays[event.occurred_at.weekday()] += 1
     if event.category is not None and (
@@ -161,8 +164,6 @@ def _cap_items(state: UserState, config: CoreConfig) -> None:
     state.items = dict(ranked[: config.items_cap])
 
 
-def fold_history(
-    user_id: str, events: Sequence[PositionedEvent], config: CoreConfig
-) -> UserState:
+def fold_history(user_id: str, events: Sequence[PositionedEvent], config: CoreConfig) -> UserState:
     """Fold a user's whole log from an empty state (recomputation, tests)."""
     return fold_user(UserState(user_id=user_id), events, config).state

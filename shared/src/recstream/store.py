@@ -61,7 +61,7 @@ class RedisStore:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for user_id in user_ids:
                     pipe.hmget(self._keys.user_state(user_id), "wm", "st")
-                rows: list[list[bytes | None]] = await pipe.execute()
+                rows: list[list[bytes | str | None]] = await pipe.execute()
         except _UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return {u: _decode_user(u, row) for u, row in zip(user_ids, rows, strict=True)}
@@ -104,8 +104,10 @@ class RedisStore:
         return {int(p): int(o) for p, o in raw.items()}
 
 
-def _decode_user(user_id: str, row: Sequence[bytes | None]) -> UserState:
+def _decode_user(user_id: str, row: Sequence[bytes | str | None]) -> UserState:
     watermark_raw, state_raw = row[0], row[1]
     if state_raw is None:
         return UserState(user_id=user_id)
+    if isinstance(state_raw, str):
+        state_raw = state_raw.encode()
     return UserState.from_json(user_id, state_raw, Watermark.decode(watermark_raw))

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from recstream.config import CoreConfig
+from recstream.events import EventType
+from recstream.ingest import RawRecord, apply_batch
+from recstream.memory import MemoryStore
+from recstream.ports import WatermarkConflictError
+from recstream.state import UserState, Watermark
+
+from .eventgen import BASE, make_event
+
+CONFIG = CoreConfig()
+RECEIVED_MS = int((BASE + timedelta(minutes=30)).timestamp() * 1000)
+
+
+def record(offset: int, event: dict[str, object] | bytes, key: str | None = "u1") -> RawRecord:
+    value = event if isinstance(event, bytes) else json.dumps(event).encode()
+    return RawRecord("interactions", 3, offset, RECEIVED_MS, key.encode() if key else None, value)
+
+
+async def test_bad_records_become_dead_letters_and_good_ones_apply() -> None:
+    store = MemoryStore()
+    future = (datetime.fromtimestamp(RECEIVED_MS / 1000, UTC) + timedelta(hours=1)).isoformat()
+    records = [
+        record(10, make_event("e1", EventType.PRODUCT_VIEW)),
+        record(11, b"{broken"),
+        record(12, make_event("e2", EventType.PRODUCT_VIEW, user_id="u2")),  # key says u1
+        record(13, make_event("e3", EventType.PAGE_VIEW, occurred_at=future)),
+        RawRecord("interactions", 3, 14, RECEIVED_MS, b"u1", None),
+        record(15, make_event("e4", EventType.PAGE_VIEW) | {"event_type": "teleport"}),
+        record(16, make_event("e5", EventType.ADD_TO_CART)),
+    ]
+    report = await apply_batch(store, records, CONFIG)
+    reasons = {d.record.offset: d.reason for d in report.dead_letters}
+    assert reasons == {
+        11: "invalid_json",
+        12: "key_mismatch",
+        13: "future_event",
+        14: "empty",
+        15: "unknown_event_type",
+    }
+    assert report.applied == 2
+    user = await store.get_user("u1")
+    assert user is not None
+    assert user.total_events == 2
+    assert user.watermark == Watermark(3, 16)
+    assert await store.partition_watermarks("interactions") == {3: 16}
+
+
+async def test_a_redelivered_batch_changes_nothing() -> None:
+    store = MemoryStore()
+    records = [record(i, make_event(f"e{i}", EventType.PRODUCT_VIEW)) for i in range(5)]
+    await apply_batch(store, records, CONFIG)
+    before = await store.get_user("u1")
+    report = await apply_batch(store, records, CONFIG)
+    assert (report.applied, report.skipped) == (0, 5)
+    assert await store.get_user("u1") == before
+
+
+class RacingStore(MemoryStore):
+    """A store where another writer commits between our read and our write, a few times."""
+
+    def __init__(self, races: int) -> None:
+        super().__init__()
+        self.races = races
+
+    async def commit_batch(self, commit):  # type: ignore[no-untyped-def]
+        if self.races:
+            self.races -= 1
+            user_id = commit.writes[0].state.user_id
+            self.users[user_id] = UserState(user_id, watermark=Watermark(99, self.races))
+        await super().commit_batch(commit)
+
+
+async def test_a_watermark_conflict_is_retried_on_fresh_state() -> None:
+    store = RacingStore(races=1)
+    records = [record(0, make_event("e0", EventType.PRODUCT_VIEW))]
+    report = await apply_batch(store, records, CONFIG)
+    assert report.applied == 1
+
+
+async def test_persistent_conflicts_raise_and_write_nothing() -> None:
+    store = RacingStore(races=10)
+    records = [record(0, make_event("e0", EventType.PRODUCT_VIEW))]
+    with pytest.raises(WatermarkConflictError):
+        await apply_batch(store, records, CONFIG)
+    assert await store.partition_watermarks("interactions") == {}
