@@ -1,0 +1,57 @@
+# recstream: every command the README names. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_FROZEN := 1
+UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
+SOURCES := shared/src services/consumer/src services/api/src services/cli/src
+COMPOSE := docker-compose --env-file .env.example -f docker-compose.yml
+
+.PHONY: help bootstrap run test lint format typecheck imports compose-config pytest bench clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  make %-15s %s\n", $$1, $$2}'
+
+bootstrap: ## install uv, redis-server, docker-compose and the Python workspace (idempotent)
+	@scripts/bootstrap.sh --compose
+
+run: ## start the dev stack: Redis + Tansu broker + consumer + API (Ctrl-C stops it)
+	@scripts/bootstrap.sh
+	$(UV) run recstream run
+
+test: bootstrap ## everything CI checks: lint, format, types, import contracts, compose, pytest
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy $(SOURCES)
+	$(UV) run lint-imports
+	$(COMPOSE) config -q
+	$(UV) run pytest
+
+lint: ## ruff lint and format check
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+
+format: ## apply ruff fixes and formatting
+	$(UV) run ruff check --fix .
+	$(UV) run ruff format .
+
+typecheck: ## mypy --strict on the sources
+	$(UV) run mypy $(SOURCES)
+
+imports: ## import-linter contracts (core imports no service; API and consumer independent)
+	$(UV) run lint-imports
+
+compose-config: ## validate docker-compose.yml (needs docker-compose, no Docker engine)
+	$(COMPOSE) config -q
+
+pytest: ## run pytest only (unit, integration, e2e); ARGS=... passes options
+	$(UV) run pytest $(ARGS)
+
+bench: ## consumer ingest benchmark (bench/ingest.py)
+	$(UV) run python bench/ingest.py
+
+clean: ## remove caches and build output (keeps .venv)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis .stack build dist
+	find . -path ./.venv -prune -o -type d -name __pycache__ -print0 | xargs -0 rm -rf
