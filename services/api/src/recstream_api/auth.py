@@ -1,0 +1,196 @@
+"""Who is calling, and which user a request may be about.
+
+Two kinds of credentials:
+
+- an OAuth2 bearer JWT (``Authorization: Bearer <token>``), verified with the
+  one configured algorithm (HS256 secret or RS256 public key; ``none`` and any
+  other algorithm are refused, so an HS256 token signed with the RS256 public
+  key does not verify). ``exp`` and ``sub`` are required; ``sub`` is the user
+  id; the user is an admin when the role claim (``roles`` list or ``scope``
+  string) holds the admin role. ``iss`` and ``aud`` are checked when configured.
+- an API key (``X-API-Key``) for server-side producers, compared in constant
+  time against the configured SHA-256 hashes. Scope ``track`` may only track
+  events (for any user); scope ``admin`` may do everything.
+
+When both are sent, the bearer token is used. Nothing here knows about HTTP:
+:mod:`recstream_api.deps` reads the headers and :mod:`recstream_api.errors`
+maps the errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from recstream.events import MAX_ID_LENGTH
+from recstream_api.exceptions import (
+    InvalidRequestError,
+    NotAuthenticatedError,
+    PermissionDeniedError,
+)
+from recstream_api.settings import ApiSettings, AuthSettings
+
+READ = "read"
+TRACK = "track"
+ADMIN = "admin"
+USER_SCOPES = frozenset({READ, TRACK})
+ALL_SCOPES = frozenset({READ, TRACK, ADMIN})
+
+_USER_ID = re.compile(r"^[^\s{}]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The verified caller: a user (``user_id`` set) or an API key (``user_id`` None)."""
+
+    subject: str
+    user_id: str | None
+    is_admin: bool
+    scopes: frozenset[str]
+
+
+def _roles(claims: dict[str, Any], claim: str) -> set[str]:
+    value = claims.get(claim)
+    if isinstance(value, str):
+        return set(value.split())
+    if isinstance(value, list):
+        return {v for v in value if isinstance(v, str)}
+    return set()
+
+
+def _load_key(auth: AuthSettings) -> RSAPublicKey | bytes:
+    if auth.jwt_algorithm == "HS256":
+        return auth.jwt_secret.get_secret_value().encode()
+    key = load_pem_public_key(auth.verification_key().encode())
+    if not isinstance(key, RSAPublicKey):
+        raise ValueError("auth.jwt_public_key is not an RSA public key")
+    return key
+
+
+class Authenticator:
+    """Verifies credentials against one :class:`AuthSettings` (the key is parsed once)."""
+
+    def __init__(self, auth: AuthSettings) -> None:
+        self._auth = auth
+        self._key = _load_key(auth)
+        required = ["exp", "sub"]
+        required += ["iss"] if auth.issuer else []
+        required += ["aud"] if auth.audience else []
+        self._required = required
+
+    def authenticate(self, bearer: str | None, api_key: str | None) -> Principal:
+        if bearer:
+            return self.verify_token(bearer)
+        if api_key:
+            return self.verify_api_key(api_key)
+        raise NotAuthenticatedError("missing credentials: send a bearer token or an X-API-Key")
+
+    def verify_token(self, token: str) -> Principal:
+        auth = self._auth
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key,
+                algorithms=[auth.jwt_algorithm],
+                audience=auth.audience,
+                issuer=auth.issuer,
+                leeway=auth.leeway_seconds,
+                options={"require": self._required},
+            )
+        except jwt.PyJWTError as exc:
+            raise NotAuthenticatedError(f"invalid token: {exc}") from exc
+        user_id = claims["sub"]
+        if (
+            not isinstance(user_id, str)
+            or len(user_id) > MAX_ID_LENGTH
+            or not _USER_ID.fullmatch(user_id)
+        ):
+            raise NotAuthenticatedError("invalid token: 'sub' is not a valid user id")
+        is_admin = auth.admin_role in _roles(claims, auth.role_claim)
+        return Principal(
+            subject=f"user:{user_id}",
+            user_id=user_id,
+            is_admin=is_admin,
+            scopes=ALL_SCOPES if is_admin else USER_SCOPES,
+        )
+
+    def verify_api_key(self, key: str) -> Principal:
+        presented = hashlib.sha256(key.encode()).hexdigest()
+        match = None
+        for entry in self._auth.api_keys:  # no early exit: the time does not tell which key
+            if hmac.compare_digest(presented, entry.sha256):
+                match = entry
+        if match is None:
+            raise NotAuthenticatedError("invalid API key")
+        is_admin = ADMIN in match.scopes
+        return Principal(
+            subject=f"api-key:{match.name}",
+            user_id=None,
+            is_admin=is_admin,
+            scopes=ALL_SCOPES if is_admin else frozenset(match.scopes),
+        )
+
+
+def resolve_user(principal: Principal, requested: str | None) -> str:
+    """The user a read request is about: one's own, or anyone's for an admin."""
+    if READ not in principal.scopes:
+        raise PermissionDeniedError("this credential may only track events")
+    if requested is None or requested == principal.user_id:
+        if principal.user_id is None:
+            raise InvalidRequestError("user_id is required when calling with an API key")
+        return principal.user_id
+    if principal.is_admin:
+        return requested
+    raise PermissionDeniedError("a user may only read their own data")
+
+
+def authorize_track(principal: Principal, user_ids: Iterable[str]) -> None:
+    """A user token tracks only its own events; track and admin API keys track anyone's."""
+    if TRACK not in principal.scopes:
+        raise PermissionDeniedError("this credential may not track events")
+    if principal.is_admin or principal.user_id is None:
+        return
+    others = sorted({u for u in user_ids if u != principal.user_id})
+    if others:
+        raise PermissionDeniedError(
+            "a user token may only track its own events", details={"user_ids": others}
+        )
+
+
+def issue_token(
+    settings: ApiSettings,
+    user_id: str,
+    admin: bool = False,
+    ttl: timedelta = timedelta(hours=1),
+    *,
+    now: datetime | None = None,
+    private_key: str | None = None,
+) -> str:
+    """Mint a token the API accepts (development and tests; production tokens come from an IdP).
+
+    HS256 signs with the configured secret; RS256 needs ``private_key`` (PEM).
+    """
+    auth = settings.auth
+    issued = now or datetime.now(UTC)
+    claims: dict[str, Any] = {"sub": user_id, "iat": issued, "exp": issued + ttl}
+    if auth.issuer:
+        claims["iss"] = auth.issuer
+    if auth.audience:
+        claims["aud"] = auth.audience
+    if admin:
+        roles = [auth.admin_role]
+        claims[auth.role_claim] = roles if auth.role_claim == "roles" else " ".join(roles)
+    if auth.jwt_algorithm == "RS256":
+        if private_key is None:
+            raise ValueError("issuing an RS256 token needs the private key")
+        return jwt.encode(claims, private_key, algorithm="RS256")
+    return jwt.encode(claims, auth.jwt_secret.get_secret_value(), algorithm="HS256")

@@ -1,0 +1,60 @@
+"""FastAPI dependencies: the app's resources and the authenticated caller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from redis.asyncio import Redis
+
+from recstream.store import RedisStore
+from recstream_api.auth import Authenticator, Principal
+from recstream_api.publisher import EventPublisher
+from recstream_api.settings import ApiSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Everything a request needs, built by the lifespan of one app."""
+
+    settings: ApiSettings
+    redis: Redis
+    store: RedisStore
+    publisher: EventPublisher
+    authenticator: Authenticator
+    clock: Callable[[], datetime]
+    version: str
+
+
+def get_resources(request: Request) -> Resources:
+    return cast(Resources, request.app.state.resources)
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+_bearer = HTTPBearer(
+    bearerFormat="JWT",
+    description="OAuth2 access token; `sub` is the user id, the role claim marks admins",
+    auto_error=False,
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key",
+    description="server-side producer key (scope `track` or `admin`)",
+    auto_error=False,
+)
+
+
+async def get_principal(
+    resources: ResourcesDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    token = bearer.credentials if bearer is not None else None
+    return resources.authenticator.authenticate(token, api_key)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

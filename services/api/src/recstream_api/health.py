@@ -1,0 +1,47 @@
+"""Reachability of Redis and the broker, for ``GET /health`` and the readiness probe."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from recstream_api.exceptions import BrokerUnavailableError
+from recstream_api.publisher import EventPublisher
+from recstream_api.schemas import ComponentHealth, HealthResponse
+
+
+async def redis_health(redis: Redis, timeout_seconds: float) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            await redis.ping()
+    except (RedisError, OSError, TimeoutError) as exc:
+        return ComponentHealth(ok=False, error=f"redis ping failed: {exc!r}")
+    return ComponentHealth(ok=True, latency_ms=(time.perf_counter() - started) * 1000.0)
+
+
+async def broker_health(publisher: EventPublisher, timeout_seconds: float) -> ComponentHealth:
+    try:
+        latency = await publisher.ping(timeout_seconds)
+    except BrokerUnavailableError as exc:
+        return ComponentHealth(ok=False, error=exc.message)
+    return ComponentHealth(ok=True, latency_ms=latency)
+
+
+async def check_health(
+    redis: Redis, publisher: EventPublisher, timeout_seconds: float, version: str
+) -> HealthResponse:
+    """Both checks run concurrently, each bounded by the timeout."""
+    redis_report, broker_report = await asyncio.gather(
+        redis_health(redis, timeout_seconds), broker_health(publisher, timeout_seconds)
+    )
+    ok = redis_report.ok and broker_report.ok
+    return HealthResponse(
+        status="ok" if ok else "unavailable",
+        version=version,
+        redis=redis_report,
+        broker=broker_report,
+    )

@@ -1,0 +1,104 @@
+"""The composition root of the query API: ``create_app()`` builds the app; its lifespan
+builds the Redis client, the store and the Kafka producer and closes them.
+
+Run it with ``uvicorn --factory recstream_api.main:create_app``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from recstream.store import RedisStore
+from recstream_api.auth import Authenticator
+from recstream_api.deps import Resources
+from recstream_api.errors import install_error_handlers
+from recstream_api.limits import BodySizeLimit
+from recstream_api.publisher import EventPublisher
+from recstream_api.routes import PREFIX, router
+from recstream_api.settings import ApiSettings
+
+# A request waits for Redis at most a few short retries, then answers 503.
+REDIS_RETRIES = 2
+REDIS_BACKOFF = ExponentialWithJitterBackoff(base=0.02, cap=0.2)
+
+DESCRIPTION = """Real-time behavioural profiles and implicit ratings of a group-buying platform.
+
+Authenticate with `Authorization: Bearer <JWT>` (`sub` is the user id) or, for
+server-side producers, `X-API-Key`. Every error answers
+`{"error": {"code", "message", "details"}}`.
+"""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def package_version() -> str:
+    try:
+        return version("recstream-api")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_redis(settings: ApiSettings) -> Redis:
+    timeout = settings.redis.socket_timeout_seconds
+    return Redis.from_url(
+        settings.redis.url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(REDIS_BACKOFF, REDIS_RETRIES),
+    )
+
+
+def create_app(
+    settings: ApiSettings | None = None, *, clock: Callable[[], datetime] = _utc_now
+) -> FastAPI:
+    """The API app. ``settings`` default to the environment; ``clock`` is the server time."""
+    settings = settings if settings is not None else ApiSettings()
+    authenticator = Authenticator(settings.auth)  # a bad key fails here, not on a request
+    app_version = package_version()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = build_redis(settings)
+        publisher = EventPublisher(
+            settings.kafka, settings.producer_linger_ms, settings.produce_timeout_seconds
+        )
+        try:
+            await publisher.start()
+            app.state.resources = Resources(
+                settings=settings,
+                redis=redis,
+                store=RedisStore(redis, settings.redis.keyspace()),
+                publisher=publisher,
+                authenticator=authenticator,
+                clock=clock,
+                version=app_version,
+            )
+            yield
+        finally:
+            await publisher.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="recstream behavioural API",
+        description=DESCRIPTION,
+        version=app_version,
+        lifespan=lifespan,
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+        openapi_url=f"{PREFIX}/openapi.json",
+    )
+    app.state.retry_after_seconds = settings.store_retry_after_seconds
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,109 @@
+"""Settings of the query API, read from the environment by the composition root.
+
+Variables carry the prefix ``RECSTREAM_`` and nest with ``__``:
+``RECSTREAM_REDIS__URL``, ``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
+``RECSTREAM_AUTH__JWT_SECRET``, ``RECSTREAM_AUTH__API_KEYS='[{"sha256": "...",
+"scopes": ["track"]}]'``. Nothing is read at import time: ``create_app()``
+builds an :class:`ApiSettings` when it is given none.
+
+Outside ``environment="dev"`` the settings refuse the documented development
+JWT secret (and any HMAC secret shorter than 32 bytes), so a production
+deployment cannot start with a secret everybody knows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recstream.config import CoreConfig
+from recstream.settings import KafkaSettings, RedisSettings
+
+# Development only: published in the README, refused when environment != "dev".
+DEV_JWT_SECRET = "recstream-dev-secret-change-me-0123456789abcdef"
+MIN_HMAC_SECRET_BYTES = 32
+
+ApiKeyScope = Literal["track", "admin"]
+
+
+class ApiKeyEntry(BaseModel):
+    """One server-side API key, stored as the SHA-256 of the key (never the key itself)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the key")
+    scopes: frozenset[ApiKeyScope] = frozenset({"track"})
+    name: str = Field("api-key", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+def hash_api_key(key: str) -> str:
+    """The value to put in :attr:`ApiKeyEntry.sha256` for a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class AuthSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_public_key: str | None = Field(None, description="PEM public key, required for RS256")
+    issuer: str | None = None
+    audience: str | None = None
+    admin_role: str = Field("admin", min_length=1)
+    role_claim: Literal["roles", "scope"] = Field(
+        "roles", description="'roles': a list of role names; 'scope': a space-separated string"
+    )
+    leeway_seconds: int = Field(30, ge=0, le=300)
+    api_keys: tuple[ApiKeyEntry, ...] = ()
+
+    @model_validator(mode="after")
+    def _key_for_algorithm(self) -> AuthSettings:
+        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+            raise ValueError("auth.jwt_public_key (PEM) is required when jwt_algorithm is RS256")
+        return self
+
+    def verification_key(self) -> str:
+        """The key tokens are verified with: the HMAC secret or the RSA public key."""
+        if self.jwt_algorithm == "RS256":
+            assert self.jwt_public_key is not None  # checked by the validator
+            return self.jwt_public_key
+        return self.jwt_secret.get_secret_value()
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECSTREAM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    environment: Literal["dev", "prod"] = "dev"
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    core: CoreConfig = Field(default_factory=CoreConfig)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    max_events_per_request: int = Field(100, ge=1, le=1000)
+    produce_timeout_seconds: float = Field(10.0, gt=0)
+    producer_linger_ms: int = Field(5, ge=0, le=1000)
+    health_timeout_seconds: float = Field(2.0, gt=0)
+    store_retry_after_seconds: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> ApiSettings:
+        if self.environment == "dev" or self.auth.jwt_algorithm != "HS256":
+            return self
+        secret = self.auth.jwt_secret.get_secret_value()
+        if secret == DEV_JWT_SECRET:
+            raise ValueError(
+                "auth.jwt_secret is the development placeholder: set RECSTREAM_AUTH__JWT_SECRET "
+                f"(environment={self.environment!r})"
+            )
+        if len(secret.encode()) < MIN_HMAC_SECRET_BYTES:
+            raise ValueError(f"auth.jwt_secret must be at least {MIN_HMAC_SECRET_BYTES} bytes")
+        return self

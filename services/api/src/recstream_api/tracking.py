@@ -1,0 +1,84 @@
+"""From a track request body to records ready for the interactions topic.
+
+A body is one event or ``{"events": [...]}``. Every event is checked against
+the contract and the lateness rule (the core's ``check_event_time`` with the
+server clock as the arrival time). A request is accepted whole or not at all:
+one bad event rejects the request, with a message for each bad event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from recstream.config import CoreConfig
+from recstream.events import MAX_EVENT_BYTES, Event, EventError, encode_event, validate_event
+from recstream.ingest import check_event_time
+from recstream_api.exceptions import InvalidEventsError, InvalidRequestError
+from recstream_api.publisher import OutgoingRecord
+
+
+def split_body(body: dict[str, Any], max_events: int) -> list[Any]:
+    """The raw events of a body: the ``events`` list of a batch, or the body itself."""
+    if "events" not in body:
+        return [body]
+    events = body["events"]
+    if len(body) != 1 or not isinstance(events, list):
+        raise InvalidRequestError("a batch body is exactly {'events': [event, ...]}")
+    if not 1 <= len(events) <= max_events:
+        raise InvalidRequestError(f"a batch holds 1 to {max_events} events, not {len(events)}")
+    return events
+
+
+def _problems(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {
+            "loc": ".".join(str(p) for p in err["loc"]) or "event",
+            "msg": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def _check_one(raw: Any, received_at: float, config: CoreConfig) -> Event:
+    if not isinstance(raw, dict):
+        raise EventError("not_an_object", "an event is a JSON object")
+    event = validate_event(raw)
+    check_event_time(event, received_at, config)
+    size = len(encode_event(event))
+    if size > MAX_EVENT_BYTES:
+        raise EventError("oversize", f"{size} bytes encoded > {MAX_EVENT_BYTES}")
+    return event
+
+
+def validate_events(
+    raw_events: Sequence[Any], received_at: float, config: CoreConfig
+) -> list[Event]:
+    """Every event valid, or :class:`InvalidEventsError` listing each bad one."""
+    events: list[Event] = []
+    bad: list[dict[str, Any]] = []
+    for index, raw in enumerate(raw_events):
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        try:
+            events.append(_check_one(raw, received_at, config))
+        except ValidationError as exc:
+            bad.append({"index": index, "event_id": event_id, "errors": _problems(exc)})
+        except EventError as exc:
+            problem = {"loc": "event", "msg": exc.detail, "type": exc.reason}
+            if exc.reason == "future_event":
+                problem["loc"] = "occurred_at"
+            bad.append({"index": index, "event_id": event_id, "errors": [problem]})
+    if bad:
+        raise InvalidEventsError(
+            f"{len(bad)} of {len(raw_events)} events are invalid; nothing was published",
+            details=bad,
+        )
+    return events
+
+
+def to_records(events: Sequence[Event]) -> list[OutgoingRecord]:
+    """One record per event, keyed by ``user_id`` (per-user order, one writer per user)."""
+    return [OutgoingRecord(key=e.user_id.encode(), value=encode_event(e)) for e in events]
