@@ -1,0 +1,188 @@
+"""The faust-streaming runtime: an agent on the interactions topic, the same batch handler.
+
+The agent reads raw bytes (key and value serializer ``raw``) from a stream
+with automatic acks turned off and hands each event to a bounded queue. A
+batcher task takes up to ``max_batch_records`` events (or what arrived within
+``faust_batch_within_ms``), groups them by partition in offset order, runs
+the shared :class:`~recstream_consumer.handler.BatchHandler` per partition
+and only then acks the events. Faust commits acked offsets itself (every
+``faust_commit_interval_seconds``, on rebalance and at stop), so no offset
+is committed before its Redis step.
+
+``Stream.take_events`` is not used: its buffer acks the yielded events in a
+``finally`` clause, which also runs when the agent is cancelled mid-batch,
+so a stop could mark an unapplied batch as done. The queue also bounds
+memory: when it is full the agent waits and faust's own flow control stops
+fetching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from recstream_consumer.handler import BatchHandler, BatchNotAppliedError
+from recstream_consumer.settings import ConsumerSection
+from recstream_consumer.source import make_record
+
+log = logging.getLogger(__name__)
+
+
+class FaustSource:
+    def __init__(
+        self,
+        *,
+        bootstrap_servers: str,
+        topic: str,
+        partitions: int,
+        settings: ConsumerSection,
+        handler: BatchHandler,
+        client_id: str = "recstream-consumer",
+        datadir: Path | None = None,
+    ) -> None:
+        self._settings = settings
+        self._handler = handler
+        self._stopping = asyncio.Event()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.max_batch_records)
+        self._stream: Any = None
+        self._inflight: asyncio.Task[None] | None = None
+        self._tmpdir = None if datadir else tempfile.TemporaryDirectory(prefix="recstream-faust-")
+        brokers = [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",")]
+        session = settings.session_timeout_ms / 1000
+        self._app = faust.App(
+            settings.group_id,
+            broker=brokers,
+            broker_client_id=client_id,
+            datadir=str(datadir or self._tmpdir.name),  # type: ignore[union-attr]
+            autodiscover=False,
+            web_enabled=False,
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=partitions,
+            topic_allow_declare=False,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset=settings.auto_offset_reset,
+            broker_session_timeout=session,
+            broker_heartbeat_interval=settings.heartbeat_interval_ms / 1000,
+            broker_request_timeout=max(session * 2, 30.0),
+            broker_rebalance_timeout=max(session * 2, 10.0),
+            broker_max_poll_interval=settings.max_poll_interval_ms / 1000,
+            broker_max_poll_records=settings.max_batch_records,
+            broker_commit_interval=settings.faust_commit_interval_seconds,
+            consumer_max_fetch_size=settings.max_partition_fetch_bytes,
+            stream_buffer_maxsize=settings.faust_stream_buffer_maxsize,
+            stream_recovery_delay=0.0,
+            stream_wait_empty=True,
+        )
+        self._topic = self._app.topic(
+            topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+        )
+        self._app.agent(self._topic, name=f"{settings.group_id}.ingest")(self._agent)
+
+    @property
+    def name(self) -> str:
+        return "faust"
+
+    @property
+    def app(self) -> faust.App:
+        return self._app
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._handler.request_stop()
+
+    # FlowControl, used by the handler while it waits out an outage
+    def pause_fetching(self) -> None:
+        consumer = self._app.consumer
+        consumer.pause_partitions(consumer.assignment())
+
+    def resume_fetching(self) -> None:
+        consumer = self._app.consumer
+        consumer.resume_partitions(consumer.assignment())
+
+    async def _agent(self, stream: Any) -> None:
+        self._stream = stream.noack()
+        async for event in self._stream.events():
+            await self._queue.put(event)
+
+    async def run(self) -> None:
+        await self._app.start()
+        log.info("faust source started: topic=%s group=%s", self._topic, self._settings.group_id)
+        batcher = asyncio.create_task(self._batches(), name="recstream-faust-batcher")
+        try:
+            await self._stopping.wait()
+        finally:
+            batcher.cancel()  # stops the batching, never a batch being applied
+            with contextlib.suppress(asyncio.CancelledError):
+                await batcher
+            if self._inflight is not None:
+                await self._inflight  # finishes, or is abandoned whole once stop is requested
+            await self._app.stop()
+            if self._tmpdir is not None:
+                self._tmpdir.cleanup()
+            log.info("faust source stopped: %s", self._handler.counters.as_dict())
+
+    async def _batches(self) -> None:
+        within = self._settings.faust_batch_within_ms / 1000
+        limit = self._settings.max_batch_records
+        while True:
+            events = [await self._queue.get()]
+            deadline = asyncio.get_running_loop().time() + within
+            while len(events) < limit:
+                if not self._queue.empty():
+                    events.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    events.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+            self._inflight = asyncio.create_task(self._apply(events))
+            await asyncio.shield(self._inflight)
+            self._inflight = None
+
+    async def _apply(self, events: list[Any]) -> None:
+        """Apply and ack a batch (shielded: a stop lets it finish or abandon it whole)."""
+        by_partition: dict[int, list[Any]] = {}
+        for event in events:
+            by_partition.setdefault(event.message.partition, []).append(event)
+        for partition_events in by_partition.values():
+            partition_events.sort(key=lambda e: e.message.offset)
+            records = [
+                make_record(
+                    m.topic,
+                    m.partition,
+                    m.offset,
+                    int(m.timestamp * 1000),
+                    m.key,
+                    m.value,
+                    _header_pairs(m.headers),
+                )
+                for m in (e.message for e in partition_events)
+            ]
+            while True:
+                try:
+                    await self._handler.handle(records, flow=self)
+                    break
+                except BatchNotAppliedError as exc:
+                    if self._stopping.is_set():
+                        return  # abandoned whole: not acked, read again after restart
+                    log.warning("batch not applied, trying again: %s", exc)
+            for event in partition_events:
+                await self._stream.ack(event)
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
+    if not headers:
+        return []
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return [(k, v) for k, v in headers]

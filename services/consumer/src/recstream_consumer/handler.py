@@ -1,0 +1,166 @@
+"""The batch handler both runtimes share: one partition batch in, Redis and dead letters out.
+
+A batch is applied with :func:`recstream.ingest.apply_batch` (one atomic
+store step per partition batch, guarded by watermarks), then its dead letters
+are published and acknowledged. Only when :meth:`BatchHandler.handle`
+returns may the source commit the batch's offsets.
+
+When Redis (or the dead-letter topic) is unavailable the handler asks the
+source to pause fetching and retries the same batch with jittered
+exponential backoff, for at most ``retry_budget_seconds``; then it raises
+:class:`BatchNotAppliedError` and the source re-reads the batch from its
+first offset later. Memory stays bounded (one batch), nothing is committed
+past what was applied, and the process does not exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Protocol
+
+from aiokafka.errors import KafkaError
+
+from recstream.config import CoreConfig
+from recstream.ingest import BatchReport, RawRecord, apply_batch
+from recstream.ports import StateStore, StoreUnavailableError, WatermarkConflictError
+from recstream_consumer.deadletters import DeadLetterSink
+
+log = logging.getLogger(__name__)
+
+
+class ConsumerError(RuntimeError):
+    """Base of the consumer's errors."""
+
+
+class BatchNotAppliedError(ConsumerError):
+    """A batch could not be applied within the retry budget (or the consumer is stopping).
+
+    Nothing of it was committed to the log; it must be read again.
+    """
+
+
+class FlowControl(Protocol):
+    """What a source offers the handler while it waits for an outage to end."""
+
+    def pause_fetching(self) -> None: ...
+
+    def resume_fetching(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    initial_delay: float = 0.1
+    max_delay: float = 5.0
+    budget: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Exponential backoff with "equal jitter": half fixed, half random."""
+        ceiling = min(self.max_delay, self.initial_delay * (2.0**attempt))
+        return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
+
+
+@dataclass(slots=True)
+class ConsumerCounters:
+    batches: int = 0
+    records: int = 0
+    applied: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    abandoned_batches: int = 0
+
+    def add(self, report: BatchReport) -> None:
+        self.batches += 1
+        self.records += report.records
+        self.applied += report.applied
+        self.skipped += report.skipped
+        self.duplicates += report.duplicates
+        self.dead_lettered += len(report.dead_letters)
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# A watermark conflict that outlived apply_batch's own re-reads means another writer
+# is busy with the same users (a rebalance in flight): wait and try again.
+_TRANSIENT = (StoreUnavailableError, WatermarkConflictError, KafkaError, OSError, TimeoutError)
+
+
+class BatchHandler:
+    def __init__(
+        self,
+        store: StateStore,
+        dead_letters: DeadLetterSink,
+        config: CoreConfig,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._config = config
+        self._retry = retry or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._stopping = asyncio.Event()
+        self.counters = ConsumerCounters()
+
+    def request_stop(self) -> None:
+        """Stop waiting out an outage: a batch in backoff is abandoned whole."""
+        self._stopping.set()
+
+    async def handle(
+        self, records: Sequence[RawRecord], flow: FlowControl | None = None
+    ) -> BatchReport:
+        """Apply one partition batch and publish its dead letters; then it may be committed."""
+        deadline = time.monotonic() + self._retry.budget
+        paused = False
+        attempt = 0
+
+        async def back_off(exc: BaseException, step: str) -> None:
+            nonlocal paused, attempt
+            self.counters.retries += 1
+            if flow is not None and not paused:
+                flow.pause_fetching()
+                paused = True
+            delay = self._retry.delay(attempt, self._rng)
+            attempt += 1
+            first = records[0]
+            if time.monotonic() + delay > deadline or self._stopping.is_set():
+                self.counters.abandoned_batches += 1
+                raise BatchNotAppliedError(
+                    f"{step} of {first.topic}[{first.partition}]@{first.offset} failed: {exc}"
+                ) from exc
+            log.warning(
+                "%s of %s[%d]@%d failed (%s); retry %d in %.2fs",
+                step, first.topic, first.partition, first.offset, exc, attempt, delay,
+            )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                self.counters.abandoned_batches += 1
+                raise BatchNotAppliedError("stopping during an outage") from exc
+
+        try:
+            while True:
+                try:
+                    report = await apply_batch(self._store, records, self._config)
+                    break
+                except _TRANSIENT as exc:
+                    await back_off(exc, "apply")
+            while True:
+                try:
+                    await self._dead_letters.publish(report.dead_letters)
+                    break
+                except _TRANSIENT as exc:
+                    await back_off(exc, "dead-letter publish")
+        finally:
+            if paused and flow is not None:
+                flow.resume_fetching()
+        self.counters.add(report)
+        return report

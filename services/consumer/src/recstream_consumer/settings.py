@@ -1,0 +1,87 @@
+"""Settings of the stream consumer, read from the environment by the composition root.
+
+Variables carry the prefix ``RECSTREAM_`` and nest with ``__``:
+``RECSTREAM_REDIS__URL``, ``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
+``RECSTREAM_CONSUMER__RUNTIME=faust``, ``RECSTREAM_CONSUMER__GROUP_ID=...``.
+Nothing is read at import time: ``__main__`` builds a :class:`ConsumerSettings`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recstream.config import CoreConfig
+from recstream.settings import KafkaSettings, RedisSettings
+
+Runtime = Literal["aiokafka", "faust"]
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ConsumerSection(BaseModel):
+    """How the consumer reads the log and rides out outages."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    runtime: Runtime = Field(
+        "aiokafka", description="'aiokafka' (plain runner, the faster) or 'faust' (faust agent)"
+    )
+    group_id: str = Field("recstream-consumer", min_length=1, max_length=255)
+    instance_id: str = Field(default_factory=_default_instance_id, min_length=1)
+    create_topics: bool = True
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+
+    # batching and fetching
+    max_batch_records: int = Field(2000, ge=1, le=100_000)
+    poll_timeout_ms: int = Field(500, ge=1, le=60_000, description="how long one poll waits")
+    fetch_max_wait_ms: int = Field(100, ge=0, le=60_000)
+    max_partition_fetch_bytes: int = Field(1024 * 1024, ge=1024)
+    session_timeout_ms: int = Field(10_000, ge=500, le=300_000)
+    heartbeat_interval_ms: int = Field(3_000, ge=50, le=100_000)
+    max_poll_interval_ms: int = Field(300_000, ge=1_000)
+
+    # faust runtime
+    faust_stream_buffer_maxsize: int = Field(8192, ge=1)
+    faust_batch_within_ms: int = Field(50, ge=1, le=60_000)
+    faust_commit_interval_seconds: float = Field(1.0, gt=0)
+
+    # Redis (or dead-letter topic) outages: jittered exponential backoff
+    retry_initial_delay_ms: int = Field(100, ge=1)
+    retry_max_delay_ms: int = Field(5_000, ge=1)
+    retry_budget_seconds: float = Field(
+        30.0, gt=0, description="per batch; then the batch is re-fetched and tried again"
+    )
+
+    shutdown_timeout_seconds: float = Field(10.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _consistent_timeouts(self) -> ConsumerSection:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("consumer.heartbeat_interval_ms must be below session_timeout_ms")
+        if self.retry_max_delay_ms < self.retry_initial_delay_ms:
+            raise ValueError("consumer.retry_max_delay_ms must be >= retry_initial_delay_ms")
+        if self.retry_budget_seconds * 1000 >= self.max_poll_interval_ms:
+            raise ValueError("consumer.retry_budget_seconds must stay below max_poll_interval_ms")
+        return self
+
+
+class ConsumerSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RECSTREAM_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    core: CoreConfig = Field(default_factory=CoreConfig)
+    consumer: ConsumerSection = Field(default_factory=ConsumerSection)
