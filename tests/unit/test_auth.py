@@ -1,0 +1,373 @@
+"""Credentials of the query API: JWT verification, API keys, who may read and track what."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import ValidationError
+
+from recstream_api.auth import (
+    Authenticator,
+    Principal,
+    authorize_track,
+    issue_token,
+    resolve_user,
+)
+from recstream_api.exceptions import (
+    InvalidRequestError,
+    NotAuthenticatedError,
+    PermissionDeniedError,
+)
+from recstream_api.settings import (
+    DEV_JWT_SECRET,
+    ApiKeyEntry,
+    ApiSettings,
+    AuthSettings,
+    hash_api_key,
+)
+
+SECRET = "unit-test-secret-that-is-long-enough-0123456789"
+NOW = datetime(2025, 3, 14, 9, 0, tzinfo=UTC)
+
+
+def hs_settings(**auth: Any) -> ApiSettings:
+    return ApiSettings(auth=AuthSettings(jwt_secret=SECRET, **auth))
+
+
+@pytest.fixture(scope="module")
+def rsa_pems() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    return private, public
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], claims: dict[str, Any], key: bytes | None) -> str:
+    """A token signed by hand (PyJWT refuses to make some of these)."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    signature = b"" if key is None else hmac.new(key, signing_input.encode(), "sha256").digest()
+    return f"{signing_input}.{_b64(signature)}"
+
+
+def future_claims(**extra: Any) -> dict[str, Any]:
+    exp = int((datetime.now(UTC) + timedelta(minutes=5)).timestamp())
+    return {"sub": "u-1", "exp": exp, **extra}
+
+
+# --- tokens ---------------------------------------------------------------------------
+
+
+def test_valid_token_names_the_user() -> None:
+    settings = hs_settings()
+    principal = Authenticator(settings.auth).verify_token(issue_token(settings, "u-1"))
+    assert principal == Principal("user:u-1", "u-1", False, frozenset({"read", "track"}))
+
+
+def test_admin_role_from_roles_list() -> None:
+    settings = hs_settings()
+    principal = Authenticator(settings.auth).verify_token(issue_token(settings, "ops", admin=True))
+    assert principal.is_admin
+    assert "admin" in principal.scopes
+
+
+def test_admin_role_from_scope_string() -> None:
+    settings = hs_settings(role_claim="scope", admin_role="recstream:admin")
+    authenticator = Authenticator(settings.auth)
+    token = jwt.encode(future_claims(scope="openid recstream:admin profile"), SECRET, "HS256")
+    assert authenticator.verify_token(token).is_admin
+    plain = jwt.encode(future_claims(scope="openid admin"), SECRET, "HS256")
+    assert not authenticator.verify_token(plain).is_admin
+
+
+def test_roles_claim_does_not_count_when_scope_is_configured() -> None:
+    settings = hs_settings(role_claim="scope")
+    token = jwt.encode(future_claims(roles=["admin"]), SECRET, "HS256")
+    assert not Authenticator(settings.auth).verify_token(token).is_admin
+
+
+def test_expired_token_is_refused() -> None:
+    settings = hs_settings(leeway_seconds=10)
+    token = issue_token(
+        settings, "u-1", ttl=timedelta(minutes=1), now=datetime.now(UTC) - timedelta(minutes=2)
+    )
+    with pytest.raises(NotAuthenticatedError, match="expired"):
+        Authenticator(settings.auth).verify_token(token)
+
+
+def test_expiry_within_leeway_is_accepted() -> None:
+    settings = hs_settings(leeway_seconds=30)
+    token = issue_token(
+        settings, "u-1", ttl=timedelta(seconds=50), now=datetime.now(UTC) - timedelta(seconds=60)
+    )
+    assert Authenticator(settings.auth).verify_token(token).user_id == "u-1"
+
+
+@pytest.mark.parametrize("missing", ["exp", "sub"])
+def test_required_claims(missing: str) -> None:
+    claims = future_claims()
+    del claims[missing]
+    token = jwt.encode(claims, SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError, match=missing):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+@pytest.mark.parametrize("sub", ["", "has space", "{u:x}", "x" * 129])
+def test_subject_must_be_a_valid_user_id(sub: str) -> None:
+    token = jwt.encode(future_claims(sub=sub), SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+def test_bad_signature_is_refused() -> None:
+    token = jwt.encode(future_claims(), "another-secret-that-is-also-long-enough-42", "HS256")
+    with pytest.raises(NotAuthenticatedError, match="Signature verification failed"):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+def test_tampered_payload_is_refused() -> None:
+    header, _, signature = jwt.encode(future_claims(), SECRET, "HS256").split(".")
+    forged_payload = _b64(json.dumps(future_claims(sub="u-2")).encode())
+    with pytest.raises(NotAuthenticatedError):
+        Authenticator(hs_settings().auth).verify_token(f"{header}.{forged_payload}.{signature}")
+
+
+def test_alg_none_is_refused() -> None:
+    token = forge({"alg": "none", "typ": "JWT"}, future_claims(roles=["admin"]), None)
+    with pytest.raises(NotAuthenticatedError, match="alg"):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+def test_other_hmac_algorithm_is_refused() -> None:
+    token = jwt.encode(future_claims(), SECRET * 2, "HS512")
+    with pytest.raises(NotAuthenticatedError, match="alg"):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+def test_rs256_token_verifies_with_the_public_key(rsa_pems: tuple[str, str]) -> None:
+    private, public = rsa_pems
+    settings = ApiSettings(auth=AuthSettings(jwt_algorithm="RS256", jwt_public_key=public))
+    token = issue_token(settings, "u-9", admin=True, private_key=private)
+    principal = Authenticator(settings.auth).verify_token(token)
+    assert (principal.user_id, principal.is_admin) == ("u-9", True)
+
+
+def test_hs256_token_signed_with_the_rsa_public_key_is_refused(rsa_pems: tuple[str, str]) -> None:
+    _, public = rsa_pems
+    settings = ApiSettings(auth=AuthSettings(jwt_algorithm="RS256", jwt_public_key=public))
+    token = forge({"alg": "HS256", "typ": "JWT"}, future_claims(), public.encode())
+    with pytest.raises(NotAuthenticatedError, match="alg"):
+        Authenticator(settings.auth).verify_token(token)
+
+
+def test_rs256_token_is_refused_when_hs256_is_configured(rsa_pems: tuple[str, str]) -> None:
+    private, _ = rsa_pems
+    token = jwt.encode(future_claims(), private, "RS256")
+    with pytest.raises(NotAuthenticatedError, match="alg"):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+def test_rs256_issue_needs_the_private_key(rsa_pems: tuple[str, str]) -> None:
+    settings = ApiSettings(auth=AuthSettings(jwt_algorithm="RS256", jwt_public_key=rsa_pems[1]))
+    with pytest.raises(ValueError, match="private key"):
+        issue_token(settings, "u-1")
+
+
+IDP = "https://idp.example"
+
+
+def test_audience_and_issuer_pass_when_they_match() -> None:
+    settings = hs_settings(audience="recstream", issuer=IDP)
+    token = issue_token(settings, "u-1")
+    assert Authenticator(settings.auth).verify_token(token).user_id == "u-1"
+
+
+@pytest.mark.parametrize(
+    ("claims", "problem"),
+    [
+        ({"aud": "other", "iss": IDP}, "(?i)audience"),
+        ({"iss": IDP}, "aud"),
+        ({"aud": "recstream", "iss": "https://evil.example"}, r"(?i)issuer"),
+        ({"aud": "recstream"}, "iss"),
+    ],
+)
+def test_wrong_or_missing_audience_or_issuer(claims: dict[str, str], problem: str) -> None:
+    settings = hs_settings(audience="recstream", issuer=IDP)
+    token = jwt.encode(future_claims(**claims), SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError, match=problem):
+        Authenticator(settings.auth).verify_token(token)
+
+
+def test_token_with_an_audience_is_refused_when_none_is_configured() -> None:
+    token = jwt.encode(future_claims(aud="someone-else"), SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError, match=r"(?i)audience"):
+        Authenticator(hs_settings().auth).verify_token(token)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "a.b"])
+def test_malformed_tokens(token: str) -> None:
+    authenticator = Authenticator(hs_settings().auth)
+    with pytest.raises(NotAuthenticatedError):
+        authenticator.authenticate(token or None, None)
+
+
+# --- API keys -------------------------------------------------------------------------
+
+
+def key_settings() -> ApiSettings:
+    return hs_settings(
+        api_keys=(
+            ApiKeyEntry(sha256=hash_api_key("track-key"), scopes=frozenset({"track"}), name="web"),
+            ApiKeyEntry(sha256=hash_api_key("admin-key"), scopes=frozenset({"admin"}), name="ops"),
+        )
+    )
+
+
+def test_track_api_key_can_only_track() -> None:
+    principal = Authenticator(key_settings().auth).authenticate(None, "track-key")
+    assert principal == Principal("api-key:web", None, False, frozenset({"track"}))
+    authorize_track(principal, ["u-1", "u-2"])
+    with pytest.raises(PermissionDeniedError):
+        resolve_user(principal, "u-1")
+
+
+def test_admin_api_key_can_do_everything() -> None:
+    principal = Authenticator(key_settings().auth).authenticate(None, "admin-key")
+    assert principal.is_admin
+    assert principal.user_id is None
+    assert resolve_user(principal, "u-7") == "u-7"
+    authorize_track(principal, ["u-7"])
+    with pytest.raises(InvalidRequestError, match="user_id is required"):
+        resolve_user(principal, None)
+
+
+@pytest.mark.parametrize("key", ["wrong", "track-key ", "TRACK-KEY", hash_api_key("track-key")])
+def test_unknown_api_key_is_refused(key: str) -> None:
+    with pytest.raises(NotAuthenticatedError, match="API key"):
+        Authenticator(key_settings().auth).authenticate(None, key)
+
+
+def test_keys_are_stored_hashed() -> None:
+    assert hash_api_key("track-key") == hashlib.sha256(b"track-key").hexdigest()
+    with pytest.raises(ValidationError):
+        ApiKeyEntry(sha256="track-key")
+    with pytest.raises(ValidationError):
+        ApiKeyEntry(sha256=hash_api_key("k"), scopes=frozenset({"read"}))  # not a scope
+
+
+def test_no_credentials_is_unauthenticated() -> None:
+    with pytest.raises(NotAuthenticatedError, match="missing credentials"):
+        Authenticator(key_settings().auth).authenticate(None, None)
+
+
+def test_bearer_token_wins_over_api_key() -> None:
+    settings = key_settings()
+    token = issue_token(settings, "u-3")
+    principal = Authenticator(settings.auth).authenticate(token, "admin-key")
+    assert (principal.user_id, principal.is_admin) == ("u-3", False)
+
+
+# --- who a request is about -----------------------------------------------------------
+
+USER = Principal("user:u-1", "u-1", False, frozenset({"read", "track"}))
+ADMIN = Principal("user:ops", "ops", True, frozenset({"read", "track", "admin"}))
+
+
+def test_user_reads_only_their_own_data() -> None:
+    assert resolve_user(USER, None) == "u-1"
+    assert resolve_user(USER, "u-1") == "u-1"
+    with pytest.raises(PermissionDeniedError):
+        resolve_user(USER, "u-2")
+
+
+def test_admin_reads_anyone() -> None:
+    assert resolve_user(ADMIN, "u-2") == "u-2"
+    assert resolve_user(ADMIN, None) == "ops"
+
+
+def test_user_tracks_only_their_own_events() -> None:
+    authorize_track(USER, ["u-1", "u-1"])
+    with pytest.raises(PermissionDeniedError) as caught:
+        authorize_track(USER, ["u-1", "u-2"])
+    assert caught.value.details == {"user_ids": ["u-2"]}
+    authorize_track(ADMIN, ["u-1", "u-2"])
+
+
+# --- settings guard -------------------------------------------------------------------
+
+
+def test_dev_accepts_the_placeholder_secret() -> None:
+    settings = ApiSettings(environment="dev")
+    assert settings.auth.jwt_secret.get_secret_value() == DEV_JWT_SECRET
+
+
+def test_prod_refuses_the_placeholder_secret() -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        ApiSettings(environment="prod")
+
+
+def test_prod_refuses_a_short_secret() -> None:
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        ApiSettings(environment="prod", auth=AuthSettings(jwt_secret="short"))
+
+
+def test_prod_accepts_a_real_secret_or_rs256(rsa_pems: tuple[str, str]) -> None:
+    assert ApiSettings(environment="prod", auth=AuthSettings(jwt_secret=SECRET))
+    rs = AuthSettings(jwt_algorithm="RS256", jwt_public_key=rsa_pems[1])
+    assert ApiSettings(environment="prod", auth=rs).auth.jwt_algorithm == "RS256"
+
+
+def test_rs256_requires_a_public_key() -> None:
+    with pytest.raises(ValidationError, match="jwt_public_key"):
+        AuthSettings(jwt_algorithm="RS256")
+
+
+def test_a_public_key_that_is_not_rsa_is_refused() -> None:
+    ec_public = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    with pytest.raises(ValueError, match="not an RSA public key"):
+        Authenticator(AuthSettings(jwt_algorithm="RS256", jwt_public_key=ec_public))
+    with pytest.raises(ValueError, match="PEM"):
+        Authenticator(AuthSettings(jwt_algorithm="RS256", jwt_public_key="not a pem"))
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECSTREAM_ENVIRONMENT", "prod")
+    monkeypatch.setenv("RECSTREAM_AUTH__JWT_SECRET", SECRET)
+    monkeypatch.setenv("RECSTREAM_AUTH__AUDIENCE", "recstream")
+    entry = {"sha256": hash_api_key("k1"), "scopes": ["track"], "name": "shop"}
+    monkeypatch.setenv("RECSTREAM_AUTH__API_KEYS", json.dumps([entry]))
+    monkeypatch.setenv("RECSTREAM_REDIS__KEY_PREFIX", "envtest")
+    settings = ApiSettings()
+    assert settings.auth.audience == "recstream"
+    assert settings.auth.api_keys[0].name == "shop"
+    assert settings.redis.key_prefix == "envtest"
+    principal = Authenticator(settings.auth).authenticate(None, "k1")
+    assert principal.subject == "api-key:shop"
+    monkeypatch.delenv("RECSTREAM_AUTH__JWT_SECRET")
+    with pytest.raises(ValidationError, match="placeholder"):
+        ApiSettings()
