@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,12 +30,12 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from recstream.events import MAX_ID_LENGTH
 from recstream_api.exceptions import (
     InvalidRequestError,
     NotAuthenticatedError,
     PermissionDeniedError,
 )
+from recstream_api.identifiers import checked_id, is_valid_id
 from recstream_api.settings import ApiSettings, AuthSettings
 
 READ = "read"
@@ -44,8 +43,6 @@ TRACK = "track"
 ADMIN = "admin"
 USER_SCOPES = frozenset({READ, TRACK})
 ALL_SCOPES = frozenset({READ, TRACK, ADMIN})
-
-_USER_ID = re.compile(r"^[^\s{}]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +106,7 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             raise NotAuthenticatedError(f"invalid token: {exc}") from exc
         user_id = claims["sub"]
-        if (
-            not isinstance(user_id, str)
-            or len(user_id) > MAX_ID_LENGTH
-            or not _USER_ID.fullmatch(user_id)
-        ):
+        if not is_valid_id(user_id):
             raise NotAuthenticatedError("invalid token: 'sub' is not a valid user id")
         is_admin = auth.admin_role in _roles(claims, auth.role_claim)
         return Principal(
@@ -144,6 +137,7 @@ def resolve_user(principal: Principal, requested: str | None) -> str:
     """The user a read request is about: one's own, or anyone's for an admin."""
     if READ not in principal.scopes:
         raise PermissionDeniedError("this credential may only track events")
+    requested = checked_id(requested, "user_id")
     if requested is None or requested == principal.user_id:
         if principal.user_id is None:
             raise InvalidRequestError("user_id is required when calling with an API key")

@@ -21,6 +21,7 @@ from recstream_api.auth import Authenticator
 from recstream_api.deps import Resources
 from recstream_api.errors import install_error_handlers
 from recstream_api.limits import BodySizeLimit
+from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
 from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
@@ -88,7 +89,7 @@ def create_app(
             await publisher.stop()
             await redis.aclose()
 
-    app = FastAPI(
+    app = BehavioralApi(
         title="recstream behavioural API",
         description=DESCRIPTION,
         version=app_version,

@@ -30,9 +30,7 @@ router = APIRouter(prefix=PREFIX)
 
 
 def _id_query(description: str) -> Any:
-    return Query(
-        min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\s{}]+$", description=description
-    )
+    return Query(min_length=1, max_length=MAX_ID_LENGTH, description=description)
 
 
 UserIdQuery = Annotated[

@@ -14,6 +14,7 @@ from recstream.features import compute_features, timestamp
 from recstream.ratings import ImplicitRating, implicit_rating
 from recstream.state import UserState, Watermark
 from recstream_api.exceptions import InvalidRequestError
+from recstream_api.identifiers import checked_id
 from recstream_api.schemas import (
     BehavioralFeatures,
     BehavioralProfileResponse,
@@ -55,6 +56,8 @@ class ItemRef:
 
 def item_ref(product_id: str | None, group_id: str | None) -> ItemRef:
     """Exactly one of the two ids must be given."""
+    product_id = checked_id(product_id, "product_id")
+    group_id = checked_id(group_id, "group_id")
     if product_id is not None and group_id is None:
         return ItemRef(product_id, None, f"p:{product_id}")
     if group_id is not None and product_id is None:

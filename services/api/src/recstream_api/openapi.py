@@ -1,0 +1,45 @@
+"""The OpenAPI document, with the event contract as the track request's body schema.
+
+The track route reads its body as plain JSON so that each bad event gets its
+own message; this module puts the real schema (one event of the discriminated
+union, or ``{"events": [...]}``) into the document.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field, TypeAdapter
+
+from recstream.events import Event
+
+TRACK_PATH = "/api/behavioral-ml/track-interaction"
+
+
+class TrackBatchRequest(BaseModel):
+    """A batch of events, accepted whole or rejected whole."""
+
+    events: list[Event] = Field(min_length=1)
+
+
+def add_track_request_schema(document: dict[str, Any]) -> None:
+    """Put the event contract into ``document`` as the track route's body schema (idempotent)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if "TrackBatchRequest" in schemas:
+        return
+    body = TypeAdapter(Event | TrackBatchRequest).json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    schemas.update(body.pop("$defs", {}))
+    content = document["paths"][TRACK_PATH]["post"]["requestBody"]["content"]["application/json"]
+    content["schema"] = {**body, "title": "TrackRequest"}
+
+
+class BehavioralApi(FastAPI):
+    """FastAPI whose OpenAPI document shows the event contract on the track route."""
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()
+        add_track_request_schema(document)
+        return document
