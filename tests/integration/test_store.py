@@ -27,7 +27,9 @@ def records(partition: int, users: int, per_user: int) -> list[RawRecord]:
     for i in range(users * per_user):
         user = f"u{i % users}"
         kind = [EventType.PRODUCT_VIEW, EventType.ADD_TO_CART, EventType.PURCHASE_COMPLETED][i % 3]
-        event = make_event(f"e{i}", kind, user, minutes=i, product_id=f"p{i % 7}", category="c")
+        event = make_event(
+            f"e{i}", kind, user, minutes=i, product_id=f"p{i % 7}", category=f"c{i % 2}"
+        )
         out.append(
             RawRecord("interactions", partition, i, 1_800_000_000_000, user.encode(),
                       json.dumps(event).encode())
@@ -38,7 +40,7 @@ def records(partition: int, users: int, per_user: int) -> list[RawRecord]:
 async def test_redis_store_matches_the_memory_store(
     redis_client: Redis, keyspace: Keyspace
 ) -> None:
-    redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore()
+    redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
     batch = records(partition=2, users=5, per_user=8)
     for chunk in (batch[:13], batch[10:27], batch[20:]):  # overlapping redeliveries
         await apply_batch(redis_store, chunk, CONFIG)
@@ -47,6 +49,15 @@ async def test_redis_store_matches_the_memory_store(
         assert await redis_store.get_user(user) == await memory_store.get_user(user)
     assert await redis_store.partition_watermarks("interactions") == {2: 39}
     assert await redis_store.get_user("nobody") is None
+    assert memory_store.zsets, "the batch taught shared statistics"
+    for key, members in memory_store.zsets.items():
+        stored = await redis_client.zrange(key, 0, -1, withscores=True)
+        assert {m.decode(): s for m, s in stored} == members, key
+    for key, fields in memory_store.hashes.items():
+        stored_hash = await redis_client.hgetall(key)
+        assert {f.decode(): v.decode() for f, v in stored_hash.items()} == fields, key
+    for key, value in memory_store.strings.items():
+        assert (await redis_client.get(key) or b"").decode() == value, key
 
 
 async def test_a_conflicting_commit_writes_nothing(redis_client: Redis, keyspace: Keyspace) -> None:

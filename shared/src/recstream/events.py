@@ -31,7 +31,7 @@ MAX_PROPERTIES = 16
 MAX_PROPERTY_KEY_LENGTH = 64
 MAX_PROPERTY_VALUE_LENGTH = 256
 
-IdStr = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\s{}]+$")]
+IdStr = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\s{}|]+$")]
 PropertyValue = str | int | float | bool | None
 
 

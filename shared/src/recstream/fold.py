@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from recstream.config import CoreConfig
 from recstream.decay import add_decayed, value_at
-from recstream.events import Event
-from recstream.state import HistoryEntry, ItemStats, UserState, Watermark
+from recstream.events import Event, EventType
+from recstream.patterns import StatDelta, item_contributions
+from recstream.sessions import add_to_session, place_in_session, session_key
+from recstream.state import HistoryEntry, ItemStats, PriceStats, UserState, Watermark
 
 DAY = 86_400.0
 
@@ -37,6 +40,7 @@ class FoldOutcome:
     applied: int
     skipped: int  # at or below the user's watermark: already applied
     duplicates: int  # an event_id already seen inside the dedupe window
+    deltas: list[StatDelta] = field(default_factory=list)  # contributions to shared statistics
 
 
 def dedupe_token(event_id: str) -> str:
@@ -50,6 +54,7 @@ def fold_user(
     """Apply ``events`` (in log order) to ``state``; the input state is not changed."""
     new = state.copy()
     applied = skipped = duplicates = 0
+    deltas: list[StatDelta] = []
     latest_received: float | None = None
     for positioned in events:
         if new.watermark is not None and new.watermark.covers(
@@ -67,15 +72,17 @@ def fold_user(
             continue
         if config.dedupe_cap > 0:
             new.dedupe[token] = positioned.received_at
-        _apply_event(new, positioned, config)
+        _apply_event(new, positioned, config, deltas)
         applied += 1
     if latest_received is not None:
         _prune_dedupe(new, latest_received, config)
         _cap_items(new, config)
-    return FoldOutcome(new, applied, skipped, duplicates)
+    return FoldOutcome(new, applied, skipped, duplicates, deltas)
 
 
-def _apply_event(state: UserState, positioned: PositionedEvent, config: CoreConfig) -> None:
+def _apply_event(
+    state: UserState, positioned: PositionedEvent, config: CoreConfig, deltas: list[StatDelta]
+) -> None:
     event = positioned.event
     at = event.occurred_at.timestamp()
     weight = config.weight(event.event_type)
@@ -94,9 +101,31 @@ def _apply_event(state: UserState, positioned: PositionedEvent, config: CoreConf
     state.activity = add_decayed(
         activity_score, activity_ref, max(weight, 0.0), at, config.activity_half_life_days * DAY
     )
+    if event.category is not None and weight > 0:
+        _apply_category_preference(state, event.category, weight, at, config)
+    if event.price is not None and event.price > 0 and weight > 0:
+        state.prices = _add_price(state.prices, event.price, event.event_type)
     item = event.item_key
     if item is not None:
         _apply_item(state, item, event, weight, at, config)
+    session, joins = place_in_session(state.session, event, at, config)
+    earlier = list(session.items) if joins and session is not None else None
+    if joins and session is not None:
+        if session is not state.session:
+            state.session = session
+        add_to_session(session, kind, at, item, event.category, config)
+    if item is not None:
+        deltas += item_contributions(
+            offset=positioned.offset,
+            item=item,
+            category=event.category,
+            weight=weight,
+            at=at,
+            earlier_items=earlier,
+            session=session_key(state.user_id, session.session_id) if joins and session else None,
+            session_items=session.items if joins and session else None,
+            config=config,
+        )
     _insert_history(
         state,
         HistoryEntry(
@@ -130,6 +159,34 @@ def _apply_item(
     stats.last_at = max(stats.last_at, at)
     if event.rating is not None:
         stats.explicit = event.rating
+
+
+def _apply_category_preference(
+    state: UserState, category: str, weight: float, at: float, config: CoreConfig
+) -> None:
+    half_life = config.rating_half_life_days * DAY
+    score, ref = state.category_prefs.get(category, (0.0, at))
+    state.category_prefs[category] = add_decayed(score, ref, weight, at, half_life)
+    if len(state.category_prefs) > config.categories_cap:
+        weakest = min(
+            state.category_prefs,
+            key=lambda c: (value_at(*state.category_prefs[c], at, half_life), c),
+        )
+        del state.category_prefs[weakest]
+
+
+def _add_price(prices: PriceStats, price: float, event_type: EventType) -> PriceStats:
+    """Welford's update of the log-price distribution (and of purchases' mean)."""
+    x = math.log(price)
+    engaged = prices.engaged + 1
+    delta = x - prices.engaged_mean
+    mean = prices.engaged_mean + delta / engaged
+    m2 = prices.engaged_m2 + delta * (x - mean)
+    bought, bought_mean = prices.bought, prices.bought_mean
+    if event_type is EventType.PURCHASE_COMPLETED:
+        bought += 1
+        bought_mean += (x - bought_mean) / bought
+    return PriceStats(engaged, mean, m2, bought, bought_mean)
 
 
 def _insert_history(state: UserState, entry: HistoryEntry, config: CoreConfig) -> None:

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from recstream.config import CoreConfig
 from recstream.events import Event, EventError, decode_event
 from recstream.fold import PositionedEvent, fold_user
+from recstream.patterns import StatDelta
 from recstream.ports import BatchCommit, StateStore, UserWrite, WatermarkConflictError
+from recstream.shards import plan_shard_writes
 
 MAX_CONFLICT_RETRIES = 3
 
@@ -92,19 +94,23 @@ async def apply_batch(
         by_user.setdefault(positioned.event.user_id, []).append(positioned)
     report.users = len(by_user)
     for attempt in range(MAX_CONFLICT_RETRIES + 1):
-        states = await store.load_users(list(by_user))
+        loaded = await store.load_batch(list(by_user), topic, partition)
         writes: list[UserWrite] = []
+        deltas: list[StatDelta] = []
         applied = skipped = duplicates = 0
         for user_id, events in by_user.items():
-            before = states[user_id]
+            before = loaded.users[user_id]
             outcome = fold_user(before, events, config)
             applied += outcome.applied
             skipped += outcome.skipped
             duplicates += outcome.duplicates
+            deltas += outcome.deltas
             if outcome.state.watermark != before.watermark:
                 writes.append(UserWrite(outcome.state, before.watermark))
+        shards = plan_shard_writes(deltas, loaded.shard_marks, store.keyspace, config)
+        commit = BatchCommit(topic, partition, report.last_offset, writes, shards)
         try:
-            await store.commit_batch(BatchCommit(topic, partition, report.last_offset, writes))
+            await store.commit_batch(commit)
         except WatermarkConflictError:
             if attempt == MAX_CONFLICT_RETRIES:
                 raise

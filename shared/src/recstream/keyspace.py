@@ -7,11 +7,13 @@ share the Redis Cluster hash tag ``{u:<id>}``. See ``docs/keyspace.md``.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "rs"
 DEFAULT_VERSION = 1
 USER_STATE_TTL_SECONDS = 180 * 86_400  # an inactive user's state expires after 180 days
+DEFAULT_SHARDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,7 @@ class Keyspace:
     prefix: str = DEFAULT_PREFIX
     version: int = DEFAULT_VERSION
     user_ttl_seconds: int = USER_STATE_TTL_SECONDS
+    shards: int = DEFAULT_SHARDS  # statistic shards; changing it needs a new keyspace version
 
     @property
     def root(self) -> str:
@@ -31,6 +34,34 @@ class Keyspace:
     def partition_watermarks(self, topic: str) -> str:
         """Hash ``partition -> last applied offset`` of a topic."""
         return f"{self.root}:{{wm}}:partitions:{topic}"
+
+    # Statistics shared by all users live in ``shards`` shards, each with its own hash tag
+    # ``{s:<n>}`` and its own per-partition watermark.
+    def shard_of(self, subject: str) -> int:
+        return zlib.crc32(subject.encode()) % self.shards
+
+    def shard_watermarks(self, shard: int, topic: str) -> str:
+        """Hash ``partition -> last applied offset`` of one statistic shard."""
+        return f"{self.root}:{{s:{shard}}}:wm:{topic}"
+
+    def stat(self, kind: str, subject: str) -> str:
+        """The key of statistic ``kind`` about ``subject`` (an item, pair, category or session).
+
+        ``pop`` (popularity, zset item -> score) and ``icat`` (hash item -> category) are one
+        key per shard; the subject only chooses the shard. The others are one key per subject.
+        """
+        shard = self.shard_of(subject)
+        if kind in ("pop", "icat"):
+            return f"{self.root}:{{s:{shard}}}:{kind}"
+        return f"{self.root}:{{s:{shard}}}:{kind}:{subject}"
+
+    def shard_stat(self, kind: str, shard: int) -> str:
+        """A per-shard statistic key (``pop`` or ``icat``) by shard number."""
+        return f"{self.root}:{{s:{shard}}}:{kind}"
+
+    def catalog_item(self, item: str) -> str:
+        """String: the catalog entry of an item as JSON."""
+        return f"{self.root}:{{s:{self.shard_of(item)}}}:catalog:{item}"
 
     def user_pattern(self) -> str:
         return f"{self.root}:{{u:*}}:state"

@@ -1,30 +1,81 @@
-"""An in-memory :class:`~recstream.ports.StateStore` for unit tests and offline evaluation."""
+"""An in-memory :class:`~recstream.ports.StateStore` for unit tests and offline evaluation.
+
+It applies the same shard operations as the Redis Lua script, in the same order,
+so the two stores hold equal values for the same batches (expiry is not modelled).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from recstream.ports import BatchCommit, WatermarkConflictError
+from recstream.keyspace import Keyspace
+from recstream.ports import BatchCommit, BatchState, WatermarkConflictError
+from recstream.shards import ShardOp
 from recstream.state import UserState
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, keyspace: Keyspace | None = None) -> None:
+        self.keyspace = keyspace or Keyspace()
         self.users: dict[str, UserState] = {}
         self.watermarks: dict[str, dict[int, int]] = {}
+        self.zsets: dict[str, dict[str, float]] = {}
+        self.hashes: dict[str, dict[str, str]] = {}
+        self.strings: dict[str, str] = {}
 
-    async def load_users(self, user_ids: Sequence[str]) -> Mapping[str, UserState]:
-        return {u: self.users.get(u) or UserState(user_id=u) for u in user_ids}
+    async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
+        users = {u: self.users.get(u) or UserState(user_id=u) for u in user_ids}
+        marks: dict[int, int] = {}
+        for shard in range(self.keyspace.shards):
+            mark = self.hashes.get(self.keyspace.shard_watermarks(shard, topic), {}).get(
+                str(partition)
+            )
+            if mark is not None:
+                marks[shard] = int(mark)
+        return BatchState(users, marks)
 
     async def commit_batch(self, commit: BatchCommit) -> None:
         for write in commit.writes:
             current = self.users.get(write.state.user_id)
             if (current.watermark if current else None) != write.expected:
                 raise WatermarkConflictError(write.state.user_id)
+        partition = str(commit.partition)
+        for shard in commit.shards:
+            marks = self.hashes.get(self.keyspace.shard_watermarks(shard.shard, commit.topic), {})
+            if int(marks.get(partition, -1)) != shard.expected:
+                raise WatermarkConflictError(f"shard {shard.shard}")
+        for shard in commit.shards:
+            for op in shard.ops:
+                self._apply(op)
+            key = self.keyspace.shard_watermarks(shard.shard, commit.topic)
+            self.hashes.setdefault(key, {})[partition] = str(commit.last_offset)
         for write in commit.writes:
             self.users[write.state.user_id] = write.state.copy()
         marks = self.watermarks.setdefault(commit.topic, {})
         marks[commit.partition] = max(marks.get(commit.partition, -1), commit.last_offset)
+
+    def _apply(self, op: ShardOp) -> None:
+        if op.code == "Z":
+            zset = self.zsets.setdefault(op.key, {})
+            zset[str(op.a)] = zset.get(str(op.a), 0.0) + float(op.b)
+        elif op.code == "G":
+            zset = self.zsets.setdefault(op.key, {})
+            zset[str(op.a)] = max(zset.get(str(op.a), float("-inf")), float(op.b))
+        elif op.code == "K":
+            zset = self.zsets.get(op.key, {})
+            excess = len(zset) - int(op.a)
+            if excess > 0:
+                for member, _ in sorted(zset.items(), key=lambda kv: (kv[1], kv[0]))[:excess]:
+                    del zset[member]
+        elif op.code == "S":
+            self.strings[op.key] = str(op.a)
+        elif op.code == "H":
+            self.hashes.setdefault(op.key, {})[str(op.a)] = str(op.b)
+        elif op.code == "D":
+            self.strings.pop(op.key, None)
+            self.zsets.pop(op.key, None)
+            self.hashes.pop(op.key, None)
+        # "E" (expiry) is not modelled in memory
 
     async def get_user(self, user_id: str) -> UserState | None:
         state = self.users.get(user_id)

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from recstream.keyspace import Keyspace
+from recstream.shards import ShardWrite
 from recstream.state import UserState, Watermark
 
 
@@ -37,18 +39,31 @@ class BatchCommit:
     partition: int
     last_offset: int
     writes: Sequence[UserWrite]
+    shards: Sequence[ShardWrite] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchState:
+    """What a batch reads before folding: its users and the partition's shard watermarks."""
+
+    users: Mapping[str, UserState]
+    shard_marks: Mapping[int, int]
 
 
 class StateStore(Protocol):
-    async def load_users(self, user_ids: Sequence[str]) -> Mapping[str, UserState]:
-        """The stored state of each user (a fresh state for unknown users)."""
+    @property
+    def keyspace(self) -> Keyspace: ...
+
+    async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
+        """The stored state of each user (a fresh state for unknown users) and every
+        statistic shard's watermark for ``partition`` of ``topic``."""
         ...
 
     async def commit_batch(self, commit: BatchCommit) -> None:
-        """Write every user's new state and advance the partition watermark atomically.
+        """Apply the shard writes and the users' new states, and advance the watermarks.
 
-        Raises :class:`WatermarkConflictError` (and writes nothing) when a user's
-        stored watermark is not the expected one.
+        Raises :class:`WatermarkConflictError` (and writes nothing) when a user's or a
+        shard's stored watermark is not the expected one.
         """
         ...
 

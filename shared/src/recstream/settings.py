@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recstream.keyspace import DEFAULT_PREFIX, DEFAULT_VERSION, USER_STATE_TTL_SECONDS, Keyspace
+from recstream.keyspace import (
+    DEFAULT_PREFIX,
+    DEFAULT_SHARDS,
+    DEFAULT_VERSION,
+    USER_STATE_TTL_SECONDS,
+    Keyspace,
+)
 
 
 class RedisSettings(BaseModel):
@@ -19,10 +25,13 @@ class RedisSettings(BaseModel):
     key_prefix: str = Field(DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_.-]+$")
     keyspace_version: int = Field(DEFAULT_VERSION, ge=1)
     user_ttl_seconds: int = Field(USER_STATE_TTL_SECONDS, ge=0)
+    stat_shards: int = Field(DEFAULT_SHARDS, ge=1, le=1_024)
     socket_timeout_seconds: float = Field(2.0, gt=0)
 
     def keyspace(self) -> Keyspace:
-        return Keyspace(self.key_prefix, self.keyspace_version, self.user_ttl_seconds)
+        return Keyspace(
+            self.key_prefix, self.keyspace_version, self.user_ttl_seconds, self.stat_shards
+        )
 
 
 class KafkaSettings(BaseModel):

@@ -85,6 +85,65 @@ class HistoryEntry:
         return HistoryEntry(raw[0], raw[1], float(raw[2]), raw[3], raw[4], raw[5], int(raw[6]))
 
 
+@dataclass(slots=True)
+class PriceStats:
+    """Running mean and variance (Welford) of log prices the user engaged with and bought at."""
+
+    engaged: int = 0
+    engaged_mean: float = 0.0
+    engaged_m2: float = 0.0
+    bought: int = 0
+    bought_mean: float = 0.0
+
+    def to_list(self) -> list[Any]:
+        return [self.engaged, self.engaged_mean, self.engaged_m2, self.bought, self.bought_mean]
+
+    @staticmethod
+    def from_list(raw: list[Any]) -> PriceStats:
+        return PriceStats(int(raw[0]), float(raw[1]), float(raw[2]), int(raw[3]), float(raw[4]))
+
+
+@dataclass(slots=True)
+class SessionState:
+    """The user's current session: explicit ``session_id`` or an inactivity gap."""
+
+    session_id: str
+    started_at: float
+    last_at: float
+    items: list[str] = field(default_factory=list)  # event order, oldest first, capped
+    categories: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    events: int = 0
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.session_id,
+            self.started_at,
+            self.last_at,
+            self.items,
+            self.categories,
+            self.counts,
+            self.events,
+        ]
+
+    @staticmethod
+    def from_list(raw: list[Any]) -> SessionState:
+        return SessionState(
+            raw[0], float(raw[1]), float(raw[2]), list(raw[3]), dict(raw[4]), dict(raw[5]), raw[6]
+        )
+
+    def copy(self) -> SessionState:
+        return SessionState(
+            self.session_id,
+            self.started_at,
+            self.last_at,
+            list(self.items),
+            dict(self.categories),
+            dict(self.counts),
+            self.events,
+        )
+
+
 def _zeros(n: int) -> list[int]:
     return [0] * n
 
@@ -108,6 +167,9 @@ class UserState:
     items: dict[str, ItemStats] = field(default_factory=dict)
     history: list[HistoryEntry] = field(default_factory=list)
     dedupe: dict[str, float] = field(default_factory=dict)
+    category_prefs: dict[str, tuple[float, float]] = field(default_factory=dict)
+    prices: PriceStats = field(default_factory=PriceStats)
+    session: SessionState | None = None
 
     def copy(self) -> UserState:
         """A copy whose containers can be changed without touching this state."""
@@ -127,6 +189,9 @@ class UserState:
             items={k: ItemStats(*v.to_list()) for k, v in self.items.items()},
             history=list(self.history),
             dedupe=dict(self.dedupe),
+            category_prefs=dict(self.category_prefs),
+            prices=PriceStats(*self.prices.to_list()),
+            session=self.session.copy() if self.session else None,
         )
 
     def to_json(self) -> bytes:
@@ -147,6 +212,9 @@ class UserState:
                 "it": {k: v.to_list() for k, v in self.items.items()},
                 "hist": [e.to_list() for e in self.history],
                 "dd": self.dedupe,
+                "cp": {k: list(v) for k, v in self.category_prefs.items()},
+                "pr": self.prices.to_list(),
+                "se": self.session.to_list() if self.session else None,
             }
         )
 
@@ -171,4 +239,7 @@ class UserState:
             items={k: ItemStats.from_list(v) for k, v in data["it"].items()},
             history=[HistoryEntry.from_list(e) for e in data["hist"]],
             dedupe=data["dd"],
+            category_prefs={k: (v[0], v[1]) for k, v in data["cp"].items()},
+            prices=PriceStats.from_list(data["pr"]),
+            session=SessionState.from_list(data["se"]) if data["se"] else None,
         )

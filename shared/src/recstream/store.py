@@ -1,13 +1,15 @@
 """The Redis adapter of :class:`~recstream.ports.StateStore` (the only module doing Redis I/O).
 
-A partition batch is committed by one Lua script: it checks every user's
-stored watermark against the one read before the fold, then writes all the
-new states and advances the partition watermark, or writes nothing.
+A partition batch is committed by one Lua script: it checks every user's and
+every touched statistic shard's watermark against the values read before the
+fold, then applies the shard writes, the users' new states and the partition
+watermark, or writes nothing. (On a Redis Cluster the same script would run
+once per hash slot, shards before users; see ``docs/keyspace.md``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -16,34 +18,66 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recstream.keyspace import Keyspace
-from recstream.ports import BatchCommit, StoreUnavailableError, WatermarkConflictError
+from recstream.ports import BatchCommit, BatchState, StoreUnavailableError, WatermarkConflictError
 from recstream.state import UserState, Watermark
 
-# KEYS[1]: partition watermark hash; KEYS[2..]: user state hashes.
-# ARGV[1]: partition, ARGV[2]: last offset, ARGV[3]: user TTL (0 = none),
-# then three per user: expected watermark ('' = absent), new watermark, state.
+# KEYS: partition watermark hash, the users' state hashes, then per shard its watermark
+# hash followed by one key per op.
+# ARGV: partition, last offset, user TTL (0 = none), #users, #shards; per user: expected
+# watermark ('' = absent), new watermark, state; per shard: expected offset, #ops, and
+# per op: code, a, b.
 COMMIT_BATCH_LUA = """
-local users = #KEYS - 1
+local partition, last, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local users, shards = tonumber(ARGV[4]), tonumber(ARGV[5])
+local a = 6
 for i = 1, users do
-  local current = redis.call('HGET', KEYS[i + 1], 'wm') or ''
-  if current ~= ARGV[4 + (i - 1) * 3] then
-    return redis.error_reply('WMCONFLICT ' .. KEYS[i + 1])
+  if (redis.call('HGET', KEYS[1 + i], 'wm') or '') ~= ARGV[a] then
+    return redis.error_reply('WMCONFLICT ' .. KEYS[1 + i])
   end
+  a = a + 3
 end
-local ttl = tonumber(ARGV[3])
+local shards_at, k = a, 2 + users
+for j = 1, shards do
+  local current = tonumber(redis.call('HGET', KEYS[k], partition) or '-1')
+  if current ~= tonumber(ARGV[a]) then
+    return redis.error_reply('WMCONFLICT ' .. KEYS[k])
+  end
+  local ops = tonumber(ARGV[a + 1])
+  k = k + 1 + ops
+  a = a + 2 + ops * 3
+end
+a, k = shards_at, 2 + users
+for j = 1, shards do
+  local marks, ops = KEYS[k], tonumber(ARGV[a + 1])
+  a, k = a + 2, k + 1
+  for o = 1, ops do
+    local code, key, x, y = ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2]
+    if code == 'Z' then redis.call('ZINCRBY', key, y, x)
+    elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
+    elseif code == 'K' then redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
+    elseif code == 'S' then redis.call('SET', key, x, 'EX', y)
+    elseif code == 'H' then redis.call('HSET', key, x, y)
+    elseif code == 'E' then redis.call('EXPIRE', key, x)
+    elseif code == 'D' then redis.call('DEL', key)
+    end
+    a, k = a + 3, k + 1
+  end
+  redis.call('HSET', marks, partition, last)
+end
+a = 6
 for i = 1, users do
-  local base = 4 + (i - 1) * 3
-  redis.call('HSET', KEYS[i + 1], 'wm', ARGV[base + 1], 'st', ARGV[base + 2])
-  if ttl > 0 then redis.call('EXPIRE', KEYS[i + 1], ttl) end
+  redis.call('HSET', KEYS[1 + i], 'wm', ARGV[a + 1], 'st', ARGV[a + 2])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[1 + i], ttl) end
+  a = a + 3
 end
-local previous = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
-if tonumber(ARGV[2]) > previous then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local previous = tonumber(redis.call('HGET', KEYS[1], partition) or '-1')
+if tonumber(last) > previous then
+  redis.call('HSET', KEYS[1], partition, last)
 end
 return users
 """
 
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class RedisStore:
@@ -56,19 +90,34 @@ class RedisStore:
     def keyspace(self) -> Keyspace:
         return self._keys
 
-    async def load_users(self, user_ids: Sequence[str]) -> Mapping[str, UserState]:
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
+        shards = range(self._keys.shards)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for user_id in user_ids:
                     pipe.hmget(self._keys.user_state(user_id), "wm", "st")
-                rows: list[list[bytes | str | None]] = await pipe.execute()
-        except _UNAVAILABLE as exc:
+                for shard in shards:
+                    pipe.hget(self._keys.shard_watermarks(shard, topic), str(partition))
+                rows: list[Any] = await pipe.execute()
+        except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
-        return {u: _decode_user(u, row) for u, row in zip(user_ids, rows, strict=True)}
+        users = {u: _decode_user(u, row) for u, row in zip(user_ids, rows, strict=False)}
+        marks = {s: int(m) for s, m in zip(shards, rows[len(user_ids) :], strict=True) if m}
+        return BatchState(users, marks)
 
     async def commit_batch(self, commit: BatchCommit) -> None:
-        keys = [self._keys.partition_watermarks(commit.topic)]
-        args: list[Any] = [commit.partition, commit.last_offset, self._keys.user_ttl_seconds]
+        keys: list[str] = [self._keys.partition_watermarks(commit.topic)]
+        args: list[Any] = [
+            commit.partition,
+            commit.last_offset,
+            self._keys.user_ttl_seconds,
+            len(commit.writes),
+            len(commit.shards),
+        ]
         for write in commit.writes:
             state = write.state
             assert state.watermark is not None, "a written state has applied a record"
@@ -78,19 +127,25 @@ class RedisStore:
                 state.watermark.encode(),
                 state.to_json(),
             ]
+        for shard in commit.shards:
+            keys.append(self._keys.shard_watermarks(shard.shard, commit.topic))
+            args += [shard.expected, len(shard.ops)]
+            for op in shard.ops:
+                keys.append(op.key)
+                args += [op.code, op.a, op.b]
         try:
             await self._commit(keys=keys, args=args)
         except ResponseError as exc:
             if str(exc).startswith("WMCONFLICT"):
                 raise WatermarkConflictError(str(exc)) from exc
             raise
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
     async def get_user(self, user_id: str) -> UserState | None:
         try:
             row = await self._redis.hmget(self._keys.user_state(user_id), "wm", "st")
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         if row[1] is None:
             return None
@@ -99,7 +154,7 @@ class RedisStore:
     async def partition_watermarks(self, topic: str) -> dict[int, int]:
         try:
             raw = await self._redis.hgetall(self._keys.partition_watermarks(topic))
-        except _UNAVAILABLE as exc:
+        except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return {int(p): int(o) for p, o in raw.items()}
 

@@ -1,0 +1,96 @@
+"""Turning the fold's statistic contributions into per-shard writes (pure).
+
+Each shard write is guarded by that shard's watermark for the partition: a
+contribution from offset ``o`` is written only when ``o`` is above the shard's
+watermark, and the write advances it. Contributions of one batch to the same
+statistic are summed first, so a batch costs one command per touched key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from recstream.config import CoreConfig
+from recstream.keyspace import Keyspace
+from recstream.patterns import StatDelta
+
+DAY = 86_400
+
+# Z: ZINCRBY key member amount     G: ZADD key GT score member (keep the latest time)
+# K: keep the top ``n`` members     S: SET key value             H: HSET key field value
+# E: EXPIRE key seconds            D: DEL key
+OpCode = Literal["Z", "G", "K", "S", "H", "E", "D"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShardOp:
+    code: OpCode
+    key: str
+    a: str | float | int = ""
+    b: str | float | int = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardWrite:
+    shard: int
+    expected: int  # the shard's watermark for the partition as read; -1 when absent
+    ops: tuple[ShardOp, ...]
+
+
+def plan_shard_writes(
+    deltas: Sequence[StatDelta],
+    marks: Mapping[int, int],
+    keyspace: Keyspace,
+    config: CoreConfig,
+) -> list[ShardWrite]:
+    """Group ``deltas`` by shard, dropping those at or below each shard's watermark."""
+    increments: dict[tuple[int, str, str], float] = {}
+    latest: dict[tuple[int, str, str], float] = {}
+    payloads: dict[tuple[int, str], tuple[int, str]] = {}
+    fields: dict[tuple[int, str, str], str] = {}
+    caps: dict[tuple[int, str], int] = {}
+    ttl: dict[tuple[int, str], int] = {}
+    stat_ttl = int(config.statistic_ttl_days * DAY)
+    session_ttl = int(config.session_ttl_days * DAY)
+    for d in deltas:
+        subject = d.member if d.kind == "pop" else d.key
+        shard = keyspace.shard_of(subject)
+        if d.offset <= marks.get(shard, -1):
+            continue
+        key = keyspace.stat(d.kind, subject)
+        if d.kind in ("tr1", "tr2", "pop", "popc"):
+            increments[(shard, key, d.member)] = (
+                increments.get((shard, key, d.member), 0.0) + d.value
+            )
+            top = config.popularity_top_k if d.kind in ("pop", "popc") else config.transitions_top_k
+            caps[(shard, key)] = top
+            if d.kind != "pop":
+                ttl[(shard, key)] = stat_ttl
+        elif d.kind == "isess":
+            latest[(shard, key, d.member)] = max(latest.get((shard, key, d.member), 0.0), d.value)
+            caps[(shard, key)] = config.sessions_per_item
+            ttl[(shard, key)] = session_ttl
+        elif d.kind == "sitems":
+            if d.offset > payloads.get((shard, key), (-1, ""))[0]:
+                payloads[(shard, key)] = (d.offset, d.member)
+        else:  # icat
+            fields[(shard, key, d.key)] = d.member
+    ops: dict[int, list[ShardOp]] = {}
+    for (shard, key, member), amount in increments.items():
+        ops.setdefault(shard, []).append(ShardOp("Z", key, member, amount))
+    for (shard, key, member), at in latest.items():
+        ops.setdefault(shard, []).append(ShardOp("G", key, member, at))
+    for (shard, key), (_, payload) in payloads.items():
+        ops.setdefault(shard, []).append(ShardOp("S", key, payload, session_ttl))
+    for (shard, key, field), value in fields.items():
+        ops.setdefault(shard, []).append(ShardOp("H", key, field, value))
+    for (shard, key), keep in caps.items():
+        ops.setdefault(shard, []).append(ShardOp("K", key, keep))
+    for (shard, key), seconds in ttl.items():
+        ops.setdefault(shard, []).append(ShardOp("E", key, seconds))
+    return [
+        ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
+        for shard, shard_ops in sorted(ops.items())
+    ]
