@@ -127,7 +127,7 @@ def to_catalog_item(record: ProductRecord | GroupRecord) -> CatalogItem:
 
 
 def catalog_item_to_dict(item: CatalogItem) -> dict[str, Any]:
-    return {k: getattr(item, k) for k in CatalogItem.__slots__}  # type: ignore[attr-defined]
+    return {k: getattr(item, k) for k in CatalogItem.__slots__}
 
 
 def catalog_item_from_dict(data: dict[str, Any]) -> CatalogItem:

@@ -51,8 +51,8 @@ class MemoryStore:
             self.hashes.setdefault(key, {})[partition] = str(commit.last_offset)
         for write in commit.writes:
             self.users[write.state.user_id] = write.state.copy()
-        marks = self.watermarks.setdefault(commit.topic, {})
-        marks[commit.partition] = max(marks.get(commit.partition, -1), commit.last_offset)
+        partitions = self.watermarks.setdefault(commit.topic, {})
+        partitions[commit.partition] = max(partitions.get(commit.partition, -1), commit.last_offset)
 
     def _apply(self, op: ShardOp) -> None:
         if op.code == "Z":
