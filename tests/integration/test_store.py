@@ -88,3 +88,21 @@ async def test_user_keys_are_versioned_hash_tagged_and_expire(
     key = keyspace.user_state("u0")
     assert key == f"{keyspace.prefix}:v1:{{u:u0}}:state"
     assert 0 < await redis_client.ttl(key) <= keyspace.user_ttl_seconds
+
+
+async def test_contexts_read_from_redis_equal_contexts_read_from_memory(
+    redis_client: Redis, keyspace: Keyspace
+) -> None:
+    from recstream.reads import load_context
+
+    redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
+    batch = records(partition=1, users=6, per_user=9)
+    await apply_batch(redis_store, batch, CONFIG)
+    await apply_batch(memory_store, batch, CONFIG)
+    now = 1_800_000_000.0
+    for user in ("u0", "u3", "stranger"):
+        from_redis = await load_context(redis_store, user, now, CONFIG)
+        from_memory = await load_context(memory_store, user, now, CONFIG)
+        assert from_redis == from_memory
+    anchored = await load_context(redis_store, "u1", now, CONFIG, anchor="p:p1")
+    assert anchored.transitions["p:p1"], "the anchor's next items are read"

@@ -7,9 +7,11 @@ so the two stores hold equal values for the same batches (expiry is not modelled
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from recstream.keyspace import Keyspace
 from recstream.ports import BatchCommit, BatchState, WatermarkConflictError
+from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
 from recstream.shards import ShardOp
 from recstream.state import UserState
 
@@ -80,6 +82,23 @@ class MemoryStore:
     async def get_user(self, user_id: str) -> UserState | None:
         state = self.users.get(user_id)
         return state.copy() if state else None
+
+    async def read(self, requests: Sequence[Read]) -> list[Any]:
+        return [self._read(r) for r in requests]
+
+    def _read(self, request: Read) -> Any:
+        if isinstance(request, UserRead):
+            state = self.users.get(request.user_id)
+            return state.copy() if state else None
+        if isinstance(request, TopRead):
+            zset = self.zsets.get(request.key, {})
+            ranked = sorted(zset.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+            return ranked[: request.n]
+        if isinstance(request, StringRead):
+            return self.strings.get(request.key)
+        assert isinstance(request, FieldsRead)
+        fields = self.hashes.get(request.key, {})
+        return [fields.get(f) for f in request.fields]
 
     async def partition_watermarks(self, topic: str) -> dict[int, int]:
         return dict(self.watermarks.get(topic, {}))

@@ -19,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recstream.keyspace import Keyspace
 from recstream.ports import BatchCommit, BatchState, StoreUnavailableError, WatermarkConflictError
+from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
 from recstream.state import UserState, Watermark
 
 # KEYS: partition watermark hash, the users' state hashes, then per shard its watermark
@@ -151,12 +152,47 @@ class RedisStore:
             return None
         return _decode_user(user_id, row)
 
+    async def read(self, requests: Sequence[Read]) -> list[Any]:
+        """Answer read requests in one pipeline (see :mod:`recstream.reads`)."""
+        if not requests:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for request in requests:
+                    if isinstance(request, UserRead):
+                        pipe.hmget(self._keys.user_state(request.user_id), "wm", "st")
+                    elif isinstance(request, TopRead):
+                        pipe.zrevrange(request.key, 0, request.n - 1, withscores=True)
+                    elif isinstance(request, StringRead):
+                        pipe.get(request.key)
+                    else:
+                        pipe.hmget(request.key, list(request.fields))
+                rows: list[Any] = await pipe.execute()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return [_decode_read(r, row) for r, row in zip(requests, rows, strict=True)]
+
     async def partition_watermarks(self, topic: str) -> dict[int, int]:
         try:
             raw = await self._redis.hgetall(self._keys.partition_watermarks(topic))
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return {int(p): int(o) for p, o in raw.items()}
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _decode_read(request: Read, row: Any) -> Any:
+    if isinstance(request, UserRead):
+        return _decode_user(request.user_id, row) if row[1] is not None else None
+    if isinstance(request, TopRead):
+        return [(_text(member), float(score)) for member, score in row]
+    if isinstance(request, StringRead):
+        return _text(row)
+    assert isinstance(request, FieldsRead)
+    return [_text(value) for value in row]
 
 
 def _decode_user(user_id: str, row: Sequence[bytes | str | None]) -> UserState:
