@@ -1,0 +1,259 @@
+"""The consumer against a real broker and a real Redis, for both runtimes."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from recstream.events import MAX_EVENT_BYTES, EventType
+from recstream.keyspace import Keyspace
+from recstream.store import RedisStore
+from recstream_consumer.aiokafka_source import AiokafkaSource
+from recstream_consumer.deadletters import (
+    OFFSET_HEADER,
+    PARTITION_HEADER,
+    REASON_HEADER,
+    TOPIC_HEADER,
+)
+from recstream_consumer.service import Consumer
+from recstream_consumer.settings import Runtime
+
+from ..unit.eventgen import make_event
+from .conftest import (
+    RUNTIMES,
+    consumer_settings,
+    create_topic,
+    encode,
+    last_offsets,
+    produce,
+    produce_events,
+    read_topic,
+    running_consumer,
+    wait_for_watermarks,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+KINDS = [
+    EventType.PRODUCT_VIEW,
+    EventType.PRODUCT_VIEW,
+    EventType.ADD_TO_CART,
+    EventType.GROUP_VIEW,
+    EventType.GROUP_JOIN_CLICK,
+    EventType.PURCHASE_COMPLETED,
+    EventType.PRODUCT_SEARCH,
+    EventType.CART_REMOVE,
+]
+
+
+def interaction_events(count: int, users: int, *, start: int = 0) -> list[dict[str, Any]]:
+    """Mixed events of ``users`` users, ids ``e<start>``..."""
+    return [
+        make_event(
+            f"e{i}",
+            KINDS[i % len(KINDS)],
+            f"u{i % users}",
+            minutes=i,
+            product_id=f"p{i % 13}",
+            group_id=f"g{i % 5}",
+            category=f"c{i % 4}",
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def expected_counts(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    per_user: dict[str, Counter[str]] = {}
+    for event in events:
+        per_user.setdefault(event["user_id"], Counter())[event["event_type"]] += 1
+    return per_user
+
+
+async def assert_counts_match(store: RedisStore, events: list[dict[str, Any]]) -> None:
+    for user, counts in expected_counts(events).items():
+        state = await store.get_user(user)
+        assert state is not None, f"{user} missing in Redis"
+        assert state.total_events == sum(counts.values()), user
+        assert dict(state.counts) == dict(counts), user
+
+
+@pytest.fixture
+def store(redis_client: Redis, keyspace: Keyspace) -> RedisStore:
+    return RedisStore(redis_client, keyspace)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_produced_events_reach_redis_with_exact_counts(
+    runtime: Runtime,
+    kafka_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    store: RedisStore,
+    topic_name: str,
+) -> None:
+    settings = consumer_settings(
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        keyspace=keyspace,
+        topic=topic_name,
+        runtime=runtime,
+        partitions=PARTITIONS,
+        max_batch_records=300,
+    )
+    await create_topic(kafka_bootstrap, topic_name, PARTITIONS)
+    before = interaction_events(1200, users=37)
+    sent = await produce_events(kafka_bootstrap, topic_name, before)
+    async with running_consumer(settings) as (consumer, task):
+        await wait_for_watermarks(store, topic_name, last_offsets(sent))
+        # events produced while the consumer runs arrive too
+        after = interaction_events(300, users=37, start=len(before))
+        sent = await produce_events(kafka_bootstrap, topic_name, after)
+        await wait_for_watermarks(store, topic_name, last_offsets(sent))
+    assert not task.exception()
+    assert {s.partition for s in sent} == set(range(PARTITIONS))
+    await assert_counts_match(store, before + after)
+    assert consumer.counters.applied == len(before) + len(after)
+    assert consumer.counters.dead_lettered == 0
+    assert consumer.counters.batches > 1
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_applied(
+    runtime: Runtime,
+    kafka_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    store: RedisStore,
+    topic_name: str,
+) -> None:
+    settings = consumer_settings(
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        keyspace=keyspace,
+        topic=topic_name,
+        runtime=runtime,
+        partitions=PARTITIONS,
+    )
+    await create_topic(kafka_bootstrap, topic_name, PARTITIONS)
+    good = interaction_events(40, users=5)
+    oversize = make_event("big", EventType.PAGE_VIEW, "u1")
+    oversize["properties"] = {"blob": "x" * 200}
+    oversize_bytes = encode(oversize) + b" " * MAX_EVENT_BYTES  # valid JSON, too long
+    no_product = make_event("np", EventType.PRODUCT_VIEW, "u2")
+    del no_product["product_id"]
+    bad: dict[str, tuple[bytes, bytes]] = {
+        "invalid_json": (b"u1", b'{"event_id": "x1", "event_type": '),
+        "schema_violation": (b"u2", encode(no_product)),
+        "unknown_event_type": (b"u3", encode({**good[0], "event_type": "teleport"})),
+        "oversize": (b"u1", oversize_bytes),
+    }
+    records = [(e["user_id"].encode(), encode(e)) for e in good]
+    for index, pair in enumerate(bad.values()):  # spread the bad ones between good ones
+        records.insert(index * 9 + 3, pair)
+    sent = await produce(kafka_bootstrap, topic_name, records)
+    async with running_consumer(settings) as (consumer, _):
+        await wait_for_watermarks(store, topic_name, last_offsets(sent))
+    await assert_counts_match(store, good)
+    assert consumer.counters.dead_lettered == len(bad)
+
+    letters = await read_topic(kafka_bootstrap, settings.kafka.dead_letter_topic, len(bad))
+    assert len(letters) == len(bad)
+    by_reason = {dict(m.headers)[REASON_HEADER].decode(): m for m in letters}
+    assert set(by_reason) == set(bad)
+    source = {(s.key, s.value): s for s in sent}
+    for reason, (key, value) in bad.items():
+        letter = by_reason[reason]
+        headers = dict(letter.headers)
+        assert (letter.key, letter.value) == (key, value), reason  # original bytes
+        origin = source[(key, value)]
+        assert headers[TOPIC_HEADER] == topic_name.encode()
+        assert int(headers[PARTITION_HEADER]) == origin.partition
+        assert int(headers[OFFSET_HEADER]) == origin.offset
+        assert headers["dlq.detail"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_a_duplicate_event_id_at_another_offset_counts_once(
+    runtime: Runtime,
+    kafka_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    store: RedisStore,
+    topic_name: str,
+) -> None:
+    settings = consumer_settings(
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        keyspace=keyspace,
+        topic=topic_name,
+        runtime=runtime,
+        partitions=PARTITIONS,
+    )
+    await create_topic(kafka_bootstrap, topic_name, PARTITIONS)
+    events = interaction_events(60, users=6)
+    replayed = events[10:30]  # a producer retry sends them again, later in the log
+    first = await produce_events(kafka_bootstrap, topic_name, events)
+    async with running_consumer(settings) as (consumer, _):
+        await wait_for_watermarks(store, topic_name, last_offsets(first))
+        again = await produce_events(kafka_bootstrap, topic_name, replayed)
+        await wait_for_watermarks(store, topic_name, last_offsets(again))
+    assert {(s.partition, s.offset) for s in first}.isdisjoint(
+        {(s.partition, s.offset) for s in again}
+    )
+    await assert_counts_match(store, events)
+    assert consumer.counters.duplicates == len(replayed)
+    assert consumer.counters.applied == len(events)
+
+
+async def test_two_instances_in_one_group_split_the_partitions_and_stay_exact(
+    kafka_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    store: RedisStore,
+    topic_name: str,
+) -> None:
+    partitions = 6
+    common = {
+        "redis_url": redis_url,
+        "kafka_bootstrap": kafka_bootstrap,
+        "keyspace": keyspace,
+        "topic": topic_name,
+        "partitions": partitions,
+        "max_batch_records": 100,
+    }
+    first_settings = consumer_settings(**common)
+    second_settings = consumer_settings(**common, group_id=first_settings.consumer.group_id)
+    await create_topic(kafka_bootstrap, topic_name, partitions)
+    early = interaction_events(600, users=50)
+    sent = await produce_events(kafka_bootstrap, topic_name, early)
+    async with running_consumer(first_settings) as (first, first_task):
+
+        async def started() -> bool:
+            return first.counters.records > 0
+
+        await wait_until(started, 20, "the first consumer applies", watch=[first_task])
+        async with running_consumer(second_settings) as (second, second_task):
+
+            def owned(consumer: Consumer) -> set[int]:
+                source = consumer.source
+                assert isinstance(source, AiokafkaSource)
+                return {tp.partition for tp in source.consumer.assignment()}
+
+            async def split() -> bool:
+                one, two = owned(first), owned(second)
+                return bool(one) and bool(two) and one.isdisjoint(two) and len(one | two) == 6
+
+            await wait_until(split, 20, "both instances own partitions", watch=[first_task])
+            late = interaction_events(600, users=50, start=len(early))
+            sent += await produce_events(kafka_bootstrap, topic_name, late)
+            await wait_for_watermarks(store, topic_name, last_offsets(sent))
+            assert not second_task.done()
+    await assert_counts_match(store, early + late)
+    assert first.counters.applied > 0
+    assert second.counters.applied > 0
+    assert first.counters.applied + second.counters.applied == len(early) + len(late)
