@@ -106,3 +106,24 @@ async def test_contexts_read_from_redis_equal_contexts_read_from_memory(
         assert from_redis == from_memory
     anchored = await load_context(redis_store, "u1", now, CONFIG, anchor="p:p1")
     assert anchored.transitions["p:p1"], "the anchor's next items are read"
+
+
+async def test_erasure_on_redis_equals_erasure_in_memory(
+    redis_client: Redis, keyspace: Keyspace
+) -> None:
+    from recstream.operations import erase_user
+
+    redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
+    batch = records(partition=0, users=3, per_user=6)
+    for store in (redis_store, memory_store):
+        await apply_batch(store, batch, CONFIG)
+        receipt = await erase_user(store, "u1", 1_900_000_000.0, CONFIG, requested_by="admin")
+        assert receipt.erased
+        assert await store.get_user("u1") is None
+    for key, members in memory_store.zsets.items():
+        stored = await redis_client.zrange(key, 0, -1, withscores=True)
+        assert {m.decode(): s for m, s in stored} == members, key
+    assert await redis_client.hexists(keyspace.erasures(), "u1")
+    again = await apply_batch(redis_store, batch, CONFIG)
+    assert again.erased == 6
+    assert await redis_store.get_user("u1") is None

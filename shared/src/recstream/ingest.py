@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from recstream.config import CoreConfig
+from recstream.erasure import is_erased
 from recstream.events import Event, EventError, decode_event
 from recstream.fold import PositionedEvent, fold_user
 from recstream.patterns import StatDelta
@@ -49,6 +50,7 @@ class BatchReport:
     applied: int = 0
     skipped: int = 0
     duplicates: int = 0
+    erased: int = 0  # events of erased users, dropped by the erasure rule
     users: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
@@ -98,8 +100,16 @@ async def apply_batch(
         writes: list[UserWrite] = []
         deltas: list[StatDelta] = []
         applied = skipped = duplicates = 0
+        erased = 0
         for user_id, events in by_user.items():
             before = loaded.users[user_id]
+            erased_at = loaded.erasures.get(user_id)
+            if erased_at is not None:
+                kept = [
+                    e for e in events if not is_erased(e.event.occurred_at.timestamp(), erased_at)
+                ]
+                erased += len(events) - len(kept)
+                events = kept
             outcome = fold_user(before, events, config)
             applied += outcome.applied
             skipped += outcome.skipped
@@ -116,5 +126,6 @@ async def apply_batch(
                 raise
             continue
         report.applied, report.skipped, report.duplicates = applied, skipped, duplicates
+        report.erased = erased
         break
     return report

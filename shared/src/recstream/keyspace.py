@@ -63,6 +63,10 @@ class Keyspace:
         """String: the catalog entry of an item as JSON."""
         return f"{self.root}:{{s:{self.shard_of(item)}}}:catalog:{item}"
 
+    def erasures(self) -> str:
+        """Hash ``user_id -> erasure record`` (JSON). Not versioned: it outlives rebuilds."""
+        return f"{self.prefix}:erasures"
+
     def user_pattern(self) -> str:
         return f"{self.root}:{{u:*}}:state"
 

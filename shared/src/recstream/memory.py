@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from recstream.erasure import ErasurePlan, erased_at
 from recstream.keyspace import Keyspace
 from recstream.ports import BatchCommit, BatchState, WatermarkConflictError
 from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
 from recstream.shards import ShardOp
-from recstream.state import UserState
+from recstream.state import UserState, Watermark
 
 
 class MemoryStore:
@@ -34,7 +35,9 @@ class MemoryStore:
             )
             if mark is not None:
                 marks[shard] = int(mark)
-        return BatchState(users, marks)
+        records = self.hashes.get(self.keyspace.erasures(), {})
+        erasures = {u: erased_at(records[u]) for u in user_ids if u in records}
+        return BatchState(users, marks, erasures)
 
     async def commit_batch(self, commit: BatchCommit) -> None:
         for write in commit.writes:
@@ -73,11 +76,28 @@ class MemoryStore:
             self.strings[op.key] = str(op.a)
         elif op.code == "H":
             self.hashes.setdefault(op.key, {})[str(op.a)] = str(op.b)
+        elif op.code == "R":
+            self.zsets.get(op.key, {}).pop(str(op.a), None)
         elif op.code == "D":
             self.strings.pop(op.key, None)
             self.zsets.pop(op.key, None)
             self.hashes.pop(op.key, None)
         # "E" (expiry) is not modelled in memory
+
+    async def erase_user(
+        self, plan: ErasurePlan, expected: Watermark | None, record: bytes
+    ) -> bool:
+        current = self.users.get(plan.user_id)
+        if (current.watermark if current else None) != expected:
+            raise WatermarkConflictError(plan.user_id)
+        records = self.hashes.setdefault(self.keyspace.erasures(), {})
+        if current is None and plan.user_id in records:
+            return False
+        for op in plan.ops:
+            self._apply(op)
+        self.users.pop(plan.user_id, None)
+        records[plan.user_id] = record.decode()
+        return True
 
     async def get_user(self, user_id: str) -> UserState | None:
         state = self.users.get(user_id)

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from recstream.erasure import ErasurePlan
 from recstream.keyspace import Keyspace
 from recstream.shards import ShardWrite
 from recstream.state import UserState, Watermark
@@ -48,6 +49,7 @@ class BatchState:
 
     users: Mapping[str, UserState]
     shard_marks: Mapping[int, int]
+    erasures: Mapping[str, float]  # erased_at of the batch's users that were erased
 
 
 class StateStore(Protocol):
@@ -68,5 +70,14 @@ class StateStore(Protocol):
         ...
 
     async def get_user(self, user_id: str) -> UserState | None: ...
+
+    async def erase_user(
+        self, plan: ErasurePlan, expected: Watermark | None, record: bytes
+    ) -> bool:
+        """Apply an erasure plan atomically: subtract the user's contributions, delete the
+        user's state and store the erasure ``record``. False when the user was already
+        erased and has no state; raises :class:`WatermarkConflictError` when the state moved.
+        """
+        ...
 
     async def partition_watermarks(self, topic: str) -> dict[int, int]: ...

@@ -90,7 +90,8 @@ def current_session(state: UserState, now: float, config: CoreConfig) -> Session
 def _favourite_categories(state: UserState, now: float, config: CoreConfig, n: int) -> list[str]:
     half_life = config.rating_half_life_days * DAY
     ranked = sorted(
-        state.category_prefs.items(), key=lambda kv: (-value_at(*kv[1], now, half_life), kv[0])
+        state.category_prefs.items(),
+        key=lambda kv: (-value_at(kv[1][0], kv[1][1], now, half_life), kv[0]),
     )
     return [category for category, _ in ranked[:n]]
 

@@ -20,8 +20,8 @@ DAY = 86_400
 
 # Z: ZINCRBY key member amount     G: ZADD key GT score member (keep the latest time)
 # K: keep the top ``n`` members     S: SET key value             H: HSET key field value
-# E: EXPIRE key seconds            D: DEL key
-OpCode = Literal["Z", "G", "K", "S", "H", "E", "D"]
+# E: EXPIRE key seconds            D: DEL key                   R: ZREM key member
+OpCode = Literal["Z", "G", "K", "S", "H", "E", "D", "R"]
 
 
 @dataclass(frozen=True, slots=True)

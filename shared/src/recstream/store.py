@@ -17,17 +17,35 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from recstream.erasure import ErasurePlan, erased_at
 from recstream.keyspace import Keyspace
 from recstream.ports import BatchCommit, BatchState, StoreUnavailableError, WatermarkConflictError
 from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
 from recstream.state import UserState, Watermark
+
+# One shard operation (see recstream.shards), shared by the scripts below.
+APPLY_OP_LUA = """
+local function apply_op(code, key, x, y)
+  if code == 'Z' then redis.call('ZINCRBY', key, y, x)
+  elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
+  elseif code == 'K' then redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
+  elseif code == 'S' then redis.call('SET', key, x, 'EX', y)
+  elseif code == 'H' then redis.call('HSET', key, x, y)
+  elseif code == 'E' then redis.call('EXPIRE', key, x)
+  elseif code == 'D' then redis.call('DEL', key)
+  elseif code == 'R' then redis.call('ZREM', key, x)
+  end
+end
+"""
 
 # KEYS: partition watermark hash, the users' state hashes, then per shard its watermark
 # hash followed by one key per op.
 # ARGV: partition, last offset, user TTL (0 = none), #users, #shards; per user: expected
 # watermark ('' = absent), new watermark, state; per shard: expected offset, #ops, and
 # per op: code, a, b.
-COMMIT_BATCH_LUA = """
+COMMIT_BATCH_LUA = (
+    APPLY_OP_LUA
+    + """
 local partition, last, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local users, shards = tonumber(ARGV[4]), tonumber(ARGV[5])
 local a = 6
@@ -52,15 +70,7 @@ for j = 1, shards do
   local marks, ops = KEYS[k], tonumber(ARGV[a + 1])
   a, k = a + 2, k + 1
   for o = 1, ops do
-    local code, key, x, y = ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2]
-    if code == 'Z' then redis.call('ZINCRBY', key, y, x)
-    elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
-    elseif code == 'K' then redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
-    elseif code == 'S' then redis.call('SET', key, x, 'EX', y)
-    elseif code == 'H' then redis.call('HSET', key, x, y)
-    elseif code == 'E' then redis.call('EXPIRE', key, x)
-    elseif code == 'D' then redis.call('DEL', key)
-    end
+    apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
     a, k = a + 3, k + 1
   end
   redis.call('HSET', marks, partition, last)
@@ -77,6 +87,26 @@ if tonumber(last) > previous then
 end
 return users
 """
+)
+
+# KEYS: the user's state hash, the erasures hash, one key per op.
+# ARGV: user id, expected watermark ('' = absent), erasure record, then per op: code, a, b.
+ERASE_USER_LUA = (
+    APPLY_OP_LUA
+    + """
+local current = redis.call('HGET', KEYS[1], 'wm') or ''
+if current ~= ARGV[2] then return redis.error_reply('WMCONFLICT ' .. KEYS[1]) end
+if current == '' and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local a = 4
+for k = 3, #KEYS do
+  apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
+  a = a + 3
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+)
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -86,6 +116,7 @@ class RedisStore:
         self._redis = redis
         self._keys = keyspace
         self._commit = redis.register_script(COMMIT_BATCH_LUA)
+        self._erase = redis.register_script(ERASE_USER_LUA)
 
     @property
     def keyspace(self) -> Keyspace:
@@ -103,12 +134,19 @@ class RedisStore:
                     pipe.hmget(self._keys.user_state(user_id), "wm", "st")
                 for shard in shards:
                     pipe.hget(self._keys.shard_watermarks(shard, topic), str(partition))
+                if user_ids:
+                    pipe.hmget(self._keys.erasures(), list(user_ids))
                 rows: list[Any] = await pipe.execute()
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         users = {u: _decode_user(u, row) for u, row in zip(user_ids, rows, strict=False)}
-        marks = {s: int(m) for s, m in zip(shards, rows[len(user_ids) :], strict=True) if m}
-        return BatchState(users, marks)
+        shard_rows = rows[len(user_ids) : len(user_ids) + len(shards)]
+        marks = {s: int(m) for s, m in zip(shards, shard_rows, strict=True) if m}
+        erased = rows[-1] if user_ids else []
+        erasures = {
+            u: erased_at(record) for u, record in zip(user_ids, erased, strict=True) if record
+        }
+        return BatchState(users, marks, erasures)
 
     async def commit_batch(self, commit: BatchCommit) -> None:
         keys: list[str] = [self._keys.partition_watermarks(commit.topic)]
@@ -142,6 +180,30 @@ class RedisStore:
             raise
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
+
+    async def erase_user(
+        self, plan: ErasurePlan, expected: Watermark | None, record: bytes
+    ) -> bool:
+        keys = [self._keys.user_state(plan.user_id), self._keys.erasures()]
+        args: list[Any] = [plan.user_id, expected.encode() if expected else "", record]
+        for op in plan.ops:
+            keys.append(op.key)
+            args += [op.code, op.a, op.b]
+        try:
+            return bool(await self._erase(keys=keys, args=args))
+        except ResponseError as exc:
+            if str(exc).startswith("WMCONFLICT"):
+                raise WatermarkConflictError(str(exc)) from exc
+            raise
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def erasure_record(self, user_id: str) -> bytes | None:
+        try:
+            record = await self._redis.hget(self._keys.erasures(), user_id)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return record.encode() if isinstance(record, str) else record
 
     async def get_user(self, user_id: str) -> UserState | None:
         try:
