@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from recstream.catalog import CatalogRecord, decode_catalog_record
 from recstream.config import CoreConfig
 from recstream.erasure import is_erased
 from recstream.events import Event, EventError, decode_event
 from recstream.fold import PositionedEvent, fold_user
 from recstream.patterns import StatDelta
 from recstream.ports import BatchCommit, StateStore, UserWrite, WatermarkConflictError
-from recstream.shards import plan_shard_writes
+from recstream.shards import plan_catalog_writes, plan_shard_writes
 
 MAX_CONFLICT_RETRIES = 3
 
@@ -127,5 +128,35 @@ async def apply_batch(
             continue
         report.applied, report.skipped, report.duplicates = applied, skipped, duplicates
         report.erased = erased
+        break
+    return report
+
+
+async def apply_catalog_batch(store: StateStore, records: Sequence[RawRecord]) -> BatchReport:
+    """Apply one partition batch of the ``catalog`` topic: upserts and deletes of items."""
+    if not records:
+        raise ValueError("empty batch")
+    topic, partition = records[0].topic, records[0].partition
+    report = BatchReport(topic, partition, records[-1].offset, records=len(records))
+    decoded: list[tuple[int, CatalogRecord]] = []
+    for record in records:
+        try:
+            if record.value is None:
+                raise EventError("empty", "record has no value")
+            decoded.append((record.offset, decode_catalog_record(record.value)))
+        except EventError as exc:
+            report.dead_letters.append(DeadLetter(record, exc.reason, exc.detail))
+    for attempt in range(MAX_CONFLICT_RETRIES + 1):
+        loaded = await store.load_batch([], topic, partition)
+        marks, keys = loaded.shard_marks, store.keyspace
+        fresh = [(o, r) for o, r in decoded if o > marks.get(keys.shard_of(r.item), -1)]
+        shards = plan_catalog_writes(fresh, marks, keys)
+        try:
+            await store.commit_batch(BatchCommit(topic, partition, report.last_offset, [], shards))
+        except WatermarkConflictError:
+            if attempt == MAX_CONFLICT_RETRIES:
+                raise
+            continue
+        report.applied, report.skipped = len(fresh), len(decoded) - len(fresh)
         break
     return report

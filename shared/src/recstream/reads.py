@@ -164,7 +164,7 @@ async def load_context(
             neighbours.append(NeighbourSession(k, items, seen[k]))
             candidates.update(items)
     candidates.update(state.items)
-    catalog, item_categories = await _load_items(reader, sorted(candidates))
+    catalog, item_categories = await load_items(reader, sorted(candidates))
     return RecommendationContext(
         user_id=user_id,
         now=now,
@@ -185,7 +185,7 @@ def _merge(shards: Sequence[list[tuple[str, float]]]) -> list[tuple[str, float]]
     return [row for rows in shards for row in rows]
 
 
-async def _load_items(
+async def load_items(
     reader: StatsReader, items: Sequence[str]
 ) -> tuple[dict[str, CatalogItem], dict[str, str]]:
     keys = reader.keyspace

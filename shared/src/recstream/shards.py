@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import orjson
+
+from recstream.catalog import CatalogRecord, catalog_item_to_dict, to_catalog_item
 from recstream.config import CoreConfig
 from recstream.keyspace import Keyspace
 from recstream.patterns import StatDelta
@@ -19,7 +22,8 @@ from recstream.patterns import StatDelta
 DAY = 86_400
 
 # Z: ZINCRBY key member amount     G: ZADD key GT score member (keep the latest time)
-# K: keep the top ``n`` members     S: SET key value             H: HSET key field value
+# K: keep the top ``n`` members     S: SET key value [EX seconds when > 0]
+# H: HSET key field value
 # E: EXPIRE key seconds            D: DEL key                   R: ZREM key member
 OpCode = Literal["Z", "G", "K", "S", "H", "E", "D", "R"]
 
@@ -90,6 +94,35 @@ def plan_shard_writes(
         ops.setdefault(shard, []).append(ShardOp("K", key, keep))
     for (shard, key), seconds in ttl.items():
         ops.setdefault(shard, []).append(ShardOp("E", key, seconds))
+    return [
+        ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
+        for shard, shard_ops in sorted(ops.items())
+    ]
+
+
+def plan_catalog_writes(
+    records: Sequence[tuple[int, CatalogRecord]],
+    marks: Mapping[int, int],
+    keyspace: Keyspace,
+) -> list[ShardWrite]:
+    """Upserts and deletes of catalog entries, as (offset, record) in log order."""
+    ops: dict[int, list[ShardOp]] = {}
+    for offset, record in records:
+        shard = keyspace.shard_of(record.item)
+        if offset <= marks.get(shard, -1):
+            continue
+        key = keyspace.catalog_item(record.item)
+        shard_ops = ops.setdefault(shard, [])
+        if record.op == "delete":
+            shard_ops.append(ShardOp("D", key))
+            continue
+        entry = orjson.dumps(catalog_item_to_dict(to_catalog_item(record))).decode()
+        shard_ops.append(ShardOp("S", key, entry, 0))
+        category = getattr(record, "category", None)
+        if category is not None:
+            shard_ops.append(
+                ShardOp("H", keyspace.stat("icat", record.item), record.item, category)
+            )
     return [
         ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
         for shard, shard_ops in sorted(ops.items())
