@@ -13,18 +13,24 @@ import os
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from redis.asyncio import Redis
 
+from recstream.events import EventType
 from recstream.keyspace import Keyspace
 from recstream.store import RedisStore
 from recstream_consumer.service import Consumer, open_consumer
 from recstream_consumer.settings import ConsumerSettings, Runtime
 from recstream_consumer.topics import TopicSpec, ensure_topics
+
+from ..unit.eventgen import make_event
 
 RUNTIMES: tuple[Runtime, ...] = ("aiokafka", "faust")
 REPO = Path(__file__).resolve().parents[2]
@@ -92,6 +98,12 @@ def settings_env(settings: ConsumerSettings) -> dict[str, str]:
     return env
 
 
+@pytest.fixture
+def store(redis_client: Redis, keyspace: Keyspace) -> RedisStore:
+    """The Redis store of this test's key prefix."""
+    return RedisStore(redis_client, keyspace)
+
+
 async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
     await ensure_topics(bootstrap, [TopicSpec(topic, partitions, 1)])
 
@@ -106,6 +118,7 @@ async def produce(
     records: Iterable[tuple[bytes | None, bytes | None]],
     *,
     headers: Sequence[tuple[str, bytes]] | None = None,
+    timestamp_ms: int | None = None,
 ) -> list[Sent]:
     """Send ``(key, value)`` records in order and wait for every ack."""
     producer = AIOKafkaProducer(
@@ -115,7 +128,9 @@ async def produce(
     try:
         pairs = list(records)
         futures = [
-            await producer.send(topic, value=value, key=key, headers=list(headers or []))
+            await producer.send(
+                topic, value=value, key=key, headers=list(headers or []), timestamp_ms=timestamp_ms
+            )
             for key, value in pairs
         ]
         metadata = await asyncio.gather(*futures)
@@ -164,7 +179,12 @@ async def wait_until(
 
 
 async def wait_for_watermarks(
-    store: RedisStore, topic: str, expected: Mapping[int, int], within: float = 30.0
+    store: RedisStore,
+    topic: str,
+    expected: Mapping[int, int],
+    within: float = 30.0,
+    *,
+    watch: Sequence[asyncio.Task[Any]] = (),
 ) -> None:
     """Wait until Redis has applied every partition up to the given last offsets."""
 
@@ -172,7 +192,7 @@ async def wait_for_watermarks(
         marks = await store.partition_watermarks(topic)
         return all(marks.get(p, -1) >= offset for p, offset in expected.items())
 
-    await wait_until(caught_up, within, f"watermarks {dict(expected)} of {topic}")
+    await wait_until(caught_up, within, f"watermarks {dict(expected)} of {topic}", watch=watch)
 
 
 async def total_events(store: RedisStore, users: Iterable[str]) -> int:
@@ -227,3 +247,91 @@ async def read_topic(bootstrap: str, topic: str, count: int, within: float = 15.
 
 def consumer_command() -> list[str]:
     return [sys.executable, "-m", "recstream_consumer"]
+
+
+KINDS = [
+    EventType.PRODUCT_VIEW,
+    EventType.PRODUCT_VIEW,
+    EventType.ADD_TO_CART,
+    EventType.GROUP_VIEW,
+    EventType.GROUP_JOIN_CLICK,
+    EventType.PURCHASE_COMPLETED,
+    EventType.PRODUCT_SEARCH,
+    EventType.CART_REMOVE,
+]
+
+
+def interaction_events(count: int, users: int, *, start: int = 0) -> list[dict[str, Any]]:
+    """Mixed events of ``users`` users, ids ``e<start>``..."""
+    return [
+        make_event(
+            f"e{i}",
+            KINDS[i % len(KINDS)],
+            f"u{i % users}",
+            minutes=i,
+            product_id=f"p{i % 13}",
+            group_id=f"g{i % 5}",
+            category=f"c{i % 4}",
+        )
+        for i in range(start, start + count)
+    ]
+
+
+def expected_counts(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    per_user: dict[str, Counter[str]] = {}
+    for event in events:
+        per_user.setdefault(event["user_id"], Counter())[event["event_type"]] += 1
+    return per_user
+
+
+async def assert_counts_match(store: RedisStore, events: list[dict[str, Any]]) -> None:
+    for user, counts in expected_counts(events).items():
+        state = await store.get_user(user)
+        assert state is not None, f"{user} missing in Redis"
+        assert state.total_events == sum(counts.values()), user
+        assert dict(state.counts) == dict(counts), user
+
+
+class TcpProxy:
+    """A loopback TCP proxy that can be cut and restored: a network outage on demand."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target_port = target_port
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.port = 0
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        """Refuse new connections and drop the open ones."""
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.transport.abort()

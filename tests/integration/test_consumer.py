@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from typing import Any
-
 import pytest
-from redis.asyncio import Redis
 
 from recstream.events import MAX_EVENT_BYTES, EventType
 from recstream.keyspace import Keyspace
@@ -24,9 +20,11 @@ from recstream_consumer.settings import Runtime
 from ..unit.eventgen import make_event
 from .conftest import (
     RUNTIMES,
+    assert_counts_match,
     consumer_settings,
     create_topic,
     encode,
+    interaction_events,
     last_offsets,
     produce,
     produce_events,
@@ -39,52 +37,6 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
-KINDS = [
-    EventType.PRODUCT_VIEW,
-    EventType.PRODUCT_VIEW,
-    EventType.ADD_TO_CART,
-    EventType.GROUP_VIEW,
-    EventType.GROUP_JOIN_CLICK,
-    EventType.PURCHASE_COMPLETED,
-    EventType.PRODUCT_SEARCH,
-    EventType.CART_REMOVE,
-]
-
-
-def interaction_events(count: int, users: int, *, start: int = 0) -> list[dict[str, Any]]:
-    """Mixed events of ``users`` users, ids ``e<start>``..."""
-    return [
-        make_event(
-            f"e{i}",
-            KINDS[i % len(KINDS)],
-            f"u{i % users}",
-            minutes=i,
-            product_id=f"p{i % 13}",
-            group_id=f"g{i % 5}",
-            category=f"c{i % 4}",
-        )
-        for i in range(start, start + count)
-    ]
-
-
-def expected_counts(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
-    per_user: dict[str, Counter[str]] = {}
-    for event in events:
-        per_user.setdefault(event["user_id"], Counter())[event["event_type"]] += 1
-    return per_user
-
-
-async def assert_counts_match(store: RedisStore, events: list[dict[str, Any]]) -> None:
-    for user, counts in expected_counts(events).items():
-        state = await store.get_user(user)
-        assert state is not None, f"{user} missing in Redis"
-        assert state.total_events == sum(counts.values()), user
-        assert dict(state.counts) == dict(counts), user
-
-
-@pytest.fixture
-def store(redis_client: Redis, keyspace: Keyspace) -> RedisStore:
-    return RedisStore(redis_client, keyspace)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

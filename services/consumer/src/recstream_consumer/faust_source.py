@@ -9,6 +9,12 @@ and only then acks the events. Faust commits acked offsets itself (every
 ``faust_commit_interval_seconds``, on rebalance and at stop), so no offset
 is committed before its Redis step.
 
+During a Redis outage the batcher retries the same batch; fetching stops by
+back-pressure alone (the queue, then faust's stream buffer, fill up and faust
+stops fetching the partitions). Faust's ``Consumer.pause_partitions`` is not
+used for this: it silently drops records already fetched for the paused
+partitions while the fetch position moves on.
+
 ``Stream.take_events`` is not used: its buffer acks the yielded events in a
 ``finally`` clause, which also runs when the agent is cancelled mid-batch,
 so a stop could mark an unapplied batch as done. The queue also bounds
@@ -97,15 +103,6 @@ class FaustSource:
         self._stopping.set()
         self._handler.request_stop()
 
-    # FlowControl, used by the handler while it waits out an outage
-    def pause_fetching(self) -> None:
-        consumer = self._app.consumer
-        consumer.pause_partitions(consumer.assignment())
-
-    def resume_fetching(self) -> None:
-        consumer = self._app.consumer
-        consumer.resume_partitions(consumer.assignment())
-
     async def _agent(self, stream: Any) -> None:
         self._stream = stream.noack()
         async for event in self._stream.events():
@@ -170,7 +167,7 @@ class FaustSource:
             ]
             while True:
                 try:
-                    await self._handler.handle(records, flow=self)
+                    await self._handler.handle(records)
                     break
                 except BatchNotAppliedError as exc:
                     if self._stopping.is_set():
