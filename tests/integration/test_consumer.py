@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from redis.asyncio import Redis
 
 from recstream.events import MAX_EVENT_BYTES, EventType
 from recstream.keyspace import Keyspace
@@ -209,3 +212,47 @@ async def test_two_instances_in_one_group_split_the_partitions_and_stay_exact(
     assert first.counters.applied > 0
     assert second.counters.applied > 0
     assert first.counters.applied + second.counters.applied == len(early) + len(late)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_catalog_records_reach_redis_and_bad_ones_are_dead_lettered(
+    runtime: Runtime,
+    kafka_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    redis_client: Redis,
+    topic_name: str,
+) -> None:
+    settings = consumer_settings(
+        redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        keyspace=keyspace,
+        topic=topic_name,
+        runtime=runtime,
+        partitions=2,
+    )
+    catalog = settings.kafka.catalog_topic
+    await create_topic(kafka_bootstrap, catalog, 2)
+    products = [
+        {"kind": "product", "product_id": f"p{i}", "category": "shoes", "price": 10.0 + i}
+        for i in range(5)
+    ]
+    bad = b'{"kind": "product"}'
+    records = [(f"p:{p['product_id']}".encode(), encode(p)) for p in products]
+    records.append((b"p:none", bad))
+    sent = await produce(kafka_bootstrap, catalog, records)
+    async with running_consumer(settings) as (consumer, task):
+
+        async def stored() -> bool:
+            values = [await redis_client.get(keyspace.catalog_item(f"p:p{i}")) for i in range(5)]
+            return all(values) and consumer.counters.dead_lettered == 1
+
+        await wait_until(stored, 20, "the catalog in Redis", watch=[task])
+    item = json.loads(await redis_client.get(keyspace.catalog_item("p:p3")) or b"null")
+    assert item["category"] == "shoes"
+    assert item["price"] == 13.0
+    letters = await read_topic(kafka_bootstrap, settings.kafka.dead_letter_topic, 1)
+    assert [m.value for m in letters] == [bad]
+    headers = dict(letters[0].headers)
+    assert headers[TOPIC_HEADER] == catalog.encode()
+    assert int(headers[OFFSET_HEADER]) == next(s.offset for s in sent if s.value == bad)

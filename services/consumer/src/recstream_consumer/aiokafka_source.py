@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
-from recstream_consumer.handler import BatchHandler, BatchNotAppliedError
+from recstream_consumer.handler import BatchNotAppliedError, RecordHandler
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
 
@@ -35,13 +35,13 @@ class AiokafkaSource:
         self,
         *,
         bootstrap_servers: str,
-        topic: str,
+        topics: Sequence[str],
         settings: ConsumerSection,
-        handler: BatchHandler,
+        handler: RecordHandler,
         client_id: str = "recstream-consumer",
     ) -> None:
         self._settings = settings
-        self._topic = topic
+        self._topics = list(topics)
         self._handler = handler
         self._stopping = asyncio.Event()
         self._lock = asyncio.Lock()  # held while a poll's batches are handled
@@ -85,9 +85,11 @@ class AiokafkaSource:
 
     async def run(self) -> None:
         consumer = self._consumer
-        consumer.subscribe([self._topic], listener=_Rebalance(self))
+        consumer.subscribe(self._topics, listener=_Rebalance(self))
         await consumer.start()
-        log.info("aiokafka source started: topic=%s group=%s", self._topic, self._settings.group_id)
+        log.info(
+            "aiokafka source started: topics=%s group=%s", self._topics, self._settings.group_id
+        )
         try:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(

@@ -1,13 +1,14 @@
-"""The faust-streaming runtime: an agent on the interactions topic, the same batch handler.
+"""The faust-streaming runtime: faust agents on the topics, the same batch handler.
 
-The agent reads raw bytes (key and value serializer ``raw``) from a stream
-with automatic acks turned off and hands each event to a bounded queue. A
-batcher task takes up to ``max_batch_records`` events (or what arrived within
-``faust_batch_within_ms``), groups them by partition in offset order, runs
-the shared :class:`~recstream_consumer.handler.BatchHandler` per partition
-and only then acks the events. Faust commits acked offsets itself (every
-``faust_commit_interval_seconds``, on rebalance and at stop), so no offset
-is committed before its Redis step.
+One agent per topic (``interactions``, ``catalog``) reads raw bytes (key and
+value serializer ``raw``) from a stream with automatic acks turned off and
+hands each event to one bounded queue. A batcher task takes up to
+``max_batch_records`` events (or what arrived within
+``faust_batch_within_ms``), groups them by topic partition in offset order,
+runs the shared :class:`~recstream_consumer.handler.BatchHandler` per
+partition and only then acks the events. Faust commits acked offsets itself
+(every ``faust_commit_interval_seconds``, on rebalance and at stop), so no
+offset is committed before its Redis step.
 
 During a Redis outage the batcher retries the same batch; fetching stops by
 back-pressure alone (the queue, then faust's stream buffer, fill up and faust
@@ -28,12 +29,14 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from recstream_consumer.handler import BatchHandler, BatchNotAppliedError
+from recstream.ingest import RawRecord
+from recstream_consumer.handler import BatchNotAppliedError, RecordHandler
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
 
@@ -45,18 +48,19 @@ class FaustSource:
         self,
         *,
         bootstrap_servers: str,
-        topic: str,
+        topics: Sequence[str],
         partitions: int,
         settings: ConsumerSection,
-        handler: BatchHandler,
+        handler: RecordHandler,
         client_id: str = "recstream-consumer",
         datadir: Path | None = None,
     ) -> None:
         self._settings = settings
         self._handler = handler
         self._stopping = asyncio.Event()
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=settings.max_batch_records)
-        self._stream: Any = None
+        self._queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(
+            maxsize=settings.max_batch_records
+        )
         self._inflight: asyncio.Task[None] | None = None
         self._tmpdir = None if datadir else tempfile.TemporaryDirectory(prefix="recstream-faust-")
         brokers = [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",")]
@@ -86,10 +90,12 @@ class FaustSource:
             stream_recovery_delay=0.0,
             stream_wait_empty=True,
         )
-        self._topic = self._app.topic(
-            topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-        )
-        self._app.agent(self._topic, name=f"{settings.group_id}.ingest")(self._agent)
+        self._topics = list(topics)
+        for name in self._topics:
+            channel = self._app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            )
+            self._app.agent(channel, name=f"{settings.group_id}.{name}")(self._agent)
 
     @property
     def name(self) -> str:
@@ -104,13 +110,13 @@ class FaustSource:
         self._handler.request_stop()
 
     async def _agent(self, stream: Any) -> None:
-        self._stream = stream.noack()
-        async for event in self._stream.events():
-            await self._queue.put(event)
+        manual = stream.noack()
+        async for event in manual.events():
+            await self._queue.put((event, manual))
 
     async def run(self) -> None:
         await self._app.start()
-        log.info("faust source started: topic=%s group=%s", self._topic, self._settings.group_id)
+        log.info("faust source started: topics=%s group=%s", self._topics, self._settings.group_id)
         batcher = asyncio.create_task(self._batches(), name="recstream-faust-batcher")
         try:
             await self._stopping.wait()
@@ -146,25 +152,15 @@ class FaustSource:
             await asyncio.shield(self._inflight)
             self._inflight = None
 
-    async def _apply(self, events: list[Any]) -> None:
+    async def _apply(self, events: list[tuple[Any, Any]]) -> None:
         """Apply and ack a batch (shielded: a stop lets it finish or abandon it whole)."""
-        by_partition: dict[int, list[Any]] = {}
-        for event in events:
-            by_partition.setdefault(event.message.partition, []).append(event)
-        for partition_events in by_partition.values():
-            partition_events.sort(key=lambda e: e.message.offset)
-            records = [
-                make_record(
-                    m.topic,
-                    m.partition,
-                    m.offset,
-                    int(m.timestamp * 1000),
-                    m.key,
-                    m.value,
-                    _header_pairs(m.headers),
-                )
-                for m in (e.message for e in partition_events)
-            ]
+        by_partition: dict[tuple[str, int], list[tuple[Any, Any]]] = {}
+        for event, stream in events:
+            message = event.message
+            by_partition.setdefault((message.topic, message.partition), []).append((event, stream))
+        for pairs in by_partition.values():
+            pairs.sort(key=lambda pair: pair[0].message.offset)
+            records = [_record(event.message) for event, _ in pairs]
             while True:
                 try:
                     await self._handler.handle(records)
@@ -173,8 +169,20 @@ class FaustSource:
                     if self._stopping.is_set():
                         return  # abandoned whole: not acked, read again after restart
                     log.warning("batch not applied, trying again: %s", exc)
-            for event in partition_events:
-                await self._stream.ack(event)
+            for event, stream in pairs:
+                await stream.ack(event)
+
+
+def _record(message: Any) -> RawRecord:
+    return make_record(
+        message.topic,
+        message.partition,
+        message.offset,
+        round(message.timestamp * 1000),  # faust keeps the record time in seconds
+        message.key,
+        message.value,
+        _header_pairs(message.headers),
+    )
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:

@@ -1,7 +1,8 @@
 """The batch handler both runtimes share: one partition batch in, Redis and dead letters out.
 
-A batch is applied with :func:`recstream.ingest.apply_batch` (one atomic
-store step per partition batch, guarded by watermarks), then its dead letters
+A batch of ``interactions`` is applied with :func:`recstream.ingest.apply_batch`
+(a batch of the ``catalog`` topic with :func:`~recstream.ingest.apply_catalog_batch`):
+atomic store steps guarded by watermarks. Then its dead letters
 are published and acknowledged. Only when :meth:`BatchHandler.handle`
 returns may the source commit the batch's offsets.
 
@@ -20,14 +21,14 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, fields
 from typing import Protocol
 
 from aiokafka.errors import KafkaError
 
 from recstream.config import CoreConfig
-from recstream.ingest import BatchReport, RawRecord, apply_batch
+from recstream.ingest import BatchReport, RawRecord, apply_batch, apply_catalog_batch
 from recstream.ports import StateStore, StoreUnavailableError, WatermarkConflictError
 from recstream_consumer.deadletters import DeadLetterSink
 
@@ -88,6 +89,18 @@ class ConsumerCounters:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+class RecordHandler(Protocol):
+    """What a source calls per partition batch; :class:`BatchHandler` is the real one."""
+
+    counters: ConsumerCounters
+
+    def request_stop(self) -> None: ...
+
+    async def handle(
+        self, records: Sequence[RawRecord], flow: FlowControl | None = None
+    ) -> BatchReport: ...
+
+
 # A watermark conflict that outlived apply_batch's own re-reads means another writer
 # is busy with the same users (a rebalance in flight): wait and try again.
 _TRANSIENT = (StoreUnavailableError, WatermarkConflictError, KafkaError, OSError, TimeoutError)
@@ -101,8 +114,11 @@ class BatchHandler:
         config: CoreConfig,
         retry: RetryPolicy | None = None,
         rng: random.Random | None = None,
+        *,
+        catalog_topic: str | None = None,
     ) -> None:
         self._store = store
+        self._catalog_topic = catalog_topic
         self._dead_letters = dead_letters
         self._config = config
         self._retry = retry or RetryPolicy()
@@ -149,7 +165,7 @@ class BatchHandler:
         try:
             while True:
                 try:
-                    report = await apply_batch(self._store, records, self._config)
+                    report = await self._apply(records)
                     break
                 except _TRANSIENT as exc:
                     await back_off(exc, "apply")
@@ -164,3 +180,8 @@ class BatchHandler:
                 flow.resume_fetching()
         self.counters.add(report)
         return report
+
+    def _apply(self, records: Sequence[RawRecord]) -> Awaitable[BatchReport]:
+        if records[0].topic == self._catalog_topic:
+            return apply_catalog_batch(self._store, records)
+        return apply_batch(self._store, records, self._config)

@@ -21,7 +21,12 @@ from redis.asyncio import Redis
 from recstream.store import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.deadletters import KafkaDeadLetterSink
-from recstream_consumer.handler import BatchHandler, ConsumerCounters, RetryPolicy
+from recstream_consumer.handler import (
+    BatchHandler,
+    ConsumerCounters,
+    RecordHandler,
+    RetryPolicy,
+)
 from recstream_consumer.settings import ConsumerSettings
 from recstream_consumer.source import EventSource
 from recstream_consumer.topics import ensure_topics, topic_specs
@@ -34,7 +39,7 @@ STATS_INTERVAL_SECONDS = 30.0
 @dataclass
 class Consumer:
     settings: ConsumerSettings
-    handler: BatchHandler
+    handler: RecordHandler
     source: EventSource
 
     @property
@@ -45,7 +50,7 @@ class Consumer:
         self.source.stop()
 
 
-def build_source(settings: ConsumerSettings, handler: BatchHandler) -> EventSource:
+def build_source(settings: ConsumerSettings, handler: RecordHandler) -> EventSource:
     kafka, section = settings.kafka, settings.consumer
     client_id = f"{kafka.client_id}-consumer-{section.instance_id}"
     if section.runtime == "faust":
@@ -53,7 +58,7 @@ def build_source(settings: ConsumerSettings, handler: BatchHandler) -> EventSour
 
         return FaustSource(
             bootstrap_servers=kafka.bootstrap_servers,
-            topic=kafka.interactions_topic,
+            topics=[kafka.interactions_topic, kafka.catalog_topic],
             partitions=kafka.partitions,
             settings=section,
             handler=handler,
@@ -61,7 +66,7 @@ def build_source(settings: ConsumerSettings, handler: BatchHandler) -> EventSour
         )
     return AiokafkaSource(
         bootstrap_servers=kafka.bootstrap_servers,
-        topic=kafka.interactions_topic,
+        topics=[kafka.interactions_topic, kafka.catalog_topic],
         settings=section,
         handler=handler,
         client_id=client_id,
@@ -93,7 +98,7 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         )
         store = RedisStore(redis, settings.redis.keyspace())
         sink = KafkaDeadLetterSink(producer, kafka.dead_letter_topic)
-        handler = BatchHandler(store, sink, settings.core, retry)
+        handler = BatchHandler(store, sink, settings.core, retry, catalog_topic=kafka.catalog_topic)
         yield Consumer(settings, handler, build_source(settings, handler))
     finally:
         await producer.stop()
