@@ -9,8 +9,10 @@ from pathlib import Path
 
 import click
 
+from recstream_cli.evaluate import evaluate
 from recstream_cli.kafka import create_topics
 from recstream_cli.localstack import LocalStackError, start_redis, start_tansu
+from recstream_cli.replay import replay
 from recstream_cli.stack import StackError, Supervisor, port_or_free, stop_signals, wait_http_ok
 from recstream_cli.tokens import TokenError, dev_token
 
@@ -46,6 +48,10 @@ def cli() -> None:
 
     Settings come from RECSTREAM_* environment variables (see .env.example).
     """
+
+
+cli.add_command(replay)
+cli.add_command(evaluate)
 
 
 @cli.command()

@@ -1,0 +1,322 @@
+"""``recstream eval``: offline quality of the recommender and the baselines on a dataset.
+
+The composition root of :mod:`recstream.evaluation`: reads the files, builds
+the chosen store (memory, or a private key prefix on a real Redis), applies the
+training events through the batch-apply core, runs the protocol, and writes a
+table (terminal), ``results.json``, ``report.md`` and ``hr_mrr.png`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import click
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.table import Table
+
+from recstream.config import CoreConfig
+from recstream.datasets import FORMATS, BadRow
+from recstream.evaluation.methods import (
+    BASELINE_METHODS,
+    DEFAULT_METHODS,
+    UnknownMethodError,
+    parse_methods,
+)
+from recstream.evaluation.next_item import MODES, Mode, NextItemSetup, evaluate_next_item
+from recstream.evaluation.protocol import count_cases, group_sessions, split_by_session_end
+from recstream.evaluation.records import RecordLog
+from recstream.evaluation.report import (
+    describe,
+    headers,
+    markdown_report,
+    next_item_summary,
+    rows,
+    top_n_summary,
+)
+from recstream.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
+from recstream.evaluation.training import EvalStore, build_state, landmark_for
+from recstream.events import Event
+from recstream.keyspace import Keyspace
+from recstream.memory import MemoryStore
+from recstream.scoring.config import ScoringConfig
+from recstream.store import RedisStore
+from recstream_cli.localstack import start_redis
+from recstream_cli.replay import (
+    advancer,
+    count_lines,
+    iter_source,
+    progress_bar,
+    report_bad_rows,
+    source_format,
+)
+
+Protocol = Literal["next-item", "top-n"]
+TOPIC = "eval"
+
+
+def read_file(path: Path, fmt: str, console: Console) -> tuple[list[Event], list[BadRow]]:
+    bad_rows: list[BadRow] = []
+    with progress_bar(console) as progress:
+        task = progress.add_task(f"read {path.name}", total=count_lines(path))
+        chosen = source_format(path, fmt)
+        events = list(iter_source(path, chosen, bad_rows, lambda: progress.advance(task)))
+    report_bad_rows(console, path, bad_rows)
+    return events, bad_rows
+
+
+def load_configs(path: Path | None, train: Sequence[Event]) -> tuple[CoreConfig, ScoringConfig]:
+    """``--config`` JSON ``{"core": {...}, "scoring": {...}}``; the decay landmark defaults
+    to the first training day, since forward-decayed statistics are relative to it."""
+    raw: dict[str, Any] = json.loads(path.read_text()) if path else {}
+    unknown = set(raw) - {"core", "scoring"}
+    if unknown:
+        raise click.BadParameter(f"unknown sections {sorted(unknown)}", param_hint="--config")
+    core = dict(raw.get("core", {}))
+    core.setdefault("decay_landmark", landmark_for(train))
+    return CoreConfig(**core), ScoringConfig(**raw.get("scoring", {}))
+
+
+@contextlib.asynccontextmanager
+async def open_store(backend: str, redis_url: str | None, console: Console) -> AsyncIterator[Any]:
+    """The evaluated store; on Redis a fresh key prefix, deleted afterwards."""
+    if backend == "memory":
+        yield MemoryStore()
+        return
+    url = redis_url or os.environ.get("RECSTREAM_REDIS__URL")
+    with contextlib.ExitStack() as stack:
+        if url is None:
+            service = start_redis()
+            stack.callback(service.stop)
+            url = service.address
+            console.print(f"started a local redis-server at {url}", highlight=False)
+        client = Redis.from_url(url)
+        keyspace = Keyspace(prefix=f"eval{uuid.uuid4().hex[:10]}")
+        try:
+            yield RedisStore(client, keyspace)
+        finally:
+            async for key in client.scan_iter(match=f"{keyspace.prefix}:*", count=1000):
+                await client.delete(key)
+            await client.aclose()
+
+
+async def run_next_item(
+    store: EvalStore,
+    train: list[Event],
+    test: list[Event],
+    setup: NextItemSetup,
+    modes: Sequence[Mode],
+    console: Console,
+) -> list[dict[str, Any]]:
+    log = RecordLog(TOPIC, 4)
+    with progress_bar(console) as progress:
+        task = progress.add_task("apply training events", total=len(train))
+        stats = await build_state(store, train, log, setup.core, progress=advancer(progress, task))
+    if stats.dead_letters:
+        raise click.ClickException(f"{len(stats.dead_letters)} training events were rejected")
+    cases = count_cases(group_sessions(test, setup.core.session_gap_minutes * 60.0))
+    summaries = []
+    for mode in modes:
+        with progress_bar(console) as progress:
+            task = progress.add_task(f"{mode} next-item cases", total=cases)
+            result = await evaluate_next_item(
+                store, train, test, log, setup, mode, progress=advancer(progress, task)
+            )
+        summaries.append(next_item_summary(result, setup.k))
+    return summaries
+
+
+async def run_top_n(
+    store: EvalStore,
+    events: list[Event],
+    setup: TopNSetup,
+    min_events: int,
+    fraction: float,
+    console: Console,
+) -> list[dict[str, Any]]:
+    gap = setup.core.session_gap_minutes * 60.0
+    train, holdouts = holdout_split(
+        events, min_events=min_events, fraction=fraction, gap_seconds=gap
+    )
+    with progress_bar(console) as progress:
+        task = progress.add_task("apply training events", total=len(train))
+        await build_state(
+            store, train, RecordLog(TOPIC, 4), setup.core, progress=advancer(progress, task)
+        )
+        task = progress.add_task("top-N users", total=len(holdouts))
+        result = await evaluate_top_n(
+            store, train, holdouts, setup, min_events=min_events, fraction=fraction,
+            progress=advancer(progress, task),
+        )  # fmt: skip
+    return [top_n_summary(result, setup.k)]
+
+
+def plot(summaries: Sequence[dict[str, Any]], path: Path) -> None:
+    """HR@K and MRR@K for K = 1..k per method, one row of plots per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    fig, axes = pyplot.subplots(
+        len(summaries), 2, figsize=(12, 4.5 * len(summaries)), squeeze=False
+    )
+    for row, summary in zip(axes, summaries, strict=True):
+        ks = list(range(1, summary["k"] + 1))
+        for name, metrics in summary["methods"].items():
+            style = "--" if name in BASELINE_METHODS else "-"
+            for ax, metric in zip(row, ("hr", "mrr"), strict=True):
+                values = [100 * v for v in metrics[metric]]
+                ax.plot(ks, values, style, marker=".", label=name)
+        for ax, label in zip(row, ("HR@K (%)", "MRR@K (%)"), strict=True):
+            ax.set_title(f"{label}, {summary['mode']} mode")
+            ax.set_xlabel("K")
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    pyplot.close(fig)
+
+
+def print_tables(summaries: Sequence[dict[str, Any]]) -> None:
+    console = Console()
+    for summary in summaries:
+        table = Table(title=describe(summary), title_justify="left")
+        for i, head in enumerate(headers(summary)):
+            table.add_column(head, justify="left" if i == 0 else "right")
+        for row in rows(summary):
+            table.add_row(*row)
+        console.print(table)
+
+
+def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
+    yield "train", str(train)
+    if test is not None:
+        yield "test", str(test)
+
+
+@click.command("eval")
+@click.option(
+    "--train", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@click.option("--test", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True
+)
+@click.option(
+    "--protocol", type=click.Choice(["next-item", "top-n"]), default="next-item", show_default=True
+)
+@click.option(
+    "--k", type=click.IntRange(1, 1000), help="Cut-off [default: 20 next-item, 10 top-n]."
+)
+@click.option("--mode", type=click.Choice([*MODES, "both"]), default="frozen", show_default=True)
+@click.option(
+    "--backend", type=click.Choice(["memory", "redis"]), default="memory", show_default=True
+)
+@click.option("--methods", default=",".join(DEFAULT_METHODS), show_default=True)
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+    help="Without --test: share of sessions (the last to end) held out.",
+)
+@click.option(
+    "--min-events",
+    type=click.IntRange(2),
+    default=5,
+    show_default=True,
+    help="top-n: users with this many item events.",
+)
+@click.option(
+    "--holdout-fraction",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.2,
+    show_default=True,
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON {"core": {...}, "scoring": {...}} overriding the defaults.',
+)
+@click.option(
+    "--redis-url",
+    help="Redis for --backend redis [default: RECSTREAM_REDIS__URL, else a local redis-server].",
+)
+@click.option("--title", help="Report title [default: the training file's name].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+def evaluate(
+    train: Path, test: Path | None, fmt: str, protocol: Protocol, k: int | None, mode: str,
+    backend: str, methods: str, test_fraction: float, min_events: int, holdout_fraction: float,
+    config_path: Path | None, redis_url: str | None, title: str | None, out: Path,
+) -> None:  # fmt: skip
+    """Evaluate the recommender and the baselines (next-item or per-user top-N protocol)."""
+    try:
+        chosen = parse_methods(methods)
+    except UnknownMethodError as exc:
+        raise click.BadParameter(str(exc), param_hint="--methods") from exc
+    if protocol == "top-n" and test is not None:
+        raise click.UsageError("top-n holds out each user's last events of --train; omit --test")
+    console = Console(stderr=True)
+    started = time.monotonic()
+    train_events, train_bad = read_file(train, fmt, console)
+    test_bad: list[BadRow] = []
+    if protocol == "top-n":
+        test_events: list[Event] = []
+    elif test is not None:
+        test_events, test_bad = read_file(test, fmt, console)
+    else:
+        gap = CoreConfig().session_gap_minutes * 60.0
+        train_events, test_events = split_by_session_end(train_events, test_fraction, gap)
+    core, scoring = load_configs(config_path, train_events)
+    cutoff = k or (20 if protocol == "next-item" else 10)
+
+    async def run() -> list[dict[str, Any]]:
+        async with open_store(backend, redis_url, console) as store:
+            if protocol == "top-n":
+                setup_n = TopNSetup(cutoff, chosen, core, scoring)
+                return await run_top_n(
+                    store, train_events, setup_n, min_events, holdout_fraction, console
+                )
+            modes: list[Mode] = list(MODES) if mode == "both" else [cast(Mode, mode)]
+            setup = NextItemSetup(cutoff, chosen, core, scoring)
+            return await run_next_item(store, train_events, test_events, setup, modes, console)
+
+    summaries = asyncio.run(run())
+    meta: dict[str, Any] = {
+        "title": title or train.name,
+        "command": "recstream " + shlex.join(sys.argv[1:]),
+        **dict(_files(train, test)),
+        "backend": backend,
+        "train events": len(train_events),
+        "test events": len(test_events),
+        "bad rows": len(train_bad) + len(test_bad),
+        "decay landmark": core.decay_landmark,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    document = {
+        "meta": meta,
+        "config": {
+            "core": core.model_dump(mode="json"),
+            "scoring": scoring.model_dump(mode="json"),
+        },
+        "results": summaries,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+    (out / "report.md").write_text(markdown_report(meta, summaries))
+    if protocol == "next-item":
+        plot(summaries, out / "hr_mrr.png")
+    print_tables(summaries)
+    console.print(f"wrote {out}/ in {document['seconds']}s", highlight=False)

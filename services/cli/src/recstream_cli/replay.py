@@ -1,0 +1,311 @@
+"""``recstream replay``: a dataset file into the interactions topic, or straight into Redis.
+
+``--to kafka`` publishes every event keyed by its user (the partition Kafka's
+default partitioner gives the key), optionally paced by ``--rate`` and
+``--time-compression``. ``--to redis`` lays the same records out as the topic
+would hold them (same partitions; offsets continuing after the keyspace's
+watermarks for ``--topic``) and applies them partition batch by partition batch
+with :func:`recstream.ingest.apply_batch`, the consumer's own write path, so the
+result equals what the consumer builds from that topic.
+
+Record timestamps are the events' own times by default (``--record-time event``:
+a replay is reproducible, and the consumer's future-event check and dedupe window
+see event time); ``now`` stamps the replay's wall clock instead (use it for a
+Kafka topic whose time-based retention would drop old timestamps).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+import click
+from aiokafka import AIOKafkaProducer
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from recstream.config import CoreConfig
+from recstream.datasets import FORMATS, BadRow, DatasetFormat, detect_format, read_events
+from recstream.evaluation.records import RecordLog, event_time_ms, partition_batches
+from recstream.events import Event
+from recstream.ingest import apply_batch
+from recstream.keyspace import Keyspace
+from recstream.store import RedisStore
+from recstream_consumer.settings import ConsumerSettings
+from recstream_consumer.topics import TopicSpec, ensure_topics
+
+RecordTime = Literal["event", "now"]
+SHOWN_BAD_ROWS = 20
+IN_FLIGHT = 2000
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+
+
+def source_format(path: Path, fmt: str) -> DatasetFormat:
+    if fmt != "auto":
+        return cast(DatasetFormat, fmt)
+    with path.open(encoding="utf-8") as handle:
+        return detect_format(handle.readline())
+
+
+def iter_source(
+    path: Path, fmt: DatasetFormat, bad_rows: list[BadRow], on_line: Callable[[], None]
+) -> Iterator[Event]:
+    """The file's events in order; unmappable rows are collected into ``bad_rows``."""
+    with path.open(encoding="utf-8", newline="") as handle:
+
+        def lines() -> Iterator[str]:
+            for line in handle:
+                on_line()
+                yield line
+
+        yield from read_events(lines(), fmt, bad_rows)
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+def advancer(progress: Progress, task: TaskID) -> Callable[[int], None]:
+    """A callback that advances ``task`` by its argument."""
+    return lambda count: progress.advance(task, count)
+
+
+def report_bad_rows(console: Console, path: Path, bad_rows: list[BadRow]) -> None:
+    for bad in bad_rows[:SHOWN_BAD_ROWS]:
+        console.print(f"[yellow]{path}:{bad.line}: {bad.reason}[/]", highlight=False)
+    if len(bad_rows) > SHOWN_BAD_ROWS:
+        console.print(f"[yellow]... and {len(bad_rows) - SHOWN_BAD_ROWS} more bad rows[/]")
+
+
+@dataclass(slots=True)
+class Pacer:
+    """Holds sends back to at most ``rate`` events/s and to event-time gaps / ``compression``."""
+
+    rate: float | None
+    compression: float | None
+    started: float = 0.0
+    first_event: float | None = None
+    sent: int = 0
+
+    async def wait(self, event: Event) -> None:
+        if self.sent == 0:
+            self.started = time.monotonic()
+        at = event.occurred_at.timestamp()
+        if self.first_event is None:
+            self.first_event = at
+        due = self.started
+        if self.rate is not None:
+            due = max(due, self.started + self.sent / self.rate)
+        if self.compression is not None:
+            due = max(due, self.started + (at - self.first_event) / self.compression)
+        self.sent += 1
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+@dataclass(slots=True)
+class Totals:
+    records: int = 0
+    applied: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+
+async def to_kafka(
+    events: Iterator[Event],
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    pacer: Pacer,
+    record_time: RecordTime,
+) -> Totals:
+    """Publish ``events`` keyed by user; the topic is created with ``partitions`` if missing."""
+    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, 1)])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+    await producer.start()
+    totals = Totals()
+    try:
+        log = RecordLog(topic, len(await producer.partitions_for(topic)))
+        pending: list[asyncio.Future[object]] = []
+        for event in events:
+            await pacer.wait(event)
+            record = log.append(event)
+            stamp = event_time_ms(event) if record_time == "event" else None
+            pending.append(
+                await producer.send(
+                    topic,
+                    value=record.value,
+                    key=record.key,
+                    partition=record.partition,
+                    timestamp_ms=stamp,
+                )
+            )
+            totals.records += 1
+            if len(pending) >= IN_FLIGHT:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return totals
+
+
+async def to_redis(
+    events: Iterator[Event],
+    store: RedisStore,
+    topic: str,
+    partitions: int,
+    config: CoreConfig,
+    batch_records: int,
+    record_time: RecordTime,
+) -> Totals:
+    """Apply ``events`` through the batch-apply core, as if read from ``topic``."""
+    marks = await store.partition_watermarks(topic)
+    log = RecordLog(topic, partitions, {p: offset + 1 for p, offset in marks.items()})
+    now_ms: int | None = round(time.time() * 1000) if record_time == "now" else None
+    records = (log.append(event, now_ms) for event in events)
+    totals = Totals()
+    for batch in partition_batches(records, batch_records):
+        report = await apply_batch(store, batch, config)
+        totals.records += report.records
+        totals.applied += report.applied
+        totals.skipped += report.skipped
+        totals.duplicates += report.duplicates
+        totals.dead_letters += len(report.dead_letters)
+    return totals
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True
+)
+@click.option("--to", "target", type=click.Choice(["kafka", "redis"]), required=True)
+@click.option("--topic", help="Topic (default: the interactions topic of the settings).")
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 10_000),
+    help="Partitions: of a topic created here (--to kafka), or of the laid-out log "
+    "(--to redis). [default: the settings' kafka.partitions]",
+)
+@click.option("--rate", type=click.FloatRange(0, min_open=True), help="At most this many events/s.")
+@click.option(
+    "--time-compression",
+    type=click.FloatRange(0, min_open=True),
+    help="Keep the events' time gaps divided by this factor (60: an hour in a minute).",
+)
+@click.option(
+    "--record-time", type=click.Choice(["event", "now"]), default="event", show_default=True
+)
+@click.option("--batch-records", type=click.IntRange(1, 100_000), default=2000, show_default=True)
+@click.option("--key-prefix", help="Redis key prefix (default: the settings').")
+@click.option("--keyspace-version", type=click.IntRange(1), help="Keyspace version to write.")
+@click.option("--bootstrap-servers", help="Kafka address (default: the settings').")
+@click.option("--redis-url", help="Redis URL (default: the settings').")
+def replay(
+    source: Path,
+    fmt: str,
+    target: str,
+    topic: str | None,
+    partitions: int | None,
+    rate: float | None,
+    time_compression: float | None,
+    record_time: RecordTime,
+    batch_records: int,
+    key_prefix: str | None,
+    keyspace_version: int | None,
+    bootstrap_servers: str | None,
+    redis_url: str | None,
+) -> None:
+    """Replay a dataset file (SOURCE) to the interactions topic or directly into Redis.
+
+    Formats: event-contract JSON Lines, session TSV (SessionId, ItemId, Time),
+    Diginetica CSV, RetailRocket CSV/TSV, OTTO JSON Lines; bad rows are reported
+    with their line numbers and skipped. Settings come from RECSTREAM_* variables.
+    """
+    if target == "redis" and (rate is not None or time_compression is not None):
+        raise click.UsageError("--rate and --time-compression pace --to kafka only")
+    settings = ConsumerSettings()
+    topic = topic or settings.kafka.interactions_topic
+    partitions = partitions or settings.kafka.partitions
+    console = Console(stderr=True)
+    chosen = source_format(source, fmt)
+    bad_rows: list[BadRow] = []
+    started = time.monotonic()
+    with progress_bar(console) as progress:
+        task = progress.add_task(f"{source.name} -> {target}", total=count_lines(source))
+        events = iter_source(source, chosen, bad_rows, lambda: progress.advance(task))
+        if target == "kafka":
+            bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
+            pacer = Pacer(rate, time_compression)
+            totals = asyncio.run(to_kafka(events, bootstrap, topic, partitions, pacer, record_time))
+        else:
+            redis = settings.redis
+            keyspace = Keyspace(
+                key_prefix or redis.key_prefix,
+                keyspace_version or redis.keyspace_version,
+                redis.user_ttl_seconds,
+                redis.stat_shards,
+            )
+            totals = asyncio.run(
+                _redis_replay(
+                    events, redis_url or redis.url, keyspace, topic, partitions,
+                    settings.core, batch_records, record_time,
+                )
+            )  # fmt: skip
+    elapsed = max(time.monotonic() - started, 1e-9)
+    report_bad_rows(console, source, bad_rows)
+    where = f"topic {topic}" if target == "kafka" else f"Redis ({topic}, {partitions} partitions)"
+    console.print(
+        f"replayed {totals.records:,} events ({chosen}) to {where} in {elapsed:.1f}s: "
+        f"{totals.records / elapsed:,.0f} events/s; {len(bad_rows)} bad rows",
+        highlight=False,
+    )
+    if target == "redis":
+        console.print(
+            f"applied {totals.applied:,}, already applied {totals.skipped:,}, "
+            f"duplicates {totals.duplicates:,}, dead letters {totals.dead_letters:,}",
+            highlight=False,
+        )
+
+
+async def _redis_replay(
+    events: Iterator[Event],
+    url: str,
+    keyspace: Keyspace,
+    topic: str,
+    partitions: int,
+    config: CoreConfig,
+    batch_records: int,
+    record_time: RecordTime,
+) -> Totals:
+    client = Redis.from_url(url)
+    try:
+        store = RedisStore(client, keyspace)
+        return await to_redis(events, store, topic, partitions, config, batch_records, record_time)
+    finally:
+        await client.aclose()
