@@ -147,6 +147,32 @@ def resolve_user(principal: Principal, requested: str | None) -> str:
     raise PermissionDeniedError("a user may only read their own data")
 
 
+def require_admin(principal: Principal, what: str) -> None:
+    """Only an admin (token with the admin role, or an ``admin`` API key) may do ``what``."""
+    if not principal.is_admin:
+        raise PermissionDeniedError(f"only an admin may {what}")
+
+
+def authorize_erasure(principal: Principal, user_id: str) -> str:
+    """A user may erase themselves; an admin may erase anyone. Returns the checked id."""
+    checked = checked_id(user_id, "user_id")
+    assert checked is not None
+    if principal.is_admin or (principal.user_id is not None and principal.user_id == checked):
+        return checked
+    raise PermissionDeniedError("a user may only erase their own data")
+
+
+def authorize_weight_override(
+    principal: Principal, overridden: bool, allowed_for_everyone: bool
+) -> None:
+    """Blend weights may be overridden by admins, or by anyone when the setting allows it."""
+    if overridden and not (principal.is_admin or allowed_for_everyone):
+        raise PermissionDeniedError(
+            "only an admin may override the blend weights",
+            details={"setting": "allow_weight_override"},
+        )
+
+
 def authorize_track(principal: Principal, user_ids: Iterable[str]) -> None:
     """A user token tracks only its own events; track and admin API keys track anyone's."""
     if TRACK not in principal.scopes:

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 
+from recstream.scoring.config import ScoringConfig
 from recstream.store import RedisStore
 from recstream_api.auth import Authenticator, Principal
 from recstream_api.publisher import EventPublisher
@@ -28,6 +29,7 @@ class Resources:
     authenticator: Authenticator
     clock: Callable[[], datetime]
     version: str
+    session_scoring: ScoringConfig  # the blend of the session endpoint: no content component
 
 
 def get_resources(request: Request) -> Resources:

@@ -7,7 +7,8 @@ Every error answer has the body ``{"error": {"code", "message", "details"}}``:
 | :class:`NotAuthenticatedError` | 401, ``WWW-Authenticate: Bearer`` |
 | :class:`PermissionDeniedError` | 403 |
 | body above the cap (:mod:`recstream_api.limits`) | 413 |
-| :class:`InvalidRequestError`, ``EventError``, FastAPI's ``RequestValidationError`` | 422 |
+| :class:`InvalidRequestError`, ``EventError``, ``ScoringError``, ``RequestValidationError`` | 422 |
+| ``WatermarkConflictError`` (a concurrent writer kept winning) | 409 |
 | :class:`BrokerUnavailableError`, ``StoreUnavailableError`` | 503, ``Retry-After`` |
 | Starlette ``HTTPException`` (404, 405, ...) | its own status |
 | anything else | 500, no detail |
@@ -26,7 +27,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from recstream.events import EventError
-from recstream.ports import StoreUnavailableError
+from recstream.ports import StoreUnavailableError, WatermarkConflictError
+from recstream.scoring.blend import ScoringError
 from recstream_api.exceptions import (
     ApiError,
     BrokerUnavailableError,
@@ -94,6 +96,16 @@ async def _event_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_event", exc.detail, {"reason": exc.reason})
 
 
+async def _conflict(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(
+        409, "conflict", "the user's state kept changing during the request; try again"
+    )
+
+
+async def _scoring_error(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, "invalid_request", str(exc))
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
@@ -126,6 +138,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
     app.add_exception_handler(EventError, _event_error)
+    app.add_exception_handler(ScoringError, _scoring_error)
+    app.add_exception_handler(WatermarkConflictError, _conflict)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(Exception, _unexpected)

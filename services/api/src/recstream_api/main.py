@@ -17,12 +17,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from recstream.store import RedisStore
+from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
 from recstream_api.deps import Resources
 from recstream_api.errors import install_error_handlers
 from recstream_api.limits import BodySizeLimit
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
+from recstream_api.recommendation_routes import router as recommendation_router
+from recstream_api.recommendation_views import session_scoring
 from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
 
@@ -30,7 +33,8 @@ from recstream_api.settings import ApiSettings
 REDIS_RETRIES = 2
 REDIS_BACKOFF = ExponentialWithJitterBackoff(base=0.02, cap=0.2)
 
-DESCRIPTION = """Real-time behavioural profiles and implicit ratings of a group-buying platform.
+DESCRIPTION = """Real-time behavioural profiles, implicit ratings and recommendations of a
+group-buying platform.
 
 Authenticate with `Authorization: Bearer <JWT>` (`sub` is the user id) or, for
 server-side producers, `X-API-Key`. Every error answers
@@ -83,6 +87,7 @@ def create_app(
                 authenticator=authenticator,
                 clock=clock,
                 version=app_version,
+                session_scoring=session_scoring(settings.scoring),
             )
             yield
         finally:
@@ -101,5 +106,7 @@ def create_app(
     app.state.retry_after_seconds = settings.store_retry_after_seconds
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(recommendation_router)
+    app.include_router(admin_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

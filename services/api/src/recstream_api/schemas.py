@@ -217,6 +217,7 @@ class ImplicitRatingResponse(BaseModel):
 _DESCRIPTIONS = {
     401: "Missing or invalid credentials",
     403: "The credentials do not allow this request",
+    409: "A concurrent writer kept changing the user's state; try again",
     413: "The request body is larger than the configured cap",
     422: "The request or an event is invalid",
     503: "A dependency (Redis or the broker) is unavailable",

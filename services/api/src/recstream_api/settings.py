@@ -3,8 +3,8 @@
 Variables carry the prefix ``RECSTREAM_`` and nest with ``__``:
 ``RECSTREAM_REDIS__URL``, ``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
 ``RECSTREAM_AUTH__JWT_SECRET``, ``RECSTREAM_AUTH__API_KEYS='[{"sha256": "...",
-"scopes": ["track"]}]'``. Nothing is read at import time: ``create_app()``
-builds an :class:`ApiSettings` when it is given none.
+"scopes": ["track"]}]'``, ``RECSTREAM_SCORING__WEIGHTS__CONTENT=0.6``. Nothing is read
+at import time: ``create_app()`` builds an :class:`ApiSettings` when it is given none.
 
 Outside ``environment="dev"`` the settings refuse the documented development
 JWT secret (and any HMAC secret shorter than 32 bytes), so a production
@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recstream.config import CoreConfig
+from recstream.scoring.config import ScoringConfig
 from recstream.settings import KafkaSettings, RedisSettings
 
 # Development only: published in the README, refused when environment != "dev".
@@ -86,6 +87,17 @@ class ApiSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     core: CoreConfig = Field(default_factory=CoreConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+
+    allow_weight_override: bool = Field(
+        False, description="let every caller override the blend weights (else admins only)"
+    )
+    extract_max_users: int = Field(
+        100, ge=1, le=10_000, description="users per extract-batch request (list or SCAN page)"
+    )
+    extract_scan_calls: int = Field(
+        10, ge=1, le=1_000, description="SCAN calls one extract-batch page may make at most"
+    )
 
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_events_per_request: int = Field(100, ge=1, le=1000)

@@ -24,7 +24,7 @@ from recstream_api.schemas import (
 )
 
 
-def _position(watermark: Watermark | None) -> WatermarkPosition | None:
+def watermark_position(watermark: Watermark | None) -> WatermarkPosition | None:
     if watermark is None:
         return None
     return WatermarkPosition(partition=watermark.partition, offset=watermark.offset)
@@ -40,7 +40,7 @@ def profile_view(
         user_id=user_id,
         source=source,
         computed_at=now,
-        watermark=_position(current.watermark),
+        watermark=watermark_position(current.watermark),
         features=BehavioralFeatures(**asdict(features)),
     )
 
@@ -88,7 +88,7 @@ def rating_view(
         events=value.events,
         last_event_at=timestamp(value.last_event_at) if stats is not None else None,
         computed_at=now,
-        watermark=_position(state.watermark if state is not None else None),
+        watermark=watermark_position(state.watermark if state is not None else None),
         config=RatingConfigUsed(
             half_life_days=config.rating_half_life_days,
             rating_scale=config.rating_scale,

@@ -1,0 +1,153 @@
+"""The recommendation routes: recommendations, explanations, session recommendations and
+next-product predictions.
+
+Each route resolves whose data it reads, loads the read model of that user in
+a few batched Redis round trips (:func:`recstream.reads.load_context`), calls
+the pure scoring core and maps the result.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from recstream.events import MAX_ID_LENGTH
+from recstream.reads import load_context
+from recstream.scoring.models import RecommendationRequest
+from recstream.scoring.recommender import next_items, recommend
+from recstream_api.auth import authorize_weight_override, resolve_user
+from recstream_api.deps import PrincipalDep, ResourcesDep
+from recstream_api.explaining import explain
+from recstream_api.identifiers import checked_id
+from recstream_api.recommendation_schemas import (
+    MAX_LIMIT,
+    RECOMMEND_EXAMPLES,
+    ExplanationResponse,
+    ItemKindFilter,
+    NextProductsResponse,
+    RecommendationsRequest,
+    RecommendationsResponse,
+    SessionRecommendationsResponse,
+)
+from recstream_api.recommendation_views import (
+    anchor_of,
+    core_request,
+    explanation_view,
+    item_key,
+    next_products_view,
+    recommendations_view,
+    session_recommendations_view,
+)
+from recstream_api.routes import PREFIX, GroupIdQuery, ProductIdQuery, UserIdQuery
+from recstream_api.schemas import error_responses
+from recstream_api.views import item_ref
+
+router = APIRouter(prefix=PREFIX, tags=["recommendations"])
+
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many items")]
+KindQuery = Annotated[
+    ItemKindFilter | None, Query(description="products, groups or both (default: the setting)")
+]
+
+
+def _id_query(description: str) -> Any:
+    return Query(min_length=1, max_length=MAX_ID_LENGTH, description=description)
+
+
+AnchorQuery = Annotated[
+    str | None, _id_query("predict what follows this product (default: the session's items)")
+]
+
+
+@router.post(
+    "/recommendations",
+    response_model=RecommendationsResponse,
+    responses=error_responses(401, 403, 413, 422, 503),
+    summary="Ranked products and group deals for the user, now",
+)
+async def recommendations(
+    resources: ResourcesDep,
+    principal: PrincipalDep,
+    body: Annotated[RecommendationsRequest, Body(openapi_examples=RECOMMEND_EXAMPLES)],
+) -> RecommendationsResponse:
+    settings = resources.settings
+    subject = resolve_user(principal, body.user_id)
+    authorize_weight_override(principal, body.weights is not None, settings.allow_weight_override)
+    now = resources.clock()
+    ctx = await load_context(
+        resources.store, subject, now.timestamp(), settings.core, anchor=anchor_of(body.context)
+    )
+    result = recommend(ctx, core_request(body), settings.scoring, settings.core)
+    return recommendations_view(ctx, result, now)
+
+
+@router.get(
+    "/recommendations/explain",
+    response_model=ExplanationResponse,
+    responses=error_responses(401, 403, 422, 503),
+    summary="Why an item would or would not be recommended to the user now",
+)
+async def explain_recommendation(
+    resources: ResourcesDep,
+    principal: PrincipalDep,
+    product_id: ProductIdQuery = None,
+    group_id: GroupIdQuery = None,
+    limit: LimitQuery = 10,
+    user_id: UserIdQuery = None,
+) -> ExplanationResponse:
+    settings = resources.settings
+    item = item_ref(product_id, group_id)
+    subject = resolve_user(principal, user_id)
+    now = resources.clock()
+    ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
+    request = RecommendationRequest(limit=limit)
+    explanation = explain(ctx, item.key, request, settings.scoring, settings.core)
+    return explanation_view(ctx, explanation, limit, now)
+
+
+@router.get(
+    "/session/recommendations",
+    response_model=SessionRecommendationsResponse,
+    responses=error_responses(401, 403, 422, 503),
+    summary="Recommendations from the current session, with its inferred intent",
+)
+async def session_recommendations(
+    resources: ResourcesDep,
+    principal: PrincipalDep,
+    limit: LimitQuery = 10,
+    kind: KindQuery = None,
+    user_id: UserIdQuery = None,
+) -> SessionRecommendationsResponse:
+    settings = resources.settings
+    subject = resolve_user(principal, user_id)
+    now = resources.clock()
+    ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
+    request = RecommendationRequest(limit=limit, kind=kind)
+    result = recommend(ctx, request, resources.session_scoring, settings.core)
+    return session_recommendations_view(ctx, result, now)
+
+
+@router.get(
+    "/sequential/next-products",
+    response_model=NextProductsResponse,
+    responses=error_responses(401, 403, 422, 503),
+    summary="The products most likely to come next after a product or the session's items",
+)
+async def next_products(
+    resources: ResourcesDep,
+    principal: PrincipalDep,
+    product_id: AnchorQuery = None,
+    limit: LimitQuery = 10,
+    user_id: UserIdQuery = None,
+) -> NextProductsResponse:
+    settings = resources.settings
+    product_id = checked_id(product_id, "product_id")
+    subject = resolve_user(principal, user_id)
+    now = resources.clock()
+    anchor = item_key(product_id, None)
+    ctx = await load_context(
+        resources.store, subject, now.timestamp(), settings.core, anchor=anchor
+    )
+    items = next_items(ctx, limit, settings.scoring)
+    return next_products_view(ctx, product_id, items, now)

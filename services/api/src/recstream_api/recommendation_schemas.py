@@ -1,0 +1,329 @@
+"""Request and response models of the recommendation endpoints, with OpenAPI examples.
+
+Items are named by kind and id (``{"kind": "product", "id": "p-9"}``); the
+core's ``p:<id>`` / ``g:<id>`` keys stay inside the service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from recstream.events import MAX_CATEGORY_LENGTH, IdStr
+from recstream_api.schemas import WatermarkPosition
+
+_TIME = "2025-03-14T09:26:53.589793Z"
+MAX_LIMIT = 100
+MAX_LIST = 100
+
+Category = Annotated[str, Field(min_length=1, max_length=MAX_CATEGORY_LENGTH)]
+ItemKindName = Literal["product", "group"]
+ItemKindFilter = Literal["products", "groups", "both"]
+SourceName = Literal["content", "sequential", "session", "popular", "cold_start"]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
+
+
+class RecommendationFilters(BaseModel):
+    """Business filters, applied before the top-K cut. Out-of-stock products and group deals
+    that cannot be joined (closed, full, expired) are always removed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exclude_purchased: bool | None = Field(
+        None, description="drop products bought and groups joined (default: the setting)"
+    )
+    include_categories: list[Category] | None = Field(
+        None, max_length=MAX_LIST, description="only items of these categories"
+    )
+    exclude_categories: list[Category] = Field([], max_length=MAX_LIST)
+    exclude_product_ids: list[IdStr] = Field([], max_length=MAX_LIST)
+    exclude_group_ids: list[IdStr] = Field([], max_length=MAX_LIST)
+    max_per_category: int | None = Field(
+        None, ge=1, le=MAX_LIMIT, description="diversity: at most this many items per category"
+    )
+
+
+class PageContext(BaseModel):
+    """Where the user is: the product or group page they look at (the sequential component
+    starts from it, and it is not recommended back), and the page type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: IdStr | None = None
+    group_id: IdStr | None = None
+    page: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")] | None = (
+        Field(None, description="page type, e.g. home, product, cart, search")
+    )
+
+    @model_validator(mode="after")
+    def _one_item(self) -> PageContext:
+        if self.product_id is not None and self.group_id is not None:
+            raise ValueError("give at most one of product_id or group_id")
+        return self
+
+
+class WeightOverride(BaseModel):
+    """Blend weights for this request (admins, or everyone when the API allows it).
+    They are re-normalised over the components with signal and not shifted by intent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: float = Field(0.0, ge=0, le=100)
+    sequential: float = Field(0.0, ge=0, le=100)
+    session: float = Field(0.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> WeightOverride:
+        if self.content + self.sequential + self.session <= 0:
+            raise ValueError("at least one weight must be positive")
+        return self
+
+
+class RecommendationsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(10, ge=1, le=MAX_LIMIT)
+    kind: ItemKindFilter | None = Field(None, description="default: the setting (both)")
+    filters: RecommendationFilters = Field(default_factory=RecommendationFilters)
+    context: PageContext | None = None
+    weights: WeightOverride | None = None
+    user_id: IdStr | None = Field(None, description="the user to recommend for (admins only)")
+
+
+RECOMMEND_EXAMPLES: dict[str, Any] = {
+    "simple": {"summary": "ten items for the caller", "value": {"limit": 10}},
+    "product_page": {
+        "summary": "on a product page, products only, one per category",
+        "value": {
+            "limit": 5,
+            "kind": "products",
+            "filters": {"max_per_category": 1, "exclude_categories": ["gift-cards"]},
+            "context": {"product_id": "p-9", "page": "product"},
+        },
+    },
+    "override": {
+        "summary": "an admin tries other blend weights for a user",
+        "value": {"limit": 20, "user_id": "u-123", "weights": {"content": 1, "sequential": 1}},
+    },
+}
+
+
+class ItemReference(BaseModel):
+    kind: ItemKindName
+    id: str
+
+
+class ComponentScores(BaseModel):
+    """Each component's weighted contribution (they add up to the score); ``popular`` is the
+    back-fill score of items no component scored."""
+
+    content: float = 0.0
+    sequential: float = 0.0
+    session: float = 0.0
+    popular: float = 0.0
+
+
+class BlendWeightsUsed(BaseModel):
+    """The effective weights: re-normalised over the components with signal, intent-shifted."""
+
+    content: float
+    sequential: float
+    session: float
+
+
+class IntentView(BaseModel):
+    kind: Literal[
+        "transactional", "research", "browsing", "deal_seeking", "group_seeking", "unknown"
+    ]
+    confidence: float = Field(ge=0, le=1)
+    scores: dict[str, float] = Field(description="each intent's share of the evidence")
+    signals: dict[str, float] = Field(description="the session figures the intent is read from")
+
+
+class RecommendedItem(BaseModel):
+    rank: int = Field(ge=1)
+    kind: ItemKindName
+    id: str
+    score: float
+    source: SourceName
+    components: ComponentScores
+    category: str | None
+
+
+_INTENT_EXAMPLE: dict[str, Any] = {
+    "kind": "transactional",
+    "confidence": 0.61,
+    "scores": {"transactional": 0.72, "research": 0.28},
+    "signals": {"events": 5.0, "cart_adds": 1.0},
+}
+_ITEM_EXAMPLE: dict[str, Any] = {
+    "rank": 1,
+    "kind": "product",
+    "id": "p-10",
+    "score": 0.82,
+    "source": "sequential",
+    "components": {"content": 0.21, "sequential": 0.45, "session": 0.16, "popular": 0.0},
+    "category": "kitchen",
+}
+
+
+class RecommendationsResponse(BaseModel):
+    model_config = _examples(
+        {
+            "user_id": "u-123",
+            "source": "sequential",
+            "cold_start": False,
+            "intent": _INTENT_EXAMPLE,
+            "weights": {"content": 0.45, "sequential": 0.35, "session": 0.2},
+            "items": [_ITEM_EXAMPLE],
+            "computed_at": _TIME,
+            "watermark": {"partition": 7, "offset": 1042},
+        }
+    )
+
+    user_id: str
+    source: SourceName = Field(
+        description="the dominant source; 'popular': only popularity back-fill; 'cold_start': "
+        "the user has no events yet"
+    )
+    cold_start: bool
+    intent: IntentView
+    weights: BlendWeightsUsed
+    items: list[RecommendedItem]
+    computed_at: datetime
+    watermark: WatermarkPosition | None = Field(description="the last event the state reflects")
+
+
+class TriggerEventView(BaseModel):
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    item: ItemReference | None
+    component: str = Field(description="the component the event fed")
+
+
+class ExplanationResponse(BaseModel):
+    model_config = _examples(
+        {
+            "user_id": "u-123",
+            "item": {"kind": "product", "id": "p-10"},
+            "recommended": True,
+            "rank": 1,
+            "limit": 10,
+            "score": 0.82,
+            "source": "sequential",
+            "components": _ITEM_EXAMPLE["components"],
+            "intent": _INTENT_EXAMPLE,
+            "filtered_by": None,
+            "triggers": [
+                {
+                    "event_id": "e-41",
+                    "event_type": "product_view",
+                    "occurred_at": _TIME,
+                    "item": {"kind": "product", "id": "p-9"},
+                    "component": "sequential",
+                }
+            ],
+            "reason": "often viewed right after p-9, which you viewed a minute ago",
+            "computed_at": _TIME,
+            "watermark": {"partition": 7, "offset": 1042},
+        }
+    )
+
+    user_id: str
+    item: ItemReference
+    recommended: bool = Field(description="in the top `limit` recommendations now")
+    rank: int | None = Field(description="1-based rank after the filters, if it is ranked at all")
+    limit: int
+    score: float
+    source: SourceName | None
+    components: ComponentScores
+    intent: IntentView
+    filtered_by: str | None = Field(description="the business filter that removes the item")
+    triggers: list[TriggerEventView] = Field(description="the user's own events behind it")
+    reason: str
+    computed_at: datetime
+    watermark: WatermarkPosition | None
+
+
+class SessionView(BaseModel):
+    session_id: str
+    started_at: datetime
+    last_event_at: datetime
+    events: int
+    items: list[ItemReference] = Field(description="in event order, oldest first")
+    counts: dict[str, int] = Field(description="events by type")
+    categories: dict[str, int]
+
+
+class SessionRecommendationsResponse(BaseModel):
+    model_config = _examples(
+        {
+            "user_id": "u-123",
+            "session": {
+                "session_id": "s-77",
+                "started_at": _TIME,
+                "last_event_at": _TIME,
+                "events": 5,
+                "items": [{"kind": "product", "id": "p-9"}],
+                "counts": {"product_view": 4, "add_to_cart": 1},
+                "categories": {"kitchen": 5},
+            },
+            "intent": _INTENT_EXAMPLE,
+            "source": "sequential",
+            "weights": {"content": 0.0, "sequential": 0.6, "session": 0.4},
+            "items": [_ITEM_EXAMPLE],
+            "computed_at": _TIME,
+            "watermark": {"partition": 7, "offset": 1042},
+        }
+    )
+
+    user_id: str
+    session: SessionView | None = Field(description="null: no session within the session gap")
+    intent: IntentView
+    source: SourceName
+    weights: BlendWeightsUsed
+    items: list[RecommendedItem]
+    computed_at: datetime
+    watermark: WatermarkPosition | None
+
+
+class NextProduct(BaseModel):
+    rank: int = Field(ge=1)
+    product_id: str
+    score: float
+    source: SourceName
+    components: ComponentScores
+
+
+class NextProductsResponse(BaseModel):
+    model_config = _examples(
+        {
+            "user_id": "u-123",
+            "product_id": "p-9",
+            "anchors": [{"kind": "product", "id": "p-9"}],
+            "items": [
+                {
+                    "rank": 1,
+                    "product_id": "p-10",
+                    "score": 0.9,
+                    "source": "sequential",
+                    "components": {"sequential": 0.6, "session": 0.3},
+                }
+            ],
+            "computed_at": _TIME,
+            "watermark": {"partition": 7, "offset": 1042},
+        }
+    )
+
+    user_id: str
+    product_id: str | None = Field(description="the product asked about; null: the session's")
+    anchors: list[ItemReference] = Field(description="the items the predictions start from")
+    items: list[NextProduct]
+    computed_at: datetime
+    watermark: WatermarkPosition | None
