@@ -9,11 +9,14 @@ is configured and no Docker daemon answers. Redis is the system
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -89,6 +92,18 @@ class LocalService:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def terminate_with_parent() -> None:
+    """In a child before exec: on Linux, SIGTERM when the starting thread dies, even by SIGKILL."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn(
     command: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
@@ -101,6 +116,7 @@ def _spawn(
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # a Ctrl-C in the terminal reaches only the supervisor
+            preexec_fn=terminate_with_parent,  # no orphan when the supervisor is killed
         )
     finally:
         log.close()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-from recstream_cli.localstack import LocalService, free_port
+from recstream_cli.localstack import LocalService, free_port, terminate_with_parent
 
 
 class StackError(RuntimeError):
@@ -74,7 +74,11 @@ class Supervisor:
     def spawn(self, name: str, argv: Sequence[str], env: Mapping[str, str]) -> ManagedProcess:
         """Start a child in its own session; its output goes to this terminal."""
         process = subprocess.Popen(
-            list(argv), env=dict(env), stdin=subprocess.DEVNULL, start_new_session=True
+            list(argv),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=terminate_with_parent,
         )
         managed = ManagedProcess(name, process, lambda: stop_process(process, self._stop_timeout))
         self._processes.append(managed)
