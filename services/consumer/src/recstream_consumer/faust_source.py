@@ -61,6 +61,7 @@ class FaustSource:
         self._queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(
             maxsize=settings.max_batch_records
         )
+        self._full = asyncio.Event()  # the queue holds a whole batch
         self._inflight: asyncio.Task[None] | None = None
         self._tmpdir = None if datadir else tempfile.TemporaryDirectory(prefix="recstream-faust-")
         brokers = [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",")]
@@ -111,8 +112,11 @@ class FaustSource:
 
     async def _agent(self, stream: Any) -> None:
         manual = stream.noack()
+        queue, full, limit = self._queue, self._full, self._settings.max_batch_records - 1
         async for event in manual.events():
-            await self._queue.put((event, manual))
+            await queue.put((event, manual))
+            if queue.qsize() >= limit:
+                full.set()
 
     async def run(self) -> None:
         await self._app.start()
@@ -132,23 +136,19 @@ class FaustSource:
             log.info("faust source stopped: %s", self._handler.counters.as_dict())
 
     async def _batches(self) -> None:
+        """Batch what arrives within ``faust_batch_within_ms`` (or until the queue is full)."""
         within = self._settings.faust_batch_within_ms / 1000
         limit = self._settings.max_batch_records
         while True:
-            events = [await self._queue.get()]
-            deadline = asyncio.get_running_loop().time() + within
-            while len(events) < limit:
-                if not self._queue.empty():
-                    events.append(self._queue.get_nowait())
-                    continue
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    break
-                try:
-                    events.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except TimeoutError:
-                    break
-            self._inflight = asyncio.create_task(self._apply(events))
+            batch = [await self._queue.get()]
+            if not self._full.is_set():
+                # one timer per batch, not one wake-up per event
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), within)
+            self._full.clear()
+            while len(batch) < limit and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            self._inflight = asyncio.create_task(self._apply(batch))
             await asyncio.shield(self._inflight)
             self._inflight = None
 

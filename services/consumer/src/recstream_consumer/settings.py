@@ -59,7 +59,9 @@ class ConsumerSection(BaseModel):
         30.0, gt=0, description="per batch; then the batch is re-fetched and tried again"
     )
 
-    shutdown_timeout_seconds: float = Field(10.0, gt=0)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        "auto", description="'auto': uvloop when installed, else asyncio"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
