@@ -99,7 +99,7 @@ async def open_store(backend: str, redis_url: str | None, console: Console) -> A
             service = start_redis()
             stack.callback(service.stop)
             url = service.address
-            console.print(f"started a local redis-server at {url}", highlight=False)
+            console.print(f"started a local redis-server at {url}", highlight=False, soft_wrap=True)
         client = Redis.from_url(url)
         keyspace = Keyspace(prefix=f"eval{uuid.uuid4().hex[:10]}")
         try:
@@ -319,4 +319,4 @@ def evaluate(
     if protocol == "next-item":
         plot(summaries, out / "hr_mrr.png")
     print_tables(summaries)
-    console.print(f"wrote {out}/ in {document['seconds']}s", highlight=False)
+    console.print(f"wrote {out}/ in {document['seconds']}s", highlight=False, soft_wrap=True)

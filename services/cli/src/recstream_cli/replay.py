@@ -94,7 +94,10 @@ def advancer(progress: Progress, task: TaskID) -> Callable[[int], None]:
 
 def report_bad_rows(console: Console, path: Path, bad_rows: list[BadRow]) -> None:
     for bad in bad_rows[:SHOWN_BAD_ROWS]:
-        console.print(f"[yellow]{path}:{bad.line}: {bad.reason}[/]", highlight=False)
+        console.print(
+            f"{path}:{bad.line}: {bad.reason}",
+            style="yellow", markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
     if len(bad_rows) > SHOWN_BAD_ROWS:
         console.print(f"[yellow]... and {len(bad_rows) - SHOWN_BAD_ROWS} more bad rows[/]")
 
@@ -284,12 +287,14 @@ def replay(
         f"replayed {totals.records:,} events ({chosen}) to {where} in {elapsed:.1f}s: "
         f"{totals.records / elapsed:,.0f} events/s; {len(bad_rows)} bad rows",
         highlight=False,
+        soft_wrap=True,
     )
     if target == "redis":
         console.print(
             f"applied {totals.applied:,}, already applied {totals.skipped:,}, "
             f"duplicates {totals.duplicates:,}, dead letters {totals.dead_letters:,}",
             highlight=False,
+            soft_wrap=True,
         )
 
 

@@ -1,0 +1,82 @@
+"""``recstream eval`` end to end on small files with the in-memory backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from recstream_cli.main import cli
+
+BASE = 1_700_000_000
+
+
+def write_sessions(path: Path, sessions: list[list[int]], start: int) -> None:
+    rows = ["SessionId\tItemId\tTime"]
+    for n, items in enumerate(sessions):
+        rows += [
+            f"{start + n}\t{item}\t{BASE + 3600 * (start + n) + i}" for i, item in enumerate(items)
+        ]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_eval_writes_the_table_json_markdown_and_plot(tmp_path: Path) -> None:
+    train, test, out = tmp_path / "train.tsv", tmp_path / "test.tsv", tmp_path / "out"
+    write_sessions(train, [[1, 2, 3], [2, 3], [1, 3, 4], [4, 5]] * 3, 0)
+    write_sessions(test, [[1, 2, 3], [4, 5, 9]], 100)
+    args = [
+        "eval", "--train", str(train), "--test", str(test), "--k", "5", "--mode", "both",
+        "--methods", "blend,session,vsknn,pop-baseline", "--out", str(out),
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "HR@5" in result.output
+    assert "vsknn" in result.output
+    document = json.loads((out / "results.json").read_text())
+    assert [r["mode"] for r in document["results"]] == ["frozen", "prequential"]
+    frozen = document["results"][0]
+    assert (frozen["cases"], frozen["sessions"], frozen["targets_in_catalogue"]) == (4, 2, 3)
+    assert list(frozen["methods"]) == ["blend", "session", "pop-baseline", "vsknn"]
+    assert len(frozen["methods"]["blend"]["hr"]) == 5
+    assert document["config"]["core"]["decay_landmark"] == BASE - BASE % 86_400
+    report = (out / "report.md").read_text()
+    assert "| blend |" in report
+    assert "prequential mode" in report
+    assert (out / "hr_mrr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_without_a_test_file_splits_and_top_n_holds_out(tmp_path: Path) -> None:
+    data, out = tmp_path / "all.tsv", tmp_path / "out"
+    write_sessions(data, [[1, 2, 3, 4, 5, 6], [2, 3, 4, 5, 6], [1, 3, 4, 6, 2]] * 4, 0)
+    split = CliRunner().invoke(
+        cli, ["eval", "--train", str(data), "--test-fraction", "0.25", "--out", str(out)]
+    )
+    assert split.exit_code == 0, split.output
+    summary = json.loads((out / "results.json").read_text())["results"][0]
+    assert summary["sessions"] == 3  # the last quarter of 12 sessions
+    assert summary["cases"] == 5 + 4 + 4
+
+    top_n = CliRunner().invoke(
+        cli, ["eval", "--train", str(data), "--protocol", "top-n", "--out", str(out / "n")]
+    )
+    assert top_n.exit_code == 0, top_n.output
+    summary = json.loads((out / "n" / "results.json").read_text())["results"][0]
+    assert (summary["protocol"], summary["k"], summary["users"]) == ("top-n", 10, 12)
+    assert not (out / "n" / "hr_mrr.png").exists()
+
+
+def test_eval_rejects_unknown_methods_and_a_test_file_for_top_n(tmp_path: Path) -> None:
+    data = tmp_path / "all.tsv"
+    write_sessions(data, [[1, 2]], 0)
+    bad = CliRunner().invoke(
+        cli, ["eval", "--train", str(data), "--methods", "gru4rec", "--out", str(tmp_path)]
+    )
+    assert bad.exit_code == 2
+    assert "unknown methods gru4rec" in bad.output
+    both = CliRunner().invoke(
+        cli, ["eval", "--train", str(data), "--test", str(data), "--protocol", "top-n",
+              "--out", str(tmp_path)],
+    )  # fmt: skip
+    assert both.exit_code == 2
+    assert "omit --test" in both.output
