@@ -124,5 +124,6 @@ async def test_views_and_a_purchase_change_the_answers_within_a_second(
         explained = await api.get(f"{RECS}/explain", params={"product_id": "B"}, headers=me)
     assert explained.status_code == 200, explained.text
     assert explained.json()["filtered_by"] == "already_purchased"
+    print(f"event ack -> API answer: views {views_seen:.3f}s, purchase {purchase_seen:.3f}s")
     assert views_seen < FRESHNESS_SECONDS, f"views reflected after {views_seen:.3f}s"
     assert purchase_seen < FRESHNESS_SECONDS, f"purchase reflected after {purchase_seen:.3f}s"
