@@ -57,7 +57,11 @@ class PageContext(BaseModel):
     product_id: IdStr | None = None
     group_id: IdStr | None = None
     page: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")] | None = (
-        Field(None, description="page type, e.g. home, product, cart, search")
+        Field(
+            None,
+            description="page type, e.g. home, product, cart, search (accepted; the "
+            "ranking does not use it)",
+        )
     )
 
     @model_validator(mode="after")
