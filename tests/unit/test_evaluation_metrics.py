@@ -79,3 +79,13 @@ def test_top_n_counts_a_repeated_item_once() -> None:
 def test_top_n_needs_relevant_items() -> None:
     with pytest.raises(ValueError, match="relevant"):
         TopNMetrics(k=3).add(["a"], set())
+
+
+def test_hit_rates_split_by_revisits() -> None:
+    metrics = NextItemMetrics(k=2)
+    metrics.add(["a", "b"], "a", revisit=True)  # hit
+    metrics.add(["x", "y"], "a", revisit=True)  # miss
+    metrics.add(["c", "d"], "d")  # hit
+    assert (metrics.revisit_cases, metrics.revisit_hits) == (2, 1)
+    assert metrics.split_hit_rates() == (0.5, 1.0)
+    assert NextItemMetrics(k=1).split_hit_rates() == (0.0, 0.0)

@@ -59,6 +59,7 @@ async def test_frozen_mode_leaves_the_store_alone_and_prequential_learns() -> No
     )  # fmt: skip
     # training has X -> Q only: frozen never predicts Y after X
     assert frozen.methods["sequential"].hit_rate(1) == 0.0
+    assert frozen.methods["sequential"].revisit_cases == 0  # X, Y: no target seen before
 
     preq = await evaluate_next_item(store, TRAIN, TEST, log, setup, "prequential")
     assert preq.cases == 3

@@ -47,12 +47,22 @@ class NextItemMetrics:
     ranks: list[int] = field(default_factory=list)  # ranks[r - 1]: cases with target at r
     recommended: set[str] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)  # seconds per request
+    # cases whose target is already in the session (a re-visit), and their hits at k
+    revisit_cases: int = 0
+    revisit_hits: int = 0
 
     def __post_init__(self) -> None:
         if not self.ranks:
             self.ranks = [0] * self.k
 
-    def add(self, ranking: Sequence[str], target: str, latency: float | None = None) -> int | None:
+    def add(
+        self,
+        ranking: Sequence[str],
+        target: str,
+        latency: float | None = None,
+        *,
+        revisit: bool = False,
+    ) -> int | None:
         top = ranking[: self.k]
         self.cases += 1
         self.recommended.update(top)
@@ -61,7 +71,17 @@ class NextItemMetrics:
         rank = rank_of(target, top, self.k)
         if rank is not None:
             self.ranks[rank - 1] += 1
+        if revisit:
+            self.revisit_cases += 1
+            self.revisit_hits += rank is not None
         return rank
+
+    def split_hit_rates(self) -> tuple[float, float]:
+        """HR@k of the re-visit cases and of the cases whose target is new to the session."""
+        new_cases = self.cases - self.revisit_cases
+        new_hits = sum(self.ranks) - self.revisit_hits
+        revisit = self.revisit_hits / self.revisit_cases if self.revisit_cases else 0.0
+        return revisit, (new_hits / new_cases if new_cases else 0.0)
 
     def hit_rate(self, k: int) -> float:
         return sum(self.ranks[:k]) / self.cases if self.cases else 0.0

@@ -81,19 +81,22 @@ class _Scorer:
             for name in baselines
         }
 
-    def system_case(self, ctx: RecommendationContext, load_seconds: float, target: str) -> None:
-        setup = self.setup
+    def case(
+        self, ctx: RecommendationContext, load_seconds: float, items: Sequence[str], target: str
+    ) -> None:
+        """Every method's top K for one case: the context for the system, ``items`` (the
+        session's items so far) for the baselines."""
+        setup, revisit = self.setup, target in items
         for method in self.system:
             started = time.perf_counter()
             ranking = system_ranking(method, ctx, setup.k, setup.scoring, setup.core)
             latency = load_seconds + time.perf_counter() - started
-            self.result.methods[method].add(ranking, target, latency)
-
-    def baseline_case(self, items: Sequence[str], target: str) -> None:
+            self.result.methods[method].add(ranking, target, latency, revisit=revisit)
         for name, model in self.baselines.items():
             started = time.perf_counter()
-            ranking = model.recommend(items, self.setup.k)
-            self.result.methods[name].add(ranking, target, time.perf_counter() - started)
+            ranking = model.recommend(items, setup.k)
+            latency = time.perf_counter() - started
+            self.result.methods[name].add(ranking, target, latency, revisit=revisit)
 
 
 def _new_result(
@@ -153,8 +156,7 @@ async def _frozen(
             if item is not None and items:
                 started = time.perf_counter()
                 ctx = await load_context(store, session.user_id, now, core, state=state)
-                scorer.system_case(ctx, time.perf_counter() - started, item)
-                scorer.baseline_case(items, item)
+                scorer.case(ctx, time.perf_counter() - started, items, item)
                 if progress is not None:
                     progress(1)
             record = scratch.append(event)
@@ -192,8 +194,7 @@ async def _prequential(
         if item is not None and items:
             started = time.perf_counter()
             ctx = await load_context(store, session.user_id, last_at[n], core)
-            scorer.system_case(ctx, time.perf_counter() - started, item)
-            scorer.baseline_case(items, item)
+            scorer.case(ctx, time.perf_counter() - started, items, item)
             if progress is not None:
                 progress(1)
         report = await apply_batch(store, [log.append(event)], core)

@@ -31,8 +31,12 @@ def _latency(latencies: Sequence[float]) -> dict[str, float]:
 
 def next_item_method(metrics: NextItemMetrics, catalogue: int) -> dict[str, Any]:
     k = metrics.k
+    revisit, new = metrics.split_hit_rates()
     return {
         "cases": metrics.cases,
+        "revisit_cases": metrics.revisit_cases,
+        f"hr@{k}_revisit": _round(revisit),
+        f"hr@{k}_new": _round(new),
         f"hr@{k}": _round(metrics.hit_rate(k)),
         f"mrr@{k}": _round(metrics.mrr(k)),
         f"ndcg@{k}": _round(metrics.ndcg(k)),
@@ -120,6 +124,23 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def revisit_table(summary: Mapping[str, Any]) -> str:
+    """HR@k split by target: already in the session (a re-visit) or new to it."""
+    k = summary["k"]
+    methods = summary["methods"]
+    revisits = next(iter(methods.values()))["revisit_cases"] if methods else 0
+    lines = [
+        f"| method | HR@{k} re-visit ({revisits:,} cases) | "
+        f"HR@{k} new item ({summary['cases'] - revisits:,} cases) |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {_pct(m[f'hr@{k}_revisit'])} | {_pct(m[f'hr@{k}_new'])} |"
+        for name, m in methods.items()
+    ]
+    return "\n".join(lines)
+
+
 def describe(summary: Mapping[str, Any]) -> str:
     if summary["protocol"] == "next-item":
         return (
@@ -141,6 +162,8 @@ def markdown_report(meta: Mapping[str, Any], summaries: Sequence[Mapping[str, An
     lines.append("")
     for summary in summaries:
         lines += [f"## {describe(summary)}", "", markdown_table(summary), ""]
+        if summary["protocol"] == "next-item":
+            lines += [revisit_table(summary), ""]
     lines += [
         "Percentages; coverage = share of the training catalogue recommended at least once; "
         "latency = one request (read model load + ranking) in this process.",
