@@ -10,7 +10,6 @@ from redis.asyncio import Redis
 from recstream.events import MAX_EVENT_BYTES, EventType
 from recstream.keyspace import Keyspace
 from recstream.store import RedisStore
-from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.deadletters import (
     OFFSET_HEADER,
     PARTITION_HEADER,
@@ -165,7 +164,9 @@ async def test_a_duplicate_event_id_at_another_offset_counts_once(
     assert consumer.counters.applied == len(events)
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_two_instances_in_one_group_split_the_partitions_and_stay_exact(
+    runtime: Runtime,
     kafka_bootstrap: str,
     redis_url: str,
     keyspace: Keyspace,
@@ -179,6 +180,7 @@ async def test_two_instances_in_one_group_split_the_partitions_and_stay_exact(
         "keyspace": keyspace,
         "topic": topic_name,
         "partitions": partitions,
+        "runtime": runtime,
         "max_batch_records": 100,
     }
     first_settings = consumer_settings(**common)
@@ -195,9 +197,7 @@ async def test_two_instances_in_one_group_split_the_partitions_and_stay_exact(
         async with running_consumer(second_settings) as (second, second_task):
 
             def owned(consumer: Consumer) -> set[int]:
-                source = consumer.source
-                assert isinstance(source, AiokafkaSource)
-                return {tp.partition for tp in source.consumer.assignment()}
+                return {p for t, p in consumer.source.assignment() if t == topic_name}
 
             async def split() -> bool:
                 one, two = owned(first), owned(second)

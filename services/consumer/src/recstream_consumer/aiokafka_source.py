@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -72,6 +72,9 @@ class AiokafkaSource:
     def stop(self) -> None:
         self._stopping.set()
         self._handler.request_stop()
+
+    def assignment(self) -> set[tuple[str, int]]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     # FlowControl, used by the handler while it waits out an outage
     def pause_fetching(self) -> None:
@@ -161,10 +164,19 @@ class AiokafkaSource:
             for tp in revoked:
                 self._applied.pop(tp, None)
                 self._committed.pop(tp, None)
-        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        if revoked:
+            log.info("partitions revoked: %s", describe(revoked))
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        log.info("partitions assigned: %s", describe(assigned))
+
+
+def describe(partitions: Iterable[TopicPartition]) -> str:
+    """``topic[0,1,2] other[3]`` for logs."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in partitions:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return " ".join(f"{t}{sorted(p)}" for t, p in sorted(by_topic.items())) or "none"
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 
 from recstream.ingest import RawRecord
 from recstream_consumer.handler import BatchNotAppliedError, RecordHandler
@@ -109,6 +110,12 @@ class FaustSource:
     def stop(self) -> None:
         self._stopping.set()
         self._handler.request_stop()
+
+    def assignment(self) -> set[tuple[str, int]]:
+        try:
+            return {(tp.topic, tp.partition) for tp in self._app.consumer.assignment()}
+        except ConsumerNotStarted:
+            return set()
 
     async def _agent(self, stream: Any) -> None:
         manual = stream.noack()

@@ -31,6 +31,10 @@ class EventSource(Protocol):
         """Ask :meth:`run` to return: the in-flight batch finishes or is abandoned whole."""
         ...
 
+    def assignment(self) -> set[tuple[str, int]]:
+        """The ``(topic, partition)`` pairs this member owns now (empty before it joined)."""
+        ...
+
 
 def make_record(
     topic: str,
