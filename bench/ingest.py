@@ -5,12 +5,14 @@ user) into a fresh topic, then times, for each runtime:
 
 - ``fetch``: the runtime's source reading the topic, records only counted;
 - ``decode``: the same, every record decoded and validated (no Redis);
+- ``core only``: the batch-apply core (decode, fold, statistics) on the
+  same partition batches into the in-memory store: no Kafka, no Redis;
 - ``end to end``: ``python -m recstream_consumer`` as its own process,
   draining the topic into Redis (timed from its first applied batch to the
   last, so process start and the group join are excluded).
 
-``fetch`` and ``decode`` run inside this process; they bound what the
-consumer can reach. Without addresses in the environment
+``fetch``, ``decode`` and ``core only`` run inside this process; they bound
+what the consumer can reach. Without addresses in the environment
 (``RECSTREAM_BENCH_REDIS_URL``, ``RECSTREAM_BENCH_KAFKA_BOOTSTRAP``) it starts
 a local redis-server and Tansu broker and stops them at the end.
 
@@ -39,8 +41,9 @@ from redis.asyncio import Redis
 
 from recstream.config import CoreConfig
 from recstream.events import EventError
-from recstream.ingest import BatchReport, DeadLetter, RawRecord, decode_record
+from recstream.ingest import BatchReport, DeadLetter, RawRecord, apply_batch, decode_record
 from recstream.keyspace import Keyspace
+from recstream.memory import MemoryStore
 from recstream.store import RedisStore
 from recstream_cli.localstack import LocalService, start_redis, start_tansu
 from recstream_consumer.__main__ import event_loop_runner
@@ -107,7 +110,10 @@ def make_events(count: int, users: int, items: int, seed: int = 7) -> list[tuple
     return out
 
 
-async def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> float:
+async def produce(
+    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]
+) -> tuple[float, list[RawRecord]]:
+    """Produce; return the rate and the records as the log holds them."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1
     )
@@ -115,10 +121,29 @@ async def produce(bootstrap: str, topic: str, records: Sequence[tuple[bytes, byt
     started = time.perf_counter()
     try:
         pending = [await producer.send(topic, value=v, key=k) for k, v in records]
-        await asyncio.gather(*pending)
+        metadata = await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    return len(records) / (time.perf_counter() - started)
+    rate = len(records) / (time.perf_counter() - started)
+    logged = [
+        RawRecord(topic, m.partition, m.offset, m.timestamp, k, v)
+        for (k, v), m in zip(records, metadata, strict=True)
+    ]
+    return rate, logged
+
+
+async def core_only(records: Sequence[RawRecord], batch: int, config: CoreConfig) -> Row:
+    """The batch-apply core alone: the same partition batches into an in-memory store."""
+    by_partition: dict[int, list[RawRecord]] = {}
+    for record in records:
+        by_partition.setdefault(record.partition, []).append(record)
+    store = MemoryStore()
+    started = time.perf_counter()
+    for partition in by_partition.values():
+        partition.sort(key=lambda r: r.offset)
+        for start in range(0, len(partition), batch):
+            await apply_batch(store, partition[start : start + batch], config)
+    return Row("-", "core only (memory)", len(records), time.perf_counter() - started)
 
 
 class CountingHandler:
@@ -264,8 +289,10 @@ async def run(args: argparse.Namespace) -> list[Row]:
         await ensure_topics(bootstrap, [TopicSpec(topic, args.partitions, 1)])
         records = make_events(args.events, args.users, args.items)
         print(f"producing {len(records)} events to {topic} ({args.partitions} partitions)...")
-        print(f"  produce rate {await produce(bootstrap, topic, records):,.0f} events/s")
-        rows = []
+        rate, logged = await produce(bootstrap, topic, records)
+        print(f"  produce rate {rate:,.0f} events/s")
+        rows = [await core_only(logged, args.batch, CoreConfig())]
+        print(f"  core only: {rows[-1].rate:,.0f} events/s")
         for runtime in args.runtimes:
             for decode in (False, True):
                 settings = settings_for(runtime, args, redis_url, bootstrap, topic)

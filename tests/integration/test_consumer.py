@@ -105,6 +105,8 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_applied
         "schema_violation": (b"u2", encode(no_product)),
         "unknown_event_type": (b"u3", encode({**good[0], "event_type": "teleport"})),
         "oversize": (b"u1", oversize_bytes),
+        "key_mismatch": (b"u9", encode(make_event("km", EventType.PAGE_VIEW, "u1"))),
+        "future_event": (b"u4", encode(make_event("fe", EventType.PAGE_VIEW, "u4", minutes=1e6))),
     }
     records = [(e["user_id"].encode(), encode(e)) for e in good]
     for index, pair in enumerate(bad.values()):  # spread the bad ones between good ones
