@@ -50,6 +50,20 @@ def load_diginetica(datasets: Path) -> list[Event]:
     return events
 
 
+@pytest.fixture(scope="module")
+async def replayed(datasets: Path) -> tuple[list[Event], MemoryStore]:
+    """The sample folded in-process, once for the module."""
+    events = load_diginetica(datasets)
+    memory = MemoryStore()
+    records = [
+        RawRecord("replay", 0, offset, RECORD_TIME_MS, e.user_id.encode(), encode_event(e))
+        for offset, e in enumerate(events)
+    ]
+    report = await apply_batch(memory, records, CoreConfig())
+    assert report.applied == len(events)
+    return events, memory
+
+
 def comparable(state: UserState, now: float, config: CoreConfig) -> tuple[object, object]:
     ratings = {item: implicit_rating(item, s, now, config) for item, s in state.items.items()}
     return compute_features(state, now, config), ratings
@@ -58,7 +72,7 @@ def comparable(state: UserState, now: float, config: CoreConfig) -> tuple[object
 @pytest.mark.parametrize("runtime", RUNTIMES)
 async def test_diginetica_in_process_and_through_kafka_give_identical_features(
     runtime: Runtime,
-    datasets: Path,
+    replayed: tuple[list[Event], MemoryStore],
     kafka_bootstrap: str,
     redis_url: str,
     keyspace: Keyspace,
@@ -66,19 +80,11 @@ async def test_diginetica_in_process_and_through_kafka_give_identical_features(
     topic_name: str,
 ) -> None:
     config = CoreConfig()
-    events = load_diginetica(datasets)
+    events, memory = replayed
     assert len(events) == 12_647
     values = [(e.user_id.encode(), encode_event(e)) for e in events]
     users = sorted({e.user_id for e in events})
     now = max(e.occurred_at.timestamp() for e in events) + DAY
-
-    memory = MemoryStore()
-    records = [
-        RawRecord("replay", 0, offset, RECORD_TIME_MS, key, value)
-        for offset, (key, value) in enumerate(values)
-    ]
-    report = await apply_batch(memory, records, config)
-    assert report.applied == len(events)
 
     settings = consumer_settings(
         redis_url=redis_url,
@@ -98,10 +104,10 @@ async def test_diginetica_in_process_and_through_kafka_give_identical_features(
 
     mismatched = []
     for user in users:
-        replayed, streamed = await memory.get_user(user), await store.get_user(user)
-        assert replayed is not None, user
+        folded, streamed = await memory.get_user(user), await store.get_user(user)
+        assert folded is not None, user
         assert streamed is not None, user
-        if comparable(replayed, now, config) != comparable(streamed, now, config):
+        if comparable(folded, now, config) != comparable(streamed, now, config):
             mismatched.append(user)
     assert mismatched == []
     assert await total_events(store, users) == len(events)
