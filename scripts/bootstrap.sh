@@ -30,25 +30,50 @@ as_root() {
   fi
 }
 
+updated=0
+apt_install() {
+  if [[ $updated -eq 0 ]]; then
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    updated=1
+  fi
+  say "installing $* with apt-get"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "$@" >/dev/null
+}
+
 apt_packages=()
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 if [[ $with_compose -eq 1 ]] && ! command -v docker-compose >/dev/null 2>&1; then
   apt_packages+=(docker-compose)
 fi
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
-  say "installing ${apt_packages[*]} with apt-get"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    "${apt_packages[@]}" >/dev/null
+  apt_install "${apt_packages[@]}"
 fi
+
+install_uv() {
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  local args=(install --quiet --disable-pip-version-check)
+  [[ $(id -u) -eq 0 ]] || args+=(--user)
+  say "installing uv with pip"
+  local log
+  log=$(mktemp)
+  if ! python3 -m pip "${args[@]}" uv 2>"$log"; then
+    if grep -q externally-managed "$log"; then
+      # Debian's own Python refuses pip installs (PEP 668); uv is one self-contained binary.
+      python3 -m pip "${args[@]}" --break-system-packages uv
+    else
+      cat "$log" >&2
+      rm -f "$log"
+      return 1
+    fi
+  fi
+  rm -f "$log"
+}
 
 if command -v uv >/dev/null 2>&1; then
   uv=(uv)
 else
-  python3 -m uv --version >/dev/null 2>&1 || {
-    say "installing uv with pip"
-    python3 -m pip install --quiet --disable-pip-version-check uv
-  }
+  python3 -m uv --version >/dev/null 2>&1 || install_uv
   uv=(python3 -m uv)
 fi
 
