@@ -113,7 +113,7 @@ def run(
         try:
             _start_backing_services(env, supervisor, redis_port, broker_port, log_dir)
             if stop.is_set():
-                return
+                raise StackError("stopped during start-up")
             supervisor.spawn("consumer", consumer_argv(), env)
             supervisor.spawn("api", api_argv(host, api_port), env)
             base = f"http://{_client_host(host)}:{api_port}"
