@@ -76,6 +76,13 @@ class ScoringConfig(BaseModel):
     second_order_weight: float = Field(
         1.0, ge=0, description="weight of the (A, B) -> C distribution next to the last anchor's"
     )
+    reminder_weight: float = Field(
+        0.7,
+        ge=0,
+        description="score of each anchor item itself (a revisit), x anchor_decay**k; "
+        "revisits are ~1/3 of next clicks in session logs, whether or not the learned "
+        "transitions record item -> same item",
+    )
     # session: vector session-kNN over neighbour sessions (V-SKNN)
     knn_k: int = Field(100, ge=1, le=10_000, description="neighbours kept, most similar first")
     knn_sample: int = Field(

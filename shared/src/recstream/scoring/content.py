@@ -1,0 +1,165 @@
+"""Content component: how well a candidate's attributes fit this user.
+
+Four factors, each in [0, 1]:
+
+- *category match*: the user's decayed, event-type-weighted preference for
+  the candidate's category, relative to their favourite category;
+- *price sensitivity*: a Gaussian of the candidate's log price around the
+  log prices the user engages with (and buys at), spread = the user's
+  standard deviation (at least ``price_min_std``);
+- *engagement match*: the user's implicit rating of the item (0..5 -> 0..1),
+  or half of the rating of its group's product / of the product's groups;
+- *recency*: the catalog's ``created_at``, halved every ``item_recency_half_life_days``.
+
+A factor counts only when this user and the candidates have the data for it
+(a user without price history has no price factor); the score is the
+weighted mean over the factors that count, an unknown value counting 0.
+Without any item attribute (no category, price or creation time known for
+the candidates) the component abstains: re-engagement alone is left to the
+sequential and session components, so the blend gets no duplicate signal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from recstream.config import CoreConfig
+from recstream.context import RecommendationContext
+from recstream.decay import value_at
+from recstream.ratings import implicit_rating
+from recstream.scoring.config import ScoringConfig
+from recstream.scoring.items import category_of, is_group, product_of, top
+
+DAY = 86_400.0
+FACTORS = ("category", "price", "engagement", "recency")
+
+
+def log_price(price: float) -> float:
+    return math.log(max(price, 0.01))
+
+
+@dataclass(frozen=True, slots=True)
+class UserProfile:
+    """What content scoring needs from the user, computed once per request."""
+
+    category_prefs: dict[str, float]  # category -> preference relative to the best, 0..1
+    price_center: float | None
+    price_std: float
+    ratings: dict[str, float]  # item -> implicit rating / 5
+
+
+def user_profile(
+    ctx: RecommendationContext, config: ScoringConfig, core: CoreConfig
+) -> UserProfile:
+    state = ctx.state
+    half_life = config.category_half_life_days * DAY
+    prefs = {
+        c: value_at(s, ref, ctx.now, half_life) for c, (s, ref) in state.category_prefs.items()
+    }
+    best = max((v for v in prefs.values() if v > 0), default=0.0)
+    relative = {c: v / best for c, v in prefs.items() if v > 0} if best > 0 else {}
+    prices = state.prices
+    center: float | None = None
+    std = config.price_min_std
+    if prices.engaged > 0:
+        center = prices.engaged_mean
+        if prices.bought > 0:
+            center = (prices.engaged_mean + prices.bought_mean) / 2.0
+        if prices.engaged > 1:
+            std = max(std, math.sqrt(max(0.0, prices.engaged_m2) / (prices.engaged - 1)))
+    ratings = {}
+    for item, stats in state.items.items():
+        rating = implicit_rating(item, stats, ctx.now, core).rating / 5.0
+        if rating > 0:
+            ratings[item] = rating
+    return UserProfile(relative, center, std, ratings)
+
+
+def _factors(
+    ctx: RecommendationContext, profile: UserProfile, item: str, config: ScoringConfig
+) -> dict[str, float | None]:
+    """Each factor's value for the item, ``None`` where the item lacks the attribute."""
+    entry = ctx.catalog.get(item)
+    category = category_of(ctx, item)
+    category_match = profile.category_prefs.get(category, 0.0) if category is not None else None
+    price_match: float | None = None
+    if entry is not None and entry.price is not None and profile.price_center is not None:
+        z = (log_price(entry.price) - profile.price_center) / profile.price_std
+        price_match = math.exp(-0.5 * z * z)
+    engagement = profile.ratings.get(item, 0.0)
+    if is_group(item):
+        product = product_of(ctx, item)
+        if product is not None:
+            engagement = max(engagement, 0.5 * profile.ratings.get(product, 0.0))
+    recency: float | None = None
+    if entry is not None and entry.created_at is not None:
+        age = max(0.0, ctx.now - entry.created_at)
+        recency = math.pow(2.0, -age / (config.item_recency_half_life_days * DAY))
+    return {
+        "category": category_match,
+        "price": price_match,
+        "engagement": engagement,
+        "recency": recency,
+    }
+
+
+def _active_weights(
+    values: dict[str, dict[str, float | None]], profile: UserProfile, config: ScoringConfig
+) -> dict[str, float]:
+    """The factors that count for this user and these candidates, with their weights."""
+    known = {f: any(v[f] is not None for v in values.values()) for f in FACTORS}
+    weights = config.content_factors
+    active: dict[str, float] = {}
+    if known["category"] and profile.category_prefs:
+        active["category"] = weights.category
+    if known["price"]:
+        active["price"] = weights.price
+    if known["recency"]:
+        active["recency"] = weights.recency
+    if active and profile.ratings:
+        active["engagement"] = weights.engagement
+    return {f: w for f, w in active.items() if w > 0}
+
+
+def content_details(
+    ctx: RecommendationContext,
+    candidates: Iterable[str],
+    config: ScoringConfig,
+    core: CoreConfig,
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Content scores of the candidates and of the catalog's items, with each factor's value."""
+    profile = user_profile(ctx, config, core)
+    pool = dict.fromkeys(candidates)
+    pool.update(dict.fromkeys(sorted(ctx.catalog)))
+    values = {item: _factors(ctx, profile, item, config) for item in pool}
+    active = _active_weights(values, profile, config)
+    total = sum(active.values())
+    if total <= 0:
+        return {}, {}
+    scores: dict[str, float] = {}
+    details: dict[str, dict[str, float]] = {}
+    for item, factors in values.items():
+        parts = {f: (factors[f] or 0.0) for f in active}
+        score = sum(active[f] * parts[f] for f in active) / total
+        if score > 0:
+            scores[item] = score
+            details[item] = parts
+    return scores, details
+
+
+def content_scores(
+    ctx: RecommendationContext,
+    candidates: Iterable[str],
+    config: ScoringConfig,
+    core: CoreConfig,
+) -> dict[str, float]:
+    """Content scores of the candidates (all kept) plus the best ``content_pool`` catalog items."""
+    wanted = list(candidates)
+    scores, _ = content_details(ctx, wanted, config, core)
+    kept = top(scores, config.content_pool)
+    for item in wanted:
+        if item in scores:
+            kept[item] = scores[item]
+    return kept

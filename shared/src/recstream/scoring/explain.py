@@ -1,0 +1,182 @@
+"""Why an item would (or would not) be recommended to this user now.
+
+The explanation reads the same ranking as :func:`recommend`, so it agrees
+with it: the rank after the business filters, each component's weighted
+contribution, the session intent, the filter that removes the item, and the
+user's own events that fed each component:
+
+- *sequential*: the latest events on the anchors whose transitions lead to the
+  item (or on the item itself, for a revisit);
+- *session*: the latest events on the current-session items shared with the
+  neighbour sessions that contain the item;
+- *content*: events on the item (or its group's product), else on items of
+  the same category.
+
+For a group deal the product's evidence counts as the group's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from recstream.config import CoreConfig
+from recstream.context import RecommendationContext
+from recstream.scoring.config import ScoringConfig
+from recstream.scoring.filters import cut, filter_reason, purchased_items, resolve_filters
+from recstream.scoring.items import category_of, product_of
+from recstream.scoring.models import (
+    Explanation,
+    Intent,
+    RecommendationRequest,
+    ScoredItem,
+    TriggerEvent,
+)
+from recstream.scoring.recommender import rank
+from recstream.scoring.sequential import anchor_support
+from recstream.scoring.session import neighbour_support
+from recstream.state import HistoryEntry
+
+MAX_TRIGGERS = 10
+PER_ITEM = 2
+
+FILTER_TEXT = {
+    "excluded_item": "the request excludes it",
+    "kind": "the request asks for another kind of item",
+    "already_purchased": "you already bought it",
+    "already_joined": "you already joined this group",
+    "out_of_stock": "it is out of stock",
+    "group_closed": "the group is closed",
+    "group_cancelled": "the group was cancelled",
+    "group_full": "the group is full",
+    "group_expired": "the group's closing time has passed",
+    "category_excluded": "its category is excluded",
+    "category_not_included": "its category is not among the requested ones",
+    "category_cap": "enough items of its category rank higher (diversity cap)",
+}
+
+
+def _events_on(ctx: RecommendationContext, items: Iterable[str]) -> list[HistoryEntry]:
+    """The latest ``PER_ITEM`` events on each of the items, newest first."""
+    wanted = set(items)
+    picked: list[HistoryEntry] = []
+    per_item: dict[str, int] = {}
+    for entry in reversed(ctx.state.history):
+        if entry.item in wanted and per_item.get(entry.item, 0) < PER_ITEM:
+            per_item[entry.item] = per_item.get(entry.item, 0) + 1
+            picked.append(entry)
+    return picked
+
+
+def _evidence_items(ctx: RecommendationContext, item: str) -> list[str]:
+    product = product_of(ctx, item)
+    return [item] if product is None else [item, product]
+
+
+def _content_events(ctx: RecommendationContext, item: str) -> list[HistoryEntry]:
+    direct = _events_on(ctx, _evidence_items(ctx, item))
+    if direct:
+        return direct
+    category = category_of(ctx, item)
+    if category is None:
+        return []
+    same = [e for e in reversed(ctx.state.history) if e.category == category]
+    return same[: PER_ITEM * 2]
+
+
+def _triggers(
+    ctx: RecommendationContext, item: str, scored: ScoredItem | None, config: ScoringConfig
+) -> tuple[TriggerEvent, ...]:
+    if scored is None:
+        return ()
+    found: dict[str, TriggerEvent] = {}
+    components = sorted(scored.components.items(), key=lambda kv: (-kv[1], kv[0]))
+    for component, contribution in components:
+        if contribution <= 0:
+            continue
+        if component == "content":
+            entries = _content_events(ctx, item)
+        else:
+            support: dict[str, float] = {}
+            for target in _evidence_items(ctx, item):
+                pick = anchor_support if component == "sequential" else neighbour_support
+                support.update(pick(ctx, target, config))
+            entries = _events_on(ctx, support)
+        for entry in entries:
+            if entry.event_id not in found:
+                found[entry.event_id] = TriggerEvent(
+                    entry.event_id, entry.event_type, entry.at, entry.item, component
+                )
+    ordered = sorted(found.values(), key=lambda t: (-t.at, t.event_id))
+    return tuple(ordered[:MAX_TRIGGERS])
+
+
+def _names(items: Iterable[str | None], limit: int = 3) -> str:
+    names = [i for i in dict.fromkeys(items) if i is not None][:limit]
+    return ", ".join(names)
+
+
+def _reason(
+    ctx: RecommendationContext,
+    item: str,
+    scored: ScoredItem | None,
+    rank_: int | None,
+    limit: int,
+    filtered_by: str | None,
+    triggers: tuple[TriggerEvent, ...],
+    intent: Intent,
+) -> str:
+    if filtered_by is not None:
+        return f"Not recommended: {FILTER_TEXT.get(filtered_by, filtered_by)}."
+    if scored is None or rank_ is None:
+        return "Not recommended: nothing you did recently points to it, and it is not popular now."
+    source = scored.source
+    if source == "cold_start":
+        why = "Popular right now; there is no history of yours to personalise with yet"
+    elif source == "popular":
+        why = "Popular right now, filling up the list"
+    elif source == "sequential":
+        why = f"Often comes next after {_names(t.item for t in triggers if t.component == source)}"
+    elif source == "session":
+        shared = _names(t.item for t in triggers if t.component == source)
+        why = f"Sessions like yours (also with {shared}) went on to it"
+    else:
+        category = category_of(ctx, item)
+        why = f"Fits your interests{f' in {category}' if category else ''}"
+    entry = ctx.catalog.get(item)
+    if entry is not None and entry.kind == "group" and entry.target_size:
+        why += f"; group deal {entry.current_size}/{entry.target_size} joined"
+    if intent.kind != "unknown":
+        why += f". Your session looks {intent.kind.replace('_', '-')} ({intent.confidence:.0%})"
+    position = f"rank {rank_}" if rank_ <= limit else f"rank {rank_}, below the top {limit}"
+    return f"{why} ({position})."
+
+
+def explain(
+    ctx: RecommendationContext,
+    item: str,
+    request: RecommendationRequest,
+    config: ScoringConfig,
+    core: CoreConfig,
+) -> Explanation:
+    """Why ``item`` would or would not be among this user's recommendations now."""
+    ranking = rank(ctx, request, config, core)
+    filters = resolve_filters(request, config)
+    by_item = {s.item: s for s in ranking.items}
+    scored = by_item.get(item)
+    kept, skipped = cut(ctx, (s.item for s in ranking.items), filters, len(ranking.items))
+    filtered_by = filter_reason(ctx, item, filters, purchased_items(ctx)) or skipped.get(item)
+    rank_ = kept.index(item) + 1 if item in kept else None
+    limit = max(0, min(request.limit, config.max_limit))
+    triggers = _triggers(ctx, item, scored, config)
+    return Explanation(
+        item=item,
+        recommended=rank_ is not None and rank_ <= limit,
+        rank=rank_,
+        score=scored.score if scored is not None else 0.0,
+        components=dict(scored.components) if scored is not None else {},
+        source=scored.source if scored is not None else None,
+        intent=ranking.intent,
+        filtered_by=filtered_by,
+        triggers=triggers,
+        reason=_reason(ctx, item, scored, rank_, limit, filtered_by, triggers, ranking.intent),
+    )

@@ -1,0 +1,69 @@
+"""Small helpers about items and score maps shared by the scoring components.
+
+Items are ``p:<product_id>`` or ``g:<group_id>``. Rankings are deterministic:
+higher score first, then the item id.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping
+
+from recstream.catalog import CatalogItem
+from recstream.context import RecommendationContext
+
+
+def is_group(item: str) -> bool:
+    return item.startswith("g:")
+
+
+def product_of(ctx: RecommendationContext, item: str) -> str | None:
+    """The product item a group deal is for (``p:<id>``), if the catalog says."""
+    entry = ctx.catalog.get(item)
+    if entry is not None and entry.kind == "group" and entry.product_id is not None:
+        return f"p:{entry.product_id}"
+    return None
+
+
+def category_of(ctx: RecommendationContext, item: str) -> str | None:
+    """The item's category: the catalog's, else its group product's, else the events'."""
+    entry = ctx.catalog.get(item)
+    if entry is not None and entry.category is not None:
+        return entry.category
+    product = product_of(ctx, item)
+    if product is not None:
+        product_entry = ctx.catalog.get(product)
+        if product_entry is not None and product_entry.category is not None:
+            return product_entry.category
+        if product in ctx.item_categories:
+            return ctx.item_categories[product]
+    return ctx.item_categories.get(item)
+
+
+def catalog_entry(ctx: RecommendationContext, item: str) -> CatalogItem | None:
+    return ctx.catalog.get(item)
+
+
+def normalise(scores: Mapping[str, float]) -> dict[str, float]:
+    """Scale positive scores so the best is 1; non-positive scores are dropped."""
+    best = max((s for s in scores.values() if s > 0), default=0.0)
+    if best <= 0:
+        return {}
+    return {item: s / best for item, s in scores.items() if s > 0}
+
+
+def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
+    """All positive scores, best first, ties by item id."""
+    return sorted(((i, s) for i, s in scores.items() if s > 0), key=lambda kv: (-kv[1], kv[0]))
+
+
+def top(scores: Mapping[str, float], n: int) -> dict[str, float]:
+    """The ``n`` best positive scores (ties by item id)."""
+    positive = ((i, s) for i, s in scores.items() if s > 0)
+    best = heapq.nsmallest(n, positive, key=lambda kv: (-kv[1], kv[0]))
+    return dict(best)
+
+
+def dedupe(items: Iterable[str]) -> list[str]:
+    """Items in first-seen order without repeats."""
+    return list(dict.fromkeys(items))
