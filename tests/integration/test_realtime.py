@@ -102,7 +102,7 @@ async def test_views_and_a_purchase_change_the_answers_within_a_second(
             return "B" in await next_after_a()
 
         views_seen = await seconds_until(b_follows_a, 10)
-        assert (await next_after_a())[0] == "B"
+        assert next(p for p in await next_after_a() if p != "A") == "B"
 
         async def my_recommendations() -> list[str]:
             response = await api.post(RECS, json={"limit": 20}, headers=me)

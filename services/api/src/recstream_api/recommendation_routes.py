@@ -14,11 +14,9 @@ from fastapi import APIRouter, Body, Query
 
 from recstream.events import MAX_ID_LENGTH
 from recstream.reads import load_context
-from recstream.scoring.models import RecommendationRequest
-from recstream.scoring.recommender import next_items, recommend
+from recstream.scoring import RecommendationRequest, explain, next_items, recommend
 from recstream_api.auth import authorize_weight_override, resolve_user
 from recstream_api.deps import PrincipalDep, ResourcesDep
-from recstream_api.explaining import explain
 from recstream_api.identifiers import checked_id
 from recstream_api.recommendation_schemas import (
     MAX_LIMIT,
