@@ -52,7 +52,7 @@ class ScoringConfig(BaseModel):
         0.5, ge=0, le=4, description="at confidence 1 a favoured component's weight is x(1+this)"
     )
     group_intent_boost: float = Field(
-        0.5, ge=0, le=4, description="group-seeking sessions: group scores x(1+this*confidence)"
+        1.0, ge=0, le=4, description="group-seeking sessions: group scores x(1+this*confidence)"
     )
     # business filters (request defaults)
     exclude_purchased: bool = Field(

@@ -88,10 +88,10 @@ def _triggers(
 ) -> tuple[TriggerEvent, ...]:
     if scored is None:
         return ()
-    found: dict[str, TriggerEvent] = {}
+    found: dict[str, tuple[HistoryEntry, list[str]]] = {}
     components = sorted(scored.components.items(), key=lambda kv: (-kv[1], kv[0]))
     for component, contribution in components:
-        if contribution <= 0:
+        if contribution <= 0 or component == "popular":
             continue
         if component == "content":
             entries = _content_events(ctx, item)
@@ -102,12 +102,12 @@ def _triggers(
                 support.update(pick(ctx, target, config))
             entries = _events_on(ctx, support)
         for entry in entries:
-            if entry.event_id not in found:
-                found[entry.event_id] = TriggerEvent(
-                    entry.event_id, entry.event_type, entry.at, entry.item, component
-                )
-    ordered = sorted(found.values(), key=lambda t: (-t.at, t.event_id))
-    return tuple(ordered[:MAX_TRIGGERS])
+            found.setdefault(entry.event_id, (entry, []))[1].append(component)
+    ordered = sorted(found.values(), key=lambda ec: (-ec[0].at, ec[0].event_id))
+    return tuple(
+        TriggerEvent(e.event_id, e.event_type, e.at, e.item, tuple(fed))
+        for e, fed in ordered[:MAX_TRIGGERS]
+    )
 
 
 def _names(items: Iterable[str | None], limit: int = 3) -> str:
@@ -135,9 +135,9 @@ def _reason(
     elif source == "popular":
         why = "Popular right now, filling up the list"
     elif source == "sequential":
-        why = f"Often comes next after {_names(t.item for t in triggers if t.component == source)}"
+        why = f"Often comes next after {_names(t.item for t in triggers if source in t.components)}"
     elif source == "session":
-        shared = _names(t.item for t in triggers if t.component == source)
+        shared = _names(t.item for t in triggers if source in t.components)
         why = f"Sessions like yours (also with {shared}) went on to it"
     else:
         category = category_of(ctx, item)
@@ -146,7 +146,8 @@ def _reason(
     if entry is not None and entry.kind == "group" and entry.target_size:
         why += f"; group deal {entry.current_size}/{entry.target_size} joined"
     if intent.kind != "unknown":
-        why += f". Your session looks {intent.kind.replace('_', '-')} ({intent.confidence:.0%})"
+        kind = intent.kind.replace("_", "-")
+        why += f"; your session suggests {kind} intent ({intent.confidence:.0%} sure)"
     position = f"rank {rank_}" if rank_ <= limit else f"rank {rank_}, below the top {limit}"
     return f"{why} ({position})."
 

@@ -69,7 +69,7 @@ class TriggerEvent:
     event_type: str
     at: float
     item: str | None
-    component: str  # which component it fed
+    components: tuple[str, ...]  # the components it fed
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,20 +163,20 @@ def next_items(ctx: RecommendationContext, limit: int, config: ScoringConfig) ->
     contributions = blend(
         components, blend_weights(weights, Intent("unknown", 0.0), with_signal, config)
     )
-    totals = {i: sum(p.values()) for i, p in contributions.items() if not is_group(i)}
+    totals = {i: sum(p.values()) for i, p in contributions.items() if _sellable(ctx, i)}
     items = [
         ScoredItem(i, s, contributions[i], _source(contributions[i])) for i, s in ranked(totals)
     ]
     if len(items) < limit:
-        popular = {i: s for i, s in popular_scores(ctx, config).items() if not is_group(i)}
+        popular = {i: s for i, s in popular_scores(ctx, config).items() if _sellable(ctx, i)}
         source: Source = "cold_start" if is_cold_start(ctx) else "popular"
         items += _backfill(popular, set(totals), source, config.backfill_scale)
-    out: list[ScoredItem] = []
-    for scored in items:
-        entry = ctx.catalog.get(scored.item)
-        if entry is not None and not entry.in_stock:
-            continue
-        out.append(scored)
-        if len(out) >= limit:
-            break
-    return out
+    return items[: max(0, min(limit, config.max_limit))]
+
+
+def _sellable(ctx: RecommendationContext, item: str) -> bool:
+    """A product that is not known to be out of stock."""
+    if is_group(item):
+        return False
+    entry = ctx.catalog.get(item)
+    return entry is None or entry.in_stock
