@@ -14,8 +14,9 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  make %-15s %s\n", $$1, $$2}'
 
-bootstrap: ## install uv, redis-server, docker-compose and the Python workspace (idempotent)
+bootstrap: ## install uv, redis-server, docker-compose, Chromium (browser test), the workspace
 	@scripts/bootstrap.sh --compose
+	@if [ -f scripts/install-browser.sh ]; then bash scripts/install-browser.sh; fi
 
 run: ## start the dev stack: Redis + Tansu broker + consumer + API (Ctrl-C stops it)
 	@scripts/bootstrap.sh
