@@ -98,3 +98,37 @@ def test_baselines_reproduce_the_readme_rows_on_yoochoose(datasets: Path) -> Non
         hr, mrr = readme[model.name]
         assert 100 * metrics.hit_rate(20) == pytest.approx(hr, abs=1.0), model.name
         assert 100 * metrics.mrr(20) == pytest.approx(mrr, abs=1.0), model.name
+
+
+SCORES_SCRIPT = """
+import sys
+from recstream.datasets import session_tsv_events
+from recstream.evaluation.baselines import VSKNN
+from recstream.evaluation.protocol import group_sessions, session_cases
+folder = sys.argv[1]
+with open(folder + "/yoochoose-clicks-100k_train_full.txt") as handle:
+    train = group_sessions(list(session_tsv_events(handle))[-15000:], 1800)
+with open(folder + "/yoochoose-clicks-100k_test.txt") as handle:
+    test = group_sessions(list(session_tsv_events(handle))[:1500], 1800)
+model = VSKNN(train)
+for case in (c for s in test for c in session_cases(s)):
+    scores = model.scores([e.item_key or "" for e in case.history])
+    print(sorted((item, score.hex()) for item, score in scores.items()))
+"""
+
+
+def test_vsknn_scores_are_bit_identical_whatever_the_hash_seed(datasets: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        folder = str(datasets / "yoochoose-100k")
+        run = subprocess.run(
+            [sys.executable, "-c", SCORES_SCRIPT, folder], env=env, capture_output=True, check=True
+        )
+        outputs.append(run.stdout)
+    assert outputs[0].count(b"\n") > 1000
+    assert outputs[0] == outputs[1]

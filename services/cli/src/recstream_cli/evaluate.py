@@ -276,10 +276,10 @@ def evaluate(
         test_events: list[Event] = []
     elif test is not None:
         test_events, test_bad = read_file(test, fmt, console)
-    else:
-        gap = CoreConfig().session_gap_minutes * 60.0
-        train_events, test_events = split_by_session_end(train_events, test_fraction, gap)
     core, scoring = load_configs(config_path, train_events)
+    if protocol == "next-item" and test is None:
+        gap = core.session_gap_minutes * 60.0
+        train_events, test_events = split_by_session_end(train_events, test_fraction, gap)
     cutoff = k or (20 if protocol == "next-item" else 10)
 
     async def run() -> list[dict[str, Any]]:

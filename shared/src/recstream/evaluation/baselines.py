@@ -18,7 +18,8 @@
      back (repeats counted, 1 = the last) the newest item it shares is.
 
 Ties are broken deterministically: neighbours by recency then session key,
-items by item id.
+items by item id; sums run in a fixed order, so every process gives the same
+numbers whatever its hash seed.
 """
 
 from __future__ import annotations
@@ -99,8 +100,10 @@ class VSKNN:
         weights = {item: position / length for position, item in enumerate(items, start=1)}
         neighbours: list[tuple[float, _Neighbour]] = []
         for neighbour in self._sample(weights):
-            shared = neighbour.items & weights.keys()
-            similarity = sum(weights[i] for i in shared) / len(weights)
+            # summed in session order: a set's order varies between processes (hash seed),
+            # and so would the last bits of the sum, and with them the ties
+            shared = (w for i, w in weights.items() if i in neighbour.items)
+            similarity = sum(shared) / len(weights)
             if similarity > 0:
                 neighbours.append((similarity, neighbour))
         best = heapq.nsmallest(
