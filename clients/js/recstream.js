@@ -1,0 +1,344 @@
+// recstream tracking client: a dependency-free ES module for browsers (and Node 18+).
+//
+//   import { RecstreamClient } from "./recstream.js";
+//   const client = new RecstreamClient({ endpoint: "/api/behavioral-ml", userId, token });
+//   client.track("product_view", { product_id: "p-9", category: "kitchen", price: 24.9 });
+//
+// Events follow the contract of shared/src/recstream/events.py (see docs/events.md).
+// Each event gets a client-generated id (a retry re-sends the same id, so the
+// consumer drops duplicates), a session id (kept in sessionStorage, new after
+// 30 minutes without events) and its own time. Events are sent in batches
+// (when `batchSize` events wait, or `flushIntervalMs` after the first one)
+// to POST <endpoint>/track-interaction, one request at a time so a user's
+// events keep their order. 5xx, 429 and network errors are retried with
+// exponential backoff and full jitter, honouring Retry-After; other 4xx
+// answers drop the batch and are reported to `onError`.
+//
+// When the page is hidden, waiting events go out with fetch(..., {keepalive: true}),
+// which carries the Authorization / X-API-Key header. navigator.sendBeacon cannot
+// carry a header, and the API takes credentials only in headers (never in the URL
+// or the body), so a beacon is used only in browsers without keepalive fetch and
+// only when `beaconUrl` names a first-party collector that authenticates the user
+// itself (e.g. by session cookie) and forwards the events with its own API key.
+
+export const API_PREFIX = "/api/behavioral-ml";
+export const MAX_BATCH_EVENTS = 100; // the API's default max_events_per_request
+export const MAX_BODY_BYTES = 60 * 1024; // under the API's 64 KiB cap and fetch keepalive's quota
+export const SESSION_GAP_MS = 30 * 60 * 1000;
+
+// event type -> the fields it requires, as in the contract.
+export const EVENT_TYPES = Object.freeze({
+  purchase_completed: ["product_id"],
+  group_join_complete: ["group_id"],
+  payment_success: [],
+  cart_checkout: [],
+  add_to_cart: ["product_id"],
+  group_join_click: ["group_id"],
+  rating_submitted: ["product_id", "rating"],
+  wishlist_add: ["product_id"],
+  product_view: ["product_id"],
+  group_view: ["group_id"],
+  product_search: ["query"],
+  page_view: [],
+  group_leave: ["group_id"],
+  cart_remove: ["product_id"],
+  wishlist_remove: ["product_id"],
+});
+export const EVENT_FIELDS = Object.freeze([
+  "event_id", "event_type", "user_id", "session_id", "occurred_at", "product_id", "group_id",
+  "category", "price", "quantity", "rating", "query", "properties", "schema_version",
+]);
+const RETRYABLE = (status) => status === 429 || status >= 500;
+
+/** A v4 UUID: crypto.randomUUID, or getRandomValues where randomUUID is missing (http pages). */
+export function uuid4(cryptoImpl = globalThis.crypto) {
+  if (cryptoImpl && typeof cryptoImpl.randomUUID === "function") return cryptoImpl.randomUUID();
+  const b = cryptoImpl.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Milliseconds to wait: Retry-After (seconds or an HTTP date) when given, else backoff. */
+export function retryDelay(attempt, retryAfter, { baseMs, maxMs, now, random }) {
+  if (retryAfter) {
+    const seconds = Number(retryAfter);
+    const at = Number.isFinite(seconds) ? now() + seconds * 1000 : Date.parse(retryAfter);
+    if (Number.isFinite(at)) return Math.min(maxMs, Math.max(0, at - now()));
+  }
+  return Math.floor(random() * Math.min(maxMs, baseMs * 2 ** attempt));
+}
+
+/** Throws a TypeError when an event breaks the contract's required fields. */
+export function checkEvent(event) {
+  const required = EVENT_TYPES[event.event_type];
+  if (!required) throw new TypeError(`unknown event_type ${JSON.stringify(event.event_type)}`);
+  for (const name of required) {
+    if (event[name] === undefined || event[name] === null || event[name] === "") {
+      throw new TypeError(`${event.event_type} requires ${name}`);
+    }
+  }
+  for (const name of Object.keys(event)) {
+    if (!EVENT_FIELDS.includes(name)) throw new TypeError(`unknown field ${name}`);
+  }
+}
+
+/** Session ids per user and tab: sessionStorage when usable, else memory. */
+export class SessionTracker {
+  constructor({ storage, gapMs = SESSION_GAP_MS, newId }) {
+    this.storage = storage;
+    this.gapMs = gapMs;
+    this.newId = newId;
+    this.memory = new Map();
+  }
+
+  _load(key) {
+    try {
+      const raw = this.storage?.getItem(key);
+      if (raw) return JSON.parse(raw);
+    } catch { /* storage disabled or corrupt: fall back to memory */ }
+    return this.memory.get(key) ?? null;
+  }
+
+  _save(key, value) {
+    this.memory.set(key, value);
+    try { this.storage?.setItem(key, JSON.stringify(value)); } catch { /* quota, privacy mode */ }
+  }
+
+  /** The session of an event at `at` (ms): the current one, or a new one after the gap. */
+  touch(userId, at) {
+    const key = `recstream.session.${userId}`;
+    const current = this._load(key);
+    if (current && at - current.lastAt <= this.gapMs) {
+      this._save(key, { id: current.id, lastAt: Math.max(at, current.lastAt) });
+      return current.id;
+    }
+    const id = this.newId();
+    this._save(key, { id, lastAt: at });
+    return id;
+  }
+
+  reset(userId) {
+    const key = `recstream.session.${userId}`;
+    this.memory.delete(key);
+    try { this.storage?.removeItem(key); } catch { /* ignore */ }
+  }
+}
+
+function defaultStorage() {
+  try { return globalThis.sessionStorage ?? null; } catch { return null; }
+}
+
+function splitBatches(events, maxEvents, maxBytes) {
+  const batches = [];
+  let batch = [];
+  let size = 12; // {"events":[]}
+  for (const event of events) {
+    const bytes = new TextEncoder().encode(JSON.stringify(event)).length + 1;
+    if (batch.length && (batch.length >= maxEvents || size + bytes > maxBytes)) {
+      batches.push(batch);
+      batch = [];
+      size = 12;
+    }
+    batch.push(event);
+    size += bytes;
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
+export class RecstreamClient {
+  constructor(options) {
+    const o = { ...options };
+    if (!o.userId) throw new TypeError("userId is required");
+    if (!o.token && !o.getToken && !o.apiKey) throw new TypeError("give token, getToken or apiKey");
+    this.endpoint = (o.endpoint ?? API_PREFIX).replace(/\/$/, "");
+    this.userId = o.userId;
+    this.token = o.token ?? null;
+    this.getToken = o.getToken ?? null;
+    this.apiKey = o.apiKey ?? null;
+    this.batchSize = Math.min(o.batchSize ?? 20, MAX_BATCH_EVENTS);
+    this.flushIntervalMs = o.flushIntervalMs ?? 1000;
+    this.maxQueue = o.maxQueue ?? 1000;
+    this.maxRetries = o.maxRetries ?? 6;
+    this.backoff = { baseMs: o.backoffMs ?? 500, maxMs: o.maxBackoffMs ?? 30_000 };
+    this.requestTimeoutMs = o.requestTimeoutMs ?? 10_000;
+    this.beaconUrl = o.beaconUrl ?? null;
+    this.fetch = "fetch" in o ? o.fetch : globalThis.fetch?.bind(globalThis);
+    this.now = o.now ?? (() => Date.now());
+    this.random = o.random ?? Math.random;
+    this.timers = o.timers ?? { setTimeout: globalThis.setTimeout.bind(globalThis),
+                                clearTimeout: globalThis.clearTimeout.bind(globalThis) };
+    this.navigator = o.navigator ?? globalThis.navigator ?? null;
+    this.newId = o.newId ?? (() => uuid4());
+    this.keepalive = o.keepalive
+      ?? (typeof Request === "function" && "keepalive" in Request.prototype);
+    this._onError = o.onError ?? null;
+    this._onSent = o.onSent ?? null;
+    this.sessions = new SessionTracker({ storage: o.storage === undefined ? defaultStorage()
+      : o.storage, gapMs: o.sessionGapMs ?? SESSION_GAP_MS, newId: this.newId });
+    this.queue = [];
+    this.timer = null;
+    this.sending = null;
+    this.attempt = 0;
+    this._onHide = () => { this.flushOnHide(); };
+    this._onVisibility = () => {
+      if (globalThis.document?.visibilityState === "hidden") this.flushOnHide();
+    };
+    const target = o.lifecycleTarget === undefined ? globalThis.window : o.lifecycleTarget;
+    this.lifecycleTarget = target ?? null;
+    this.lifecycleTarget?.addEventListener?.("pagehide", this._onHide);
+    globalThis.document?.addEventListener?.("visibilitychange", this._onVisibility);
+  }
+
+  onError(report) {
+    try { this._onError?.(report); } catch { /* a callback must not break sending */ }
+  }
+
+  onSent(report) {
+    try { this._onSent?.(report); } catch { /* a callback must not break sending */ }
+  }
+
+  /** Queue one event; returns it as it will be sent. Throws TypeError on a contract error. */
+  track(eventType, fields = {}) {
+    const at = fields.occurred_at ? new Date(fields.occurred_at).getTime() : this.now();
+    const event = {
+      ...fields,
+      event_id: fields.event_id ?? this.newId(),
+      event_type: eventType,
+      user_id: fields.user_id ?? this.userId,
+      session_id: fields.session_id ?? this.sessions.touch(this.userId, at),
+      occurred_at: new Date(at).toISOString(),
+    };
+    checkEvent(event);
+    this.queue.push(event);
+    if (this.queue.length > this.maxQueue) {
+      const dropped = this.queue.splice(0, this.queue.length - this.maxQueue);
+      this.onError({ kind: "queue_full", events: dropped });
+    }
+    if (this.queue.length >= this.batchSize) void this.flush();
+    else this._schedule(this.flushIntervalMs);
+    return event;
+  }
+
+  /** The current session id (a new one when the last event is older than the gap). */
+  session() {
+    return this.sessions.touch(this.userId, this.now());
+  }
+
+  /** Start a new session for the next event. */
+  newSession() {
+    this.sessions.reset(this.userId);
+  }
+
+  /** Send everything queued now; resolves when the queue is empty or waits for a retry. */
+  async flush() {
+    this._cancelTimer();
+    while (this.sending) await this.sending;
+    if (!this.queue.length) return;
+    this.sending = this._sendQueued().finally(() => { this.sending = null; });
+    await this.sending;
+  }
+
+  async _sendQueued() {
+    while (this.queue.length) {
+      const batch = splitBatches(this.queue.slice(0, this.batchSize), this.batchSize,
+                                 MAX_BODY_BYTES)[0];
+      const outcome = await this._post(batch, false);
+      if (outcome.retry) {
+        this.attempt += 1;
+        if (this.attempt > this.maxRetries) {
+          this.queue.splice(0, batch.length);
+          this.attempt = 0;
+          this.onError({ kind: "gave_up", status: outcome.status, events: batch });
+          continue;
+        }
+        this._schedule(retryDelay(this.attempt - 1, outcome.retryAfter,
+                                  { ...this.backoff, now: this.now, random: this.random }));
+        return;
+      }
+      this.attempt = 0;
+      this.queue.splice(0, batch.length);
+      if (outcome.ok) this.onSent({ events: batch, response: outcome.body });
+      else this.onError({ kind: "rejected", status: outcome.status, body: outcome.body,
+                          events: batch });
+    }
+  }
+
+  async _headers() {
+    const headers = { "Content-Type": "application/json" };
+    if (this.getToken) headers.Authorization = `Bearer ${await this.getToken()}`;
+    else if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    else headers["X-API-Key"] = this.apiKey;
+    return headers;
+  }
+
+  async _post(events, keepalive) {
+    const controller = typeof AbortController === "function" ? new AbortController() : null;
+    const timeout = controller && !keepalive
+      ? this.timers.setTimeout(() => controller.abort(), this.requestTimeoutMs) : null;
+    try {
+      const response = await this.fetch(`${this.endpoint}/track-interaction`, {
+        method: "POST", headers: await this._headers(), body: JSON.stringify({ events }),
+        keepalive, signal: controller?.signal,
+      });
+      let body = null;
+      try { body = await response.json(); } catch { /* not JSON */ }
+      if (RETRYABLE(response.status)) {
+        return { retry: true, status: response.status,
+                 retryAfter: response.headers?.get?.("Retry-After") ?? null };
+      }
+      return { ok: response.ok, status: response.status, body };
+    } catch (error) {
+      return { retry: true, status: 0, error };
+    } finally {
+      if (timeout !== null) this.timers.clearTimeout(timeout);
+    }
+  }
+
+  /** The page is going away: hand every queued event to keepalive fetch, or to a beacon. */
+  flushOnHide() {
+    this._cancelTimer();
+    const events = this.queue.splice(0, this.queue.length);
+    if (!events.length) return 0;
+    let sent = 0;
+    for (const batch of splitBatches(events, this.batchSize, MAX_BODY_BYTES)) {
+      if (this.fetch && (this.keepalive || !this.beaconUrl)) {
+        this._post(batch, true).then((outcome) => {
+          if (!outcome.ok) this.onError({ kind: "hidden_send_failed", status: outcome.status,
+                                          events: batch });
+        });
+        sent += batch.length;
+      } else if (this.beaconUrl && this.navigator?.sendBeacon) {
+        const blob = new Blob([JSON.stringify({ events: batch })], { type: "application/json" });
+        if (this.navigator.sendBeacon(this.beaconUrl, blob)) sent += batch.length;
+        else this.onError({ kind: "beacon_refused", events: batch });
+      } else {
+        this.onError({ kind: "no_transport", events: batch });
+      }
+    }
+    return sent;
+  }
+
+  /** Stop timers and listeners, send what is queued. */
+  async close() {
+    this.lifecycleTarget?.removeEventListener?.("pagehide", this._onHide);
+    globalThis.document?.removeEventListener?.("visibilitychange", this._onVisibility);
+    await this.flush();
+    this._cancelTimer();
+  }
+
+  _schedule(delayMs) {
+    if (this.timer !== null) return;
+    this.timer = this.timers.setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, delayMs);
+  }
+
+  _cancelTimer() {
+    if (this.timer !== null) this.timers.clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
