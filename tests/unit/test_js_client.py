@@ -70,7 +70,12 @@ def test_client_knows_every_event_type_and_field_of_the_contract() -> None:
     assert set(declared["fields"]) == set(ProductView.model_fields)
 
 
-SAMPLE_VALUES: dict[str, Any] = {"product_id": "p-9", "group_id": "g-2", "rating": 4, "query": "tea"}
+SAMPLE_VALUES: dict[str, Any] = {
+    "product_id": "p-9",
+    "group_id": "g-2",
+    "rating": 4,
+    "query": "tea",
+}
 
 BUILD_EVENTS = """
 import { EVENT_TYPES, RecstreamClient } from './recstream.js';

@@ -19,9 +19,11 @@ from redis.backoff import ExponentialWithJitterBackoff
 from recstream.store import RedisStore
 from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
+from recstream_api.demo import install_demo
 from recstream_api.deps import Resources
 from recstream_api.errors import install_error_handlers
 from recstream_api.limits import BodySizeLimit
+from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
 from recstream_api.recommendation_routes import router as recommendation_router
@@ -54,8 +56,9 @@ def package_version() -> str:
 
 
 def build_redis(settings: ApiSettings) -> Redis:
+    """A client that counts its round trips for the request metrics."""
     timeout = settings.redis.socket_timeout_seconds
-    return Redis.from_url(
+    return CountingRedis.from_url(
         settings.redis.url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -108,5 +111,10 @@ def create_app(
     app.include_router(router)
     app.include_router(recommendation_router)
     app.include_router(admin_router)
+    install_demo(app, settings)
+    metrics = ApiMetrics()
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # outermost: sees every answer
+    app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
     return app
