@@ -85,6 +85,15 @@ def test_a_group_deal_cites_its_products_evidence_and_its_fill() -> None:
     assert "4/5" in why.reason
 
 
+def test_an_event_feeding_several_components_is_cited_once_with_each() -> None:
+    why = explain(_ctx(), "p:b", RecommendationRequest(limit=20), CONFIG, CORE)
+    cited = {t.event_id: t for t in why.triggers}
+    assert len(cited) == len(why.triggers)
+    view = cited["view-2"]
+    assert {"session", "content"} <= set(view.components)
+    assert view.component == view.components[0]
+
+
 def test_a_filtered_item_says_which_filter() -> None:
     why = explain(_ctx(), "p:bought", REQUEST, CONFIG, CORE)
     assert not why.recommended

@@ -54,7 +54,7 @@ def user_profile(
     ctx: RecommendationContext, config: ScoringConfig, core: CoreConfig
 ) -> UserProfile:
     state = ctx.state
-    half_life = config.category_half_life_days * DAY
+    half_life = core.rating_half_life_days * DAY  # as the fold decays them
     prefs = {
         c: value_at(s, ref, ctx.now, half_life) for c, (s, ref) in state.category_prefs.items()
     }

@@ -69,7 +69,12 @@ class TriggerEvent:
     event_type: str
     at: float
     item: str | None
-    components: tuple[str, ...]  # the components it fed
+    components: tuple[str, ...]  # the components it fed, the largest contribution first
+
+    @property
+    def component(self) -> str:
+        """The component it fed most."""
+        return self.components[0] if self.components else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ they looked at. Each source is normalised by its best item first.
 
 from __future__ import annotations
 
+from recstream.config import CoreConfig
 from recstream.context import RecommendationContext
 from recstream.decay import value_at
 from recstream.scoring.config import ScoringConfig
@@ -16,9 +17,9 @@ from recstream.scoring.items import normalise, top
 DAY = 86_400.0
 
 
-def preferred_categories(ctx: RecommendationContext, config: ScoringConfig) -> dict[str, float]:
+def preferred_categories(ctx: RecommendationContext, core: CoreConfig) -> dict[str, float]:
     """Category -> share of the user's preference (decayed prefs, else session, else counts)."""
-    half_life = config.category_half_life_days * DAY
+    half_life = core.rating_half_life_days * DAY  # as the fold decays them
     prefs = {
         c: value_at(s, ref, ctx.now, half_life) for c, (s, ref) in ctx.state.category_prefs.items()
     }
@@ -31,10 +32,16 @@ def preferred_categories(ctx: RecommendationContext, config: ScoringConfig) -> d
     return {c: v / total for c, v in prefs.items()} if total > 0 else {}
 
 
-def popular_scores(ctx: RecommendationContext, config: ScoringConfig) -> dict[str, float]:
-    """Popularity in [0, 1]: half global, half the user's categories (all global without any)."""
+def popular_scores(
+    ctx: RecommendationContext, config: ScoringConfig, core: CoreConfig | None = None
+) -> dict[str, float]:
+    """Popularity in [0, 1]: half global, half the user's categories (all global without any).
+
+    ``core`` gives the half-life the fold decays category preferences with (its
+    default when not given).
+    """
     scores = dict(normalise(ctx.popular))
-    shares = preferred_categories(ctx, config)
+    shares = preferred_categories(ctx, core or CoreConfig())
     local: dict[str, float] = {}
     for category, share in shares.items():
         for item, value in normalise(ctx.popular_in_category.get(category, {})).items():

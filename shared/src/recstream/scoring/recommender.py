@@ -101,14 +101,16 @@ def rank(
         ScoredItem(item, score, contributions[item], _source(contributions[item]))
         for item, score in ranked(totals)
     ]
-    items += _backfill(popular_scores(ctx, config), set(totals), "popular", config.backfill_scale)
+    items += _backfill(
+        popular_scores(ctx, config, core), set(totals), "popular", config.backfill_scale
+    )
     return Ranking(intent, weights, tuple(items), cold_start=False)
 
 
 def _cold_ranking(
     ctx: RecommendationContext, intent: Intent, config: ScoringConfig, core: CoreConfig
 ) -> Ranking:
-    popular = popular_scores(ctx, config)
+    popular = popular_scores(ctx, config, core)
     items = _backfill(popular, set(), "cold_start", 1.0)
     newest = normalise(content_scores(ctx, [], config, core))
     items += _backfill(newest, set(popular), "cold_start", config.backfill_scale)
