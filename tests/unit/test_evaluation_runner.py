@@ -15,6 +15,7 @@ from recstream.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
 from recstream.evaluation.training import build_state, landmark_for
 from recstream.events import Event, EventType, validate_event
 from recstream.memory import MemoryStore
+from recstream.scoring.config import ScoringConfig
 
 from .eventgen import make_event
 
@@ -50,7 +51,9 @@ async def trained(train: list[Event]) -> tuple[MemoryStore, RecordLog, CoreConfi
 
 async def test_frozen_mode_leaves_the_store_alone_and_prequential_learns() -> None:
     store, log, core = await trained(TRAIN)
-    setup = NextItemSetup(1, ("sequential", "pop-baseline", "vsknn"), core)
+    # without the reminder (the anchor itself as a candidate), rank 1 is a transition
+    scoring = ScoringConfig(reminder_weight=0.0)
+    setup = NextItemSetup(1, ("sequential", "pop-baseline", "vsknn"), core, scoring)
     before = copy.deepcopy((store.users, store.zsets, store.hashes, store.strings))
     frozen = await evaluate_next_item(store, TRAIN, TEST, log, setup, "frozen")
     assert (store.users, store.zsets, store.hashes, store.strings) == before
