@@ -17,6 +17,7 @@ first demo request, once per process, and published to the ``catalog`` topic
 (so the consumer applies it like any catalog feed); when Redis has no demo
 catalog yet, the dataset's sessions on those items are also published to the
 interactions topic, re-timed into the last day (:mod:`recstream_api.demo_catalog`).
+That first request answers once the consumer has applied both (30 s at most).
 Nothing is built or published by an app whose demo is never opened.
 """
 
@@ -56,6 +57,8 @@ DEMO_USERS = ("demo-ana", "demo-ben", "demo-chen", "demo-dara")
 DEMO_USER = re.compile(r"^demo-[a-z0-9][a-z0-9-]{0,40}$")
 TOKEN_TTL = timedelta(hours=1)
 PUBLISH_TIMEOUT_SECONDS = 60.0
+APPLY_TIMEOUT_SECONDS = 30.0  # is the consumer running? the page works without, only emptier
+APPLY_POLL_SECONDS = 0.1
 
 
 def find_upwards(relative: Path, starts: list[Path]) -> Path | None:
@@ -84,8 +87,11 @@ class DemoState:
 
 async def publish(
     kafka: KafkaSettings, records: list[ProductRecord | GroupRecord], events: list[Event]
-) -> None:
-    """Catalog records to the catalog topic (keyed by item), events to the interactions topic."""
+) -> dict[str, tuple[int, int]]:
+    """Catalog records to the catalog topic (keyed by item), events to the interactions topic.
+
+    Returns the user and (partition, offset) of the last event of every partition.
+    """
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap_servers,
         client_id=f"{kafka.client_id}-demo",
@@ -109,9 +115,32 @@ async def publish(
                 )
                 for e in events
             ]
-            await asyncio.gather(*futures)
+            delivered = await asyncio.gather(*futures)
     finally:
         await producer.stop()
+    last: dict[int, tuple[str, int]] = {}
+    for event, meta in zip(events, delivered[len(records) :], strict=True):
+        last[meta.partition] = (event.user_id, meta.offset)
+    return {user: (partition, offset) for partition, (user, offset) in last.items()}
+
+
+async def wait_applied(
+    resources: Resources, items: list[str], last: dict[str, tuple[int, int]]
+) -> None:
+    """Wait until the consumer has applied the catalog and the last seeded event of each
+    partition (the user's watermark reached its offset). The caller bounds the wait."""
+    keys = [resources.store.keyspace.catalog_item(item) for item in items]
+    pending = dict(last)
+    while True:
+        if await resources.redis.exists(*keys) == len(keys):
+            for user, (partition, offset) in list(pending.items()):
+                state = await resources.store.get_user(user)
+                mark = state.watermark if state is not None else None
+                if mark is not None and mark.partition == partition and mark.offset >= offset:
+                    del pending[user]
+            if not pending:
+                return
+        await asyncio.sleep(APPLY_POLL_SECONDS)
 
 
 class DemoSite:
@@ -139,10 +168,15 @@ class DemoSite:
         first = resources.store.keyspace.catalog_item(records[0].item)
         seeded = [] if await resources.redis.exists(first) else seed_events(events, catalog, now)
         try:
-            await publish(self._settings.kafka, records, seeded)
+            last = await publish(self._settings.kafka, records, seeded)
         except (KafkaError, OSError, TimeoutError) as exc:
             log.warning("demo catalog not published: %r", exc)
             return DemoState(catalog, problem=f"the broker did not take the demo catalog: {exc!r}")
+        try:
+            async with asyncio.timeout(APPLY_TIMEOUT_SECONDS):
+                await wait_applied(resources, [r.item for r in records], last)
+        except TimeoutError:
+            log.warning("demo catalog published, not applied within %ss", APPLY_TIMEOUT_SECONDS)
         log.info("demo catalog: %d items published, %d events seeded", len(records), len(seeded))
         return DemoState(catalog, len(records), len(seeded))
 
