@@ -3,7 +3,10 @@ then a scrape, parsed with the Prometheus client's own parser."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -34,6 +37,7 @@ Labels = tuple[tuple[str, str], ...]
 PROFILE = f"{PREFIX}/user-profile/behavioral"
 TRACK = f"{PREFIX}/track-interaction"
 RECOMMEND = f"{PREFIX}/recommendations"
+DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "recstream.json"
 
 
 def samples(text: str) -> dict[tuple[str, Labels], float]:
@@ -119,6 +123,20 @@ async def test_requests_are_counted_by_route_template_status_and_error_code(
 
     assert value(scrape, "recstream_api_requests_in_flight") == 1  # the scrape itself
     assert any(name == "process_cpu_seconds_total" for name, _ in scrape)
+
+
+async def test_the_dashboard_queries_only_metrics_the_api_exports(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get(PROFILE)  # a 401: every API family has a sample now
+    exported = {name for name, _ in samples((await client.get("/metrics")).text)}
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {m for e in exprs for m in re.findall(r"\brecstream_api_\w+", e)}
+    assert len(used) >= 4
+    assert not used - exported, sorted(used - exported)
+    consumer = {m for e in exprs for m in re.findall(r"\brecstream_(?:consumer|quality)_\w+", e)}
+    assert len(consumer) >= 7  # ingest, freshness, lag, DLQ, rebalances and quality panels
 
 
 async def test_openmetrics_is_served_to_a_scraper_that_asks_for_it(
