@@ -218,6 +218,7 @@ def settings_for(
             "runtime": runtime,
             "group_id": f"bench-{runtime}-{uuid.uuid4().hex[:8]}",
             "max_batch_records": args.batch,
+            "max_poll_records": args.poll,
             "session_timeout_ms": 3000,
             "heartbeat_interval_ms": 500,
             "faust_stream_buffer_maxsize": args.faust_buffer,
@@ -314,12 +315,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--partitions", type=int, default=12)
     parser.add_argument("--batch", type=int, default=2000, help="consumer.max_batch_records")
+    parser.add_argument("--poll", type=int, default=24_000, help="consumer.max_poll_records")
     parser.add_argument("--faust-buffer", type=int, default=8192, help="stream_buffer_maxsize")
     parser.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto")
     parser.add_argument("--runtimes", type=lambda s: s.split(","), default=["aiokafka", "faust"])
     args = parser.parse_args()
     rows = event_loop_runner(args.loop)(run(args))
-    print(f"\nevent loop: {args.loop}, batch {args.batch}, faust buffer {args.faust_buffer}")
+    print(
+        f"\nevent loop {args.loop}, poll {args.poll}, batch {args.batch}, "
+        f"faust buffer {args.faust_buffer}, {args.partitions} partitions"
+    )
     print(f"{'runtime':<10} {'mode':<20} {'events':>9} {'seconds':>8} {'events/s':>10}")
     for r in rows:
         print(f"{r.runtime:<10} {r.mode:<20} {r.events:>9,} {r.seconds:>8.2f} {r.rate:>10,.0f}")

@@ -1,11 +1,12 @@
 """The plain aiokafka runner: ``getmany`` batches per partition, manual commits.
 
-Each poll returns up to ``max_batch_records`` records grouped by partition.
-Every partition batch goes through the handler (Redis step, dead letters
-acknowledged); the offsets of the partitions whose batch succeeded are then
-committed (``last offset + 1``). A batch the handler gives up on (an outage
-outlasting the retry budget) rewinds its partition, and every partition not
-yet handled in that poll, to the batch's first offset, so it is read again.
+Each poll returns up to ``max_poll_records`` records grouped by partition,
+cut into batches of at most ``max_batch_records``. Every partition batch goes
+through the handler (Redis step, dead letters acknowledged); the offsets of
+the batches that succeeded are then committed (``last offset + 1``). A batch
+the handler gives up on (an outage outlasting the retry budget) rewinds its
+partition, and every partition not yet handled in that poll, to the first
+offset not applied, so it is read again.
 
 A rebalance waits for the in-flight batch: the listener takes the same lock
 as the poll loop, commits what was applied, then lets the partitions go.
@@ -97,7 +98,7 @@ class AiokafkaSource:
             while not self._stopping.is_set():
                 batches = await consumer.getmany(
                     timeout_ms=self._settings.poll_timeout_ms,
-                    max_records=self._settings.max_batch_records,
+                    max_records=self._settings.max_poll_records,
                 )
                 if not batches:
                     continue
@@ -111,10 +112,16 @@ class AiokafkaSource:
             log.info("aiokafka source stopped: %s", self._handler.counters.as_dict())
 
     async def _handle_poll(
-        self, batches: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+        self, polled: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
     ) -> None:
         assigned = self._consumer.assignment()
-        pending = [(tp, messages) for tp, messages in batches.items() if tp in assigned]
+        size = self._settings.max_batch_records
+        pending = [
+            (tp, messages[start : start + size])
+            for tp, messages in polled.items()
+            if tp in assigned
+            for start in range(0, len(messages), size)
+        ]
         for index, (tp, messages) in enumerate(pending):
             if self._stopping.is_set():
                 return  # not applied, not committed: read again by whoever owns it next
@@ -133,10 +140,14 @@ class AiokafkaSource:
     def _rewind(
         self, pending: Sequence[tuple[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]]
     ) -> None:
+        """Seek every partition with a batch not applied back to its first such batch."""
         assigned = self._consumer.assignment()
+        first: dict[TopicPartition, int] = {}
         for tp, messages in pending:
+            first.setdefault(tp, messages[0].offset)
+        for tp, offset in first.items():
             if tp in assigned:
-                self._consumer.seek(tp, messages[0].offset)
+                self._consumer.seek(tp, offset)
 
     async def _commit_applied(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the applied offsets not committed yet (all, or those of ``only``)."""

@@ -3,12 +3,12 @@
 One agent per topic (``interactions``, ``catalog``) reads raw bytes (key and
 value serializer ``raw``) from a stream with automatic acks turned off and
 hands each event to one bounded queue. A batcher task takes up to
-``max_batch_records`` events (or what arrived within
+``max_poll_records`` events (or what arrived within
 ``faust_batch_within_ms``), groups them by topic partition in offset order,
 runs the shared :class:`~recstream_consumer.handler.BatchHandler` per
-partition and only then acks the events. Faust commits acked offsets itself
-(every ``faust_commit_interval_seconds``, on rebalance and at stop), so no
-offset is committed before its Redis step.
+partition batch (at most ``max_batch_records``) and only then acks them.
+Faust commits acked offsets itself (every ``faust_commit_interval_seconds``,
+on rebalance and at stop), so no offset is committed before its Redis step.
 
 During a Redis outage the batcher retries the same batch; fetching stops by
 back-pressure alone (the queue, then faust's stream buffer, fill up and faust
@@ -60,7 +60,7 @@ class FaustSource:
         self._handler = handler
         self._stopping = asyncio.Event()
         self._queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(
-            maxsize=settings.max_batch_records
+            maxsize=settings.max_poll_records
         )
         self._full = asyncio.Event()  # the queue holds a whole batch
         self._inflight: asyncio.Task[None] | None = None
@@ -85,7 +85,7 @@ class FaustSource:
             broker_request_timeout=max(session * 2, 30.0),
             broker_rebalance_timeout=max(session * 2, 10.0),
             broker_max_poll_interval=settings.max_poll_interval_ms / 1000,
-            broker_max_poll_records=settings.max_batch_records,
+            broker_max_poll_records=settings.max_poll_records,
             broker_commit_interval=settings.faust_commit_interval_seconds,
             consumer_max_fetch_size=settings.max_partition_fetch_bytes,
             stream_buffer_maxsize=settings.faust_stream_buffer_maxsize,
@@ -119,7 +119,7 @@ class FaustSource:
 
     async def _agent(self, stream: Any) -> None:
         manual = stream.noack()
-        queue, full, limit = self._queue, self._full, self._settings.max_batch_records - 1
+        queue, full, limit = self._queue, self._full, self._settings.max_poll_records - 1
         async for event in manual.events():
             await queue.put((event, manual))
             if queue.qsize() >= limit:
@@ -145,7 +145,7 @@ class FaustSource:
     async def _batches(self) -> None:
         """Batch what arrives within ``faust_batch_within_ms`` (or until the queue is full)."""
         within = self._settings.faust_batch_within_ms / 1000
-        limit = self._settings.max_batch_records
+        limit = self._settings.max_poll_records
         while True:
             batch = [await self._queue.get()]
             if not self._full.is_set():
@@ -165,19 +165,29 @@ class FaustSource:
         for event, stream in events:
             message = event.message
             by_partition.setdefault((message.topic, message.partition), []).append((event, stream))
+        size = self._settings.max_batch_records
         for pairs in by_partition.values():
             pairs.sort(key=lambda pair: pair[0].message.offset)
-            records = [_record(event.message) for event, _ in pairs]
-            while True:
-                try:
-                    await self._handler.handle(records)
-                    break
-                except BatchNotAppliedError as exc:
-                    if self._stopping.is_set():
-                        return  # abandoned whole: not acked, read again after restart
-                    log.warning("batch not applied, trying again: %s", exc)
-            for event, stream in pairs:
-                await stream.ack(event)
+            for start in range(0, len(pairs), size):
+                if self._stopping.is_set():
+                    return  # the rest is not acked: read again after the restart
+                if not await self._apply_batch(pairs[start : start + size]):
+                    return
+
+    async def _apply_batch(self, pairs: list[tuple[Any, Any]]) -> bool:
+        """Apply one partition batch, then ack it; False when abandoned because of a stop."""
+        records = [_record(event.message) for event, _ in pairs]
+        while True:
+            try:
+                await self._handler.handle(records)
+                break
+            except BatchNotAppliedError as exc:
+                if self._stopping.is_set():
+                    return False  # abandoned whole: not acked, read again after restart
+                log.warning("batch not applied, trying again: %s", exc)
+        for event, stream in pairs:
+            await stream.ack(event)
+        return True
 
 
 def _record(message: Any) -> RawRecord:

@@ -39,7 +39,15 @@ class ConsumerSection(BaseModel):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
 
     # batching and fetching
-    max_batch_records: int = Field(2000, ge=1, le=100_000)
+    max_batch_records: int = Field(
+        2000, ge=1, le=100_000, description="records of one partition applied in one Redis step"
+    )
+    max_poll_records: int = Field(
+        12_000,
+        ge=1,
+        le=1_000_000,
+        description="records taken from the log per round, all partitions",
+    )
     poll_timeout_ms: int = Field(500, ge=1, le=60_000, description="how long one poll waits")
     fetch_max_wait_ms: int = Field(100, ge=0, le=60_000)
     max_partition_fetch_bytes: int = Field(1024 * 1024, ge=1024)
@@ -49,7 +57,9 @@ class ConsumerSection(BaseModel):
 
     # faust runtime
     faust_stream_buffer_maxsize: int = Field(8192, ge=1)
-    faust_batch_within_ms: int = Field(50, ge=1, le=60_000)
+    faust_batch_within_ms: int = Field(
+        250, ge=1, le=60_000, description="how long the faust batcher gathers events"
+    )
     faust_commit_interval_seconds: float = Field(1.0, gt=0)
 
     # Redis (or dead-letter topic) outages: jittered exponential backoff
