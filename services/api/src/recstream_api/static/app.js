@@ -13,7 +13,7 @@ const COMPONENTS = ["content", "sequential", "session", "popular"];
 const $ = (id) => document.getElementById(id);
 const state = {
   user: null, token: null, client: null, catalog: null, names: new Map(),
-  lastAck: null, refreshing: null, dirty: false, refreshes: 0, applied: 0,
+  acks: new Map(), refreshing: null, dirty: false, refreshes: 0, applied: 0,
   departments: new Map(),
 };
 
@@ -31,9 +31,22 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-async function api(path, init = {}) {
+async function mintToken(user) {
+  const response = await fetch("/demo/token", {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ user_id: user }),
+  });
+  if (!response.ok) throw new Error(`/demo/token: HTTP ${response.status}`);
+  return (await response.json()).token;
+}
+
+async function api(path, init = {}, retried = false) {
   const headers = { Authorization: `Bearer ${state.token}`, ...(init.headers ?? {}) };
   const response = await fetch(`${API_PREFIX}${path}`, { ...init, headers });
+  if (response.status === 401 && !retried) { // the demo token expired: mint another
+    state.token = await mintToken(state.user);
+    return api(path, init, true);
+  }
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
 }
@@ -136,8 +149,9 @@ async function track(type, fields, label) {
   const event = state.client.track(type, fields);
   const entry = logEvent(event, label);
   await state.client.flush();
-  const ack = state.lastAck;
-  if (!ack || ack.event_id !== event.event_id) {
+  const ack = state.acks.get(event.event_id);
+  state.acks.delete(event.event_id);
+  if (!ack) {
     entry.lastChild.textContent = "not sent (see the console)";
     return;
   }
@@ -266,17 +280,12 @@ function renderRecommendations(recs, reasons) {
 
 async function switchUser(user) {
   if (state.client) await state.client.close();
-  const minted = await fetch("/demo/token", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ user_id: user }),
-  }).then((r) => r.json());
+  state.token = await mintToken(user);
   state.user = user;
-  state.token = minted.token;
   state.client = new RecstreamClient({
     endpoint: API_PREFIX, userId: user, getToken: () => state.token, flushIntervalMs: 100,
-    onSent: ({ events, response }) => {
-      const last = response.events[response.events.length - 1];
-      state.lastAck = { ...last, event_id: events[events.length - 1].event_id };
+    onSent: ({ response }) => {
+      for (const accepted of response.events) state.acks.set(accepted.event_id, accepted);
     },
     onError: (report) => console.warn("recstream client:", report),
   });
