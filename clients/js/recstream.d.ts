@@ -181,6 +181,7 @@ export declare function retryDelay(
 export declare class SessionTracker {
   constructor(options: { storage: StorageLike | null; gapMs?: number; newId: () => string });
   touch(userId: Id, at: number): string;
+  peek(userId: Id, at: number): string | null;
   reset(userId: Id): void;
 }
 
@@ -190,8 +191,8 @@ export declare class RecstreamClient {
   readonly queue: RecstreamEvent[];
   /** Queue one event; throws TypeError when it breaks the contract. */
   track<T extends EventType>(eventType: T, fields: EventFields<T>): RecstreamEvent<T>;
-  /** The current session id. */
-  session(): string;
+  /** The current session id, or null before the first event and after the inactivity gap. */
+  session(): string | null;
   /** The next event starts a new session. */
   newSession(): void;
   /** Send every waiting event now (a failed batch waits for its retry). */

@@ -119,6 +119,12 @@ export class SessionTracker {
     return id;
   }
 
+  /** The current session id at `at` (ms), or null when there is none; changes nothing. */
+  peek(userId, at) {
+    const current = this._load(`recstream.session.${userId}`);
+    return current && at - current.lastAt <= this.gapMs ? current.id : null;
+  }
+
   reset(userId) {
     const key = `recstream.session.${userId}`;
     this.memory.delete(key);
@@ -222,9 +228,9 @@ export class RecstreamClient {
     return event;
   }
 
-  /** The current session id (a new one when the last event is older than the gap). */
+  /** The current session id, or null before the first event and after the inactivity gap. */
   session() {
-    return this.sessions.touch(this.userId, this.now());
+    return this.sessions.peek(this.userId, this.now());
   }
 
   /** Start a new session for the next event. */

@@ -103,10 +103,13 @@ describe("ids", () => {
 describe("sessions", () => {
   it("continue within the gap and start anew after 30 minutes without events", () => {
     const { instance, clock } = client();
+    assert.equal(instance.session(), null);
     const first = instance.track("page_view").session_id;
+    assert.equal(instance.session(), first);
     clock.advance(SESSION_GAP_MS - 1);
     assert.equal(instance.track("page_view").session_id, first);
     clock.advance(SESSION_GAP_MS + 1);
+    assert.equal(instance.session(), null, "looking does not extend a session");
     const third = instance.track("page_view").session_id;
     assert.notEqual(third, first);
     instance.newSession();
