@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,113 +79,175 @@ def future_claims(**extra: Any) -> dict[str, Any]:
 # --- tokens ---------------------------------------------------------------------------
 
 
-def test_valid_token_names_the_user() -> None:
+async def test_valid_token_names_the_user() -> None:
     settings = hs_settings()
-    principal = Authenticator(settings.auth).verify_token(issue_token(settings, "u-1"))
+    principal = await Authenticator(settings.auth).verify_token(issue_token(settings, "u-1"))
     assert principal == Principal("user:u-1", "u-1", False, frozenset({"read", "track"}))
 
 
-def test_admin_role_from_roles_list() -> None:
+async def test_admin_role_from_roles_list() -> None:
     settings = hs_settings()
-    principal = Authenticator(settings.auth).verify_token(issue_token(settings, "ops", admin=True))
+    principal = await Authenticator(settings.auth).verify_token(
+        issue_token(settings, "ops", admin=True)
+    )
     assert principal.is_admin
     assert "admin" in principal.scopes
 
 
-def test_admin_role_from_scope_string() -> None:
+async def test_admin_role_from_scope_string() -> None:
     settings = hs_settings(role_claim="scope", admin_role="recstream:admin")
     authenticator = Authenticator(settings.auth)
     token = jwt.encode(future_claims(scope="openid recstream:admin profile"), SECRET, "HS256")
-    assert authenticator.verify_token(token).is_admin
+    assert (await authenticator.verify_token(token)).is_admin
     plain = jwt.encode(future_claims(scope="openid admin"), SECRET, "HS256")
-    assert not authenticator.verify_token(plain).is_admin
+    assert not (await authenticator.verify_token(plain)).is_admin
 
 
-def test_roles_claim_does_not_count_when_scope_is_configured() -> None:
+async def test_roles_claim_does_not_count_when_scope_is_configured() -> None:
     settings = hs_settings(role_claim="scope")
     token = jwt.encode(future_claims(roles=["admin"]), SECRET, "HS256")
-    assert not Authenticator(settings.auth).verify_token(token).is_admin
+    assert not (await Authenticator(settings.auth).verify_token(token)).is_admin
 
 
-def test_expired_token_is_refused() -> None:
+async def test_expired_token_is_refused() -> None:
     settings = hs_settings(leeway_seconds=10)
     token = issue_token(
         settings, "u-1", ttl=timedelta(minutes=1), now=datetime.now(UTC) - timedelta(minutes=2)
     )
     with pytest.raises(NotAuthenticatedError, match="expired"):
-        Authenticator(settings.auth).verify_token(token)
+        await Authenticator(settings.auth).verify_token(token)
 
 
-def test_expiry_within_leeway_is_accepted() -> None:
+async def test_expiry_within_leeway_is_accepted() -> None:
     settings = hs_settings(leeway_seconds=30)
     token = issue_token(
         settings, "u-1", ttl=timedelta(seconds=50), now=datetime.now(UTC) - timedelta(seconds=60)
     )
-    assert Authenticator(settings.auth).verify_token(token).user_id == "u-1"
+    assert (await Authenticator(settings.auth).verify_token(token)).user_id == "u-1"
+
+
+def _at(seconds: float) -> int:
+    return int(datetime.now(UTC).timestamp() + seconds)
+
+
+async def test_token_not_yet_valid_is_refused_beyond_the_leeway() -> None:
+    authenticator = Authenticator(hs_settings(leeway_seconds=10).auth)
+    early = jwt.encode(future_claims(nbf=_at(60)), SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError, match="not yet valid"):
+        await authenticator.verify_token(early)
+    almost = jwt.encode(future_claims(nbf=_at(5)), SECRET, "HS256")
+    assert (await authenticator.verify_token(almost)).user_id == "u-1"
+
+
+async def test_token_issued_in_the_future_is_refused_beyond_the_leeway() -> None:
+    authenticator = Authenticator(hs_settings(leeway_seconds=10).auth)
+    future = jwt.encode(future_claims(iat=_at(120)), SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError, match="iat"):
+        await authenticator.verify_token(future)
+    skewed = jwt.encode(future_claims(iat=_at(5)), SECRET, "HS256")
+    assert (await authenticator.verify_token(skewed)).user_id == "u-1"
+
+
+@pytest.mark.parametrize("claim", ["exp", "nbf", "iat"])
+async def test_time_claims_must_be_numbers(claim: str) -> None:
+    token = jwt.encode({**future_claims(), claim: "tomorrow"}, SECRET, "HS256")
+    with pytest.raises(NotAuthenticatedError):
+        await Authenticator(hs_settings().auth).verify_token(token)
+
+
+async def test_a_short_hmac_secret_verifies_nothing() -> None:
+    short = "short-dev-secret"  # accepted by the dev settings, refused by PyJWT's key check
+    settings = ApiSettings(auth=AuthSettings(jwt_secret=short))
+    token = forge({"alg": "HS256", "typ": "JWT"}, future_claims(), short.encode())
+    with pytest.raises(NotAuthenticatedError, match=r"(?i)key"):
+        await Authenticator(settings.auth).verify_token(token)
+
+
+async def test_a_weak_rsa_key_verifies_nothing() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    settings = ApiSettings(auth=AuthSettings(jwt_algorithm="RS256", jwt_public_key=public))
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with pytest.warns(jwt.InsecureKeyLengthWarning):  # PyJWT warns when it signs
+        token = jwt.encode(future_claims(), private, "RS256")
+    with pytest.raises(NotAuthenticatedError, match=r"(?i)key"):
+        await Authenticator(settings.auth).verify_token(token)
 
 
 @pytest.mark.parametrize("missing", ["exp", "sub"])
-def test_required_claims(missing: str) -> None:
+async def test_required_claims(missing: str) -> None:
     claims = future_claims()
     del claims[missing]
     token = jwt.encode(claims, SECRET, "HS256")
     with pytest.raises(NotAuthenticatedError, match=missing):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
 @pytest.mark.parametrize("sub", ["", "has space", "{u:x}", "x" * 129])
-def test_subject_must_be_a_valid_user_id(sub: str) -> None:
+async def test_subject_must_be_a_valid_user_id(sub: str) -> None:
     token = jwt.encode(future_claims(sub=sub), SECRET, "HS256")
     with pytest.raises(NotAuthenticatedError):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
-def test_bad_signature_is_refused() -> None:
+async def test_bad_signature_is_refused() -> None:
     token = jwt.encode(future_claims(), "another-secret-that-is-also-long-enough-42", "HS256")
     with pytest.raises(NotAuthenticatedError, match="Signature verification failed"):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
-def test_tampered_payload_is_refused() -> None:
+async def test_tampered_payload_is_refused() -> None:
     header, _, signature = jwt.encode(future_claims(), SECRET, "HS256").split(".")
     forged_payload = _b64(json.dumps(future_claims(sub="u-2")).encode())
     with pytest.raises(NotAuthenticatedError):
-        Authenticator(hs_settings().auth).verify_token(f"{header}.{forged_payload}.{signature}")
+        await Authenticator(hs_settings().auth).verify_token(
+            f"{header}.{forged_payload}.{signature}"
+        )
 
 
-def test_alg_none_is_refused() -> None:
+async def test_alg_none_is_refused() -> None:
     token = forge({"alg": "none", "typ": "JWT"}, future_claims(roles=["admin"]), None)
     with pytest.raises(NotAuthenticatedError, match="alg"):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
-def test_other_hmac_algorithm_is_refused() -> None:
+async def test_other_hmac_algorithm_is_refused() -> None:
     token = jwt.encode(future_claims(), SECRET * 2, "HS512")
     with pytest.raises(NotAuthenticatedError, match="alg"):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
-def test_rs256_token_verifies_with_the_public_key(rsa_pems: tuple[str, str]) -> None:
+async def test_rs256_token_verifies_with_the_public_key(rsa_pems: tuple[str, str]) -> None:
     private, public = rsa_pems
     settings = ApiSettings(auth=AuthSettings(jwt_algorithm="RS256", jwt_public_key=public))
     token = issue_token(settings, "u-9", admin=True, private_key=private)
-    principal = Authenticator(settings.auth).verify_token(token)
+    principal = await Authenticator(settings.auth).verify_token(token)
     assert (principal.user_id, principal.is_admin) == ("u-9", True)
 
 
-def test_hs256_token_signed_with_the_rsa_public_key_is_refused(rsa_pems: tuple[str, str]) -> None:
+async def test_hs256_token_signed_with_the_rsa_public_key_is_refused(
+    rsa_pems: tuple[str, str],
+) -> None:
     _, public = rsa_pems
     settings = ApiSettings(auth=AuthSettings(jwt_algorithm="RS256", jwt_public_key=public))
     token = forge({"alg": "HS256", "typ": "JWT"}, future_claims(), public.encode())
     with pytest.raises(NotAuthenticatedError, match="alg"):
-        Authenticator(settings.auth).verify_token(token)
+        await Authenticator(settings.auth).verify_token(token)
 
 
-def test_rs256_token_is_refused_when_hs256_is_configured(rsa_pems: tuple[str, str]) -> None:
+async def test_rs256_token_is_refused_when_hs256_is_configured(rsa_pems: tuple[str, str]) -> None:
     private, _ = rsa_pems
     token = jwt.encode(future_claims(), private, "RS256")
     with pytest.raises(NotAuthenticatedError, match="alg"):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
 def test_rs256_issue_needs_the_private_key(rsa_pems: tuple[str, str]) -> None:
@@ -196,10 +259,10 @@ def test_rs256_issue_needs_the_private_key(rsa_pems: tuple[str, str]) -> None:
 IDP = "https://idp.example"
 
 
-def test_audience_and_issuer_pass_when_they_match() -> None:
+async def test_audience_and_issuer_pass_when_they_match() -> None:
     settings = hs_settings(audience="recstream", issuer=IDP)
     token = issue_token(settings, "u-1")
-    assert Authenticator(settings.auth).verify_token(token).user_id == "u-1"
+    assert (await Authenticator(settings.auth).verify_token(token)).user_id == "u-1"
 
 
 @pytest.mark.parametrize(
@@ -211,24 +274,24 @@ def test_audience_and_issuer_pass_when_they_match() -> None:
         ({"aud": "recstream"}, "iss"),
     ],
 )
-def test_wrong_or_missing_audience_or_issuer(claims: dict[str, str], problem: str) -> None:
+async def test_wrong_or_missing_audience_or_issuer(claims: dict[str, str], problem: str) -> None:
     settings = hs_settings(audience="recstream", issuer=IDP)
     token = jwt.encode(future_claims(**claims), SECRET, "HS256")
     with pytest.raises(NotAuthenticatedError, match=problem):
-        Authenticator(settings.auth).verify_token(token)
+        await Authenticator(settings.auth).verify_token(token)
 
 
-def test_token_with_an_audience_is_refused_when_none_is_configured() -> None:
+async def test_token_with_an_audience_is_refused_when_none_is_configured() -> None:
     token = jwt.encode(future_claims(aud="someone-else"), SECRET, "HS256")
     with pytest.raises(NotAuthenticatedError, match=r"(?i)audience"):
-        Authenticator(hs_settings().auth).verify_token(token)
+        await Authenticator(hs_settings().auth).verify_token(token)
 
 
 @pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b.c", "a.b"])
-def test_malformed_tokens(token: str) -> None:
+async def test_malformed_tokens(token: str) -> None:
     authenticator = Authenticator(hs_settings().auth)
     with pytest.raises(NotAuthenticatedError):
-        authenticator.authenticate(token or None, None)
+        await authenticator.authenticate(token or None, None)
 
 
 # --- API keys -------------------------------------------------------------------------
@@ -243,16 +306,16 @@ def key_settings() -> ApiSettings:
     )
 
 
-def test_track_api_key_can_only_track() -> None:
-    principal = Authenticator(key_settings().auth).authenticate(None, "track-key")
+async def test_track_api_key_can_only_track() -> None:
+    principal = await Authenticator(key_settings().auth).authenticate(None, "track-key")
     assert principal == Principal("api-key:web", None, False, frozenset({"track"}))
     authorize_track(principal, ["u-1", "u-2"])
     with pytest.raises(PermissionDeniedError):
         resolve_user(principal, "u-1")
 
 
-def test_admin_api_key_can_do_everything() -> None:
-    principal = Authenticator(key_settings().auth).authenticate(None, "admin-key")
+async def test_admin_api_key_can_do_everything() -> None:
+    principal = await Authenticator(key_settings().auth).authenticate(None, "admin-key")
     assert principal.is_admin
     assert principal.user_id is None
     assert resolve_user(principal, "u-7") == "u-7"
@@ -262,9 +325,9 @@ def test_admin_api_key_can_do_everything() -> None:
 
 
 @pytest.mark.parametrize("key", ["wrong", "track-key ", "TRACK-KEY", hash_api_key("track-key")])
-def test_unknown_api_key_is_refused(key: str) -> None:
+async def test_unknown_api_key_is_refused(key: str) -> None:
     with pytest.raises(NotAuthenticatedError, match="API key"):
-        Authenticator(key_settings().auth).authenticate(None, key)
+        await Authenticator(key_settings().auth).authenticate(None, key)
 
 
 def test_keys_are_stored_hashed() -> None:
@@ -275,15 +338,39 @@ def test_keys_are_stored_hashed() -> None:
         ApiKeyEntry(sha256=hash_api_key("k"), scopes=frozenset({"read"}))  # not a scope
 
 
-def test_no_credentials_is_unauthenticated() -> None:
+def test_every_key_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The presented key's hash is compared with every configured hash, with no early exit."""
+    compared: list[tuple[str, str]] = []
+    real = hmac.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("recstream_api.auth.hmac.compare_digest", spy)
+    authenticator = Authenticator(key_settings().auth)
+    assert authenticator.verify_api_key("track-key").subject == "api-key:web"  # the first key
+    presented = hash_api_key("track-key")
+    assert compared == [(presented, e.sha256) for e in key_settings().auth.api_keys]
+
+
+def test_api_keys_need_distinct_names_and_hashes() -> None:
+    one = ApiKeyEntry(sha256=hash_api_key("k1"), name="shop")
+    with pytest.raises(ValidationError, match="of its own"):
+        AuthSettings(api_keys=(one, ApiKeyEntry(sha256=hash_api_key("k2"), name="shop")))
+    with pytest.raises(ValidationError, match="of its own"):
+        AuthSettings(api_keys=(one, ApiKeyEntry(sha256=hash_api_key("k1"), name="web")))
+
+
+async def test_no_credentials_is_unauthenticated() -> None:
     with pytest.raises(NotAuthenticatedError, match="missing credentials"):
-        Authenticator(key_settings().auth).authenticate(None, None)
+        await Authenticator(key_settings().auth).authenticate(None, None)
 
 
-def test_bearer_token_wins_over_api_key() -> None:
+async def test_bearer_token_wins_over_api_key() -> None:
     settings = key_settings()
     token = issue_token(settings, "u-3")
-    principal = Authenticator(settings.auth).authenticate(token, "admin-key")
+    principal = await Authenticator(settings.auth).authenticate(token, "admin-key")
     assert (principal.user_id, principal.is_admin) == ("u-3", False)
 
 
@@ -355,7 +442,7 @@ def test_a_public_key_that_is_not_rsa_is_refused() -> None:
         Authenticator(AuthSettings(jwt_algorithm="RS256", jwt_public_key="not a pem"))
 
 
-def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECSTREAM_ENVIRONMENT", "prod")
     monkeypatch.setenv("RECSTREAM_AUTH__JWT_SECRET", SECRET)
     monkeypatch.setenv("RECSTREAM_AUTH__AUDIENCE", "recstream")
@@ -366,8 +453,48 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.auth.audience == "recstream"
     assert settings.auth.api_keys[0].name == "shop"
     assert settings.redis.key_prefix == "envtest"
-    principal = Authenticator(settings.auth).authenticate(None, "k1")
+    principal = await Authenticator(settings.auth).authenticate(None, "k1")
     assert principal.subject == "api-key:shop"
     monkeypatch.delenv("RECSTREAM_AUTH__JWT_SECRET")
     with pytest.raises(ValidationError, match="placeholder"):
         ApiSettings()
+
+
+# --- no secret in logs -----------------------------------------------------------------
+
+
+def test_settings_never_show_the_secret(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "a-production-secret-nobody-may-see-0123456789"
+    settings = ApiSettings(
+        environment="prod",
+        auth=AuthSettings(
+            jwt_secret=secret,
+            api_keys=(ApiKeyEntry(sha256=hash_api_key("clear-api-key"), name="shop"),),
+        ),
+    )
+    logging.getLogger("recstream.test").warning("settings: %s / %r", settings, settings)
+    shown = [
+        repr(settings),
+        str(settings),
+        repr(settings.auth),
+        settings.model_dump_json(),
+        json.dumps(settings.model_dump(mode="json")),
+        caplog.text,
+    ]
+    for text in shown:
+        assert secret not in text
+        assert "clear-api-key" not in text
+    assert "**********" in caplog.text
+    assert settings.auth.jwt_secret.get_secret_value() == secret
+
+
+async def test_refused_credentials_do_not_echo_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    settings = key_settings()
+    authenticator = Authenticator(settings.auth)
+    wrong = jwt.encode(future_claims(), "x" * 40, "HS256")
+    for bearer, key in [(wrong, None), (None, "not-a-configured-key")]:
+        with pytest.raises(NotAuthenticatedError) as caught:
+            await authenticator.authenticate(bearer, key)
+        assert SECRET not in caught.value.message
+        assert "not-a-configured-key" not in caught.value.message
+    assert SECRET not in caplog.text

@@ -2,15 +2,19 @@
 
 Two kinds of credentials:
 
-- an OAuth2 bearer JWT (``Authorization: Bearer <token>``), verified with the
-  one configured algorithm (HS256 secret or RS256 public key; ``none`` and any
-  other algorithm are refused, so an HS256 token signed with the RS256 public
-  key does not verify). ``exp`` and ``sub`` are required; ``sub`` is the user
-  id; the user is an admin when the role claim (``roles`` list or ``scope``
-  string) holds the admin role. ``iss`` and ``aud`` are checked when configured.
-- an API key (``X-API-Key``) for server-side producers, compared in constant
-  time against the configured SHA-256 hashes. Scope ``track`` may only track
-  events (for any user); scope ``admin`` may do everything.
+- an OAuth2 bearer JWT (``Authorization: Bearer <token>``), checked as RFC 8725
+  asks: the one configured algorithm is pinned (HS256 with a secret, or RS256
+  with a PEM public key or the keys of a JWKS URL, see :mod:`recstream_api.jwks`);
+  ``none`` and every other algorithm are refused, so an HS256 token signed with
+  the RS256 public key does not verify. ``exp`` and ``sub`` are required; ``exp``,
+  ``nbf`` and ``iat`` (not in the future) are checked with the configured leeway;
+  ``iss`` and ``aud`` are required and checked when configured (a token with an
+  ``aud`` is refused when none is configured). With a JWKS the token must name
+  its key (``kid``). ``sub`` is the user id; the user is an admin when the role
+  claim (``roles`` list or ``scope`` string) holds the admin role.
+- an API key (``X-API-Key``) for server-side producers, hashed (SHA-256) and
+  compared in constant time against every configured hash. Scope ``track`` may
+  only track events (for any user); scope ``admin`` may do everything.
 
 When both are sent, the bearer token is used. Nothing here knows about HTTP:
 :mod:`recstream_api.deps` reads the headers and :mod:`recstream_api.errors`
@@ -29,6 +33,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from jwt.types import Options
 
 from recstream_api.exceptions import (
     InvalidRequestError,
@@ -36,6 +41,7 @@ from recstream_api.exceptions import (
     PermissionDeniedError,
 )
 from recstream_api.identifiers import checked_id, is_valid_id
+from recstream_api.jwks import JwksKeys
 from recstream_api.settings import ApiSettings, AuthSettings
 
 READ = "read"
@@ -73,35 +79,71 @@ def _load_key(auth: AuthSettings) -> RSAPublicKey | bytes:
     return key
 
 
+def _jwks(auth: AuthSettings) -> JwksKeys | None:
+    if auth.jwks_url is None:
+        return None
+    return JwksKeys(
+        auth.jwks_url,
+        algorithm=auth.jwt_algorithm,
+        cache_seconds=auth.jwks_cache_seconds,
+        timeout_seconds=auth.jwks_timeout_seconds,
+        refresh_cooldown_seconds=auth.jwks_refresh_cooldown_seconds,
+    )
+
+
+def _key_id(token: str) -> object:
+    try:
+        return jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticatedError(f"invalid token: {exc}") from exc
+
+
 class Authenticator:
-    """Verifies credentials against one :class:`AuthSettings` (the key is parsed once)."""
+    """Verifies credentials against one :class:`AuthSettings` (a configured key is parsed
+    once; JWKS keys are fetched on first use and cached)."""
 
     def __init__(self, auth: AuthSettings) -> None:
         self._auth = auth
-        self._key = _load_key(auth)
+        self._jwks = _jwks(auth)
+        self._key = _load_key(auth) if self._jwks is None else None
         required = ["exp", "sub"]
         required += ["iss"] if auth.issuer else []
         required += ["aud"] if auth.audience else []
-        self._required = required
+        self._options: Options = {
+            "require": required,
+            "verify_signature": True,
+            "verify_exp": True,
+            "verify_nbf": True,
+            "verify_iat": True,
+            "verify_aud": True,
+            "verify_iss": True,
+            "verify_sub": True,
+            "enforce_minimum_key_length": True,  # HMAC secrets >= 32 bytes, RSA >= 2048 bits
+        }
 
-    def authenticate(self, bearer: str | None, api_key: str | None) -> Principal:
+    async def authenticate(self, bearer: str | None, api_key: str | None) -> Principal:
         if bearer:
-            return self.verify_token(bearer)
+            return await self.verify_token(bearer)
         if api_key:
             return self.verify_api_key(api_key)
         raise NotAuthenticatedError("missing credentials: send a bearer token or an X-API-Key")
 
-    def verify_token(self, token: str) -> Principal:
+    async def verify_token(self, token: str) -> Principal:
+        key = self._key if self._jwks is None else await self._jwks.key_for(_key_id(token))
+        return self.verify_token_with(token, key)
+
+    def verify_token_with(self, token: str, key: Any) -> Principal:
+        """Verify ``token`` with ``key`` (the configured one, or the JWKS key of its kid)."""
         auth = self._auth
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self._key,
+                key,
                 algorithms=[auth.jwt_algorithm],
                 audience=auth.audience,
                 issuer=auth.issuer,
                 leeway=auth.leeway_seconds,
-                options={"require": self._required},
+                options=self._options,
             )
         except jwt.PyJWTError as exc:
             raise NotAuthenticatedError(f"invalid token: {exc}") from exc

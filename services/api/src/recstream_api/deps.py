@@ -1,4 +1,5 @@
-"""FastAPI dependencies: the app's resources and the authenticated caller."""
+"""FastAPI dependencies: the app's resources and the authenticated caller (whose request
+also takes a token from the caller's rate-limit bucket, :mod:`recstream_api.ratelimit`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from recstream.scoring.config import ScoringConfig
 from recstream.store import RedisStore
 from recstream_api.auth import Authenticator, Principal
 from recstream_api.publisher import EventPublisher
+from recstream_api.ratelimit import RateLimiter, route_kind
 from recstream_api.settings import ApiSettings
 
 
@@ -30,6 +32,7 @@ class Resources:
     clock: Callable[[], datetime]
     version: str
     session_scoring: ScoringConfig  # the blend of the session endpoint: no content component
+    rate_limiter: RateLimiter
 
 
 def get_resources(request: Request) -> Resources:
@@ -51,12 +54,15 @@ _api_key = APIKeyHeader(
 
 
 async def get_principal(
+    request: Request,
     resources: ResourcesDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     token = bearer.credentials if bearer is not None else None
-    return resources.authenticator.authenticate(token, api_key)
+    principal = await resources.authenticator.authenticate(token, api_key)
+    resources.rate_limiter.check(principal, route_kind(request.scope.get("route")))
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

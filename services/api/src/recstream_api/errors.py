@@ -7,9 +7,11 @@ Every error answer has the body ``{"error": {"code", "message", "details"}}``:
 | :class:`NotAuthenticatedError` | 401, ``WWW-Authenticate: Bearer`` |
 | :class:`PermissionDeniedError` | 403 |
 | body above the cap (:mod:`recstream_api.limits`) | 413 |
+| :class:`RateLimitedError` (:mod:`recstream_api.ratelimit`) | 429, ``Retry-After`` |
 | :class:`InvalidRequestError`, ``EventError``, ``ScoringError``, ``RequestValidationError`` | 422 |
 | ``WatermarkConflictError`` (a concurrent writer kept winning) | 409 |
 | :class:`BrokerUnavailableError`, ``StoreUnavailableError`` | 503, ``Retry-After`` |
+| :class:`KeysUnavailableError` (the JWKS endpoint cannot be read) | 503, ``Retry-After`` |
 | Starlette ``HTTPException`` (404, 405, ...) | its own status |
 | anything else | 500, no detail |
 """
@@ -33,8 +35,10 @@ from recstream_api.exceptions import (
     ApiError,
     BrokerUnavailableError,
     InvalidRequestError,
+    KeysUnavailableError,
     NotAuthenticatedError,
     PermissionDeniedError,
+    RateLimitedError,
 )
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,8 @@ _STATUS: dict[type[ApiError], int] = {
     PermissionDeniedError: 403,
     InvalidRequestError: 422,
     BrokerUnavailableError: 503,
+    KeysUnavailableError: 503,
+    RateLimitedError: 429,
 }
 
 
@@ -81,6 +87,8 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     elif status == 503:
         headers = _retry_after(request)
+    elif isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after)
     return error_response(status, exc.code, exc.message, exc.details, headers)
 
 

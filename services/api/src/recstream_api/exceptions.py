@@ -44,3 +44,19 @@ class BrokerUnavailableError(ApiError):
     """The Kafka broker cannot be reached or did not acknowledge in time (HTTP 503)."""
 
     code = "broker_unavailable"
+
+
+class KeysUnavailableError(ApiError):
+    """The identity provider's token signing keys cannot be fetched now (HTTP 503)."""
+
+    code = "keys_unavailable"
+
+
+class RateLimitedError(ApiError):
+    """The caller used up its request budget; ``retry_after`` seconds until it may retry (429)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after

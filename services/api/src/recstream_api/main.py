@@ -26,6 +26,7 @@ from recstream_api.limits import BodySizeLimit
 from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
+from recstream_api.ratelimit import RateLimiter
 from recstream_api.recommendation_routes import router as recommendation_router
 from recstream_api.recommendation_views import session_scoring
 from recstream_api.routes import PREFIX, router
@@ -91,6 +92,7 @@ def create_app(
                 clock=clock,
                 version=app_version,
                 session_scoring=session_scoring(settings.scoring),
+                rate_limiter=RateLimiter(settings.rate_limits),
             )
             yield
         finally:

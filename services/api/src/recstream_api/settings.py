@@ -8,7 +8,14 @@ at import time: ``create_app()`` builds an :class:`ApiSettings` when it is given
 
 Outside ``environment="dev"`` the settings refuse the documented development
 JWT secret (and any HMAC secret shorter than 32 bytes), so a production
-deployment cannot start with a secret everybody knows.
+deployment cannot start with a secret everybody knows, and a JWKS URL that is
+not ``https``.
+
+Secrets are ``SecretStr``: the settings' ``repr``, ``str`` and JSON dump show
+``**********`` in their place, so logging the settings does not leak them. API
+keys are never configured in clear, only their SHA-256 (they are random
+high-entropy strings, so an unsalted hash is enough to make a leaked
+configuration useless).
 """
 
 from __future__ import annotations
@@ -50,7 +57,20 @@ class AuthSettings(BaseModel):
 
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
-    jwt_public_key: str | None = Field(None, description="PEM public key, required for RS256")
+    jwt_public_key: str | None = Field(
+        None, description="PEM public key (RS256: give this or jwks_url)"
+    )
+    jwks_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="JWKS endpoint of the identity provider (RS256: give this or "
+        "jwt_public_key); tokens must name their key with a 'kid' header",
+    )
+    jwks_cache_seconds: float = Field(300.0, gt=0, le=86_400, description="key set lifetime")
+    jwks_timeout_seconds: float = Field(2.0, gt=0, le=30, description="one fetch at most")
+    jwks_refresh_cooldown_seconds: float = Field(
+        30.0, ge=0, le=3_600, description="unknown kid: at most one refresh per this interval"
+    )
     issuer: str | None = None
     audience: str | None = None
     admin_role: str = Field("admin", min_length=1)
@@ -62,16 +82,56 @@ class AuthSettings(BaseModel):
 
     @model_validator(mode="after")
     def _key_for_algorithm(self) -> AuthSettings:
-        if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
-            raise ValueError("auth.jwt_public_key (PEM) is required when jwt_algorithm is RS256")
+        if self.jwt_algorithm == "RS256":
+            if not self.jwt_public_key and not self.jwks_url:
+                raise ValueError(
+                    "auth.jwt_public_key (PEM) or auth.jwks_url is required when "
+                    "jwt_algorithm is RS256"
+                )
+            if self.jwt_public_key and self.jwks_url:
+                raise ValueError("give one of auth.jwt_public_key and auth.jwks_url, not both")
+        elif self.jwks_url:
+            raise ValueError("auth.jwks_url needs jwt_algorithm RS256 (a JWKS has public keys)")
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_api_keys(self) -> AuthSettings:
+        names = [entry.name for entry in self.api_keys]
+        hashes = [entry.sha256 for entry in self.api_keys]
+        if len(set(names)) != len(names) or len(set(hashes)) != len(hashes):
+            raise ValueError("auth.api_keys: every key needs a hash and a name of its own")
         return self
 
     def verification_key(self) -> str:
-        """The key tokens are verified with: the HMAC secret or the RSA public key."""
+        """The configured key tokens are verified with: the HMAC secret or the RSA public key
+        (not for a JWKS URL, whose keys are fetched)."""
         if self.jwt_algorithm == "RS256":
-            assert self.jwt_public_key is not None  # checked by the validator
+            if self.jwt_public_key is None:
+                raise ValueError("the verification keys come from auth.jwks_url")
             return self.jwt_public_key
         return self.jwt_secret.get_secret_value()
+
+
+class RateLimitSettings(BaseModel):
+    """Token buckets per caller (user id or API key name), kept in each API process: a
+    limit holds per replica, so N replicas let a caller through at up to N times the rate.
+
+    ``track`` covers the tracking route; ``query`` every other authenticated route. An
+    API key speaks for many users (a shop's backend), so its buckets are
+    ``api_key_factor`` times larger and refill that much faster.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    track_per_second: float = Field(50.0, gt=0, le=1e6, description="track requests refilled/s")
+    track_burst: int = Field(200, ge=1, le=10_000_000, description="track requests at once")
+    query_per_second: float = Field(20.0, gt=0, le=1e6, description="query requests refilled/s")
+    query_burst: int = Field(100, ge=1, le=10_000_000, description="query requests at once")
+    api_key_factor: float = Field(50.0, ge=1, le=10_000)
+    max_clients: int = Field(
+        100_000, ge=1, le=10_000_000, description="buckets kept; the least recent is dropped"
+    )
 
 
 class ApiSettings(BaseSettings):
@@ -88,6 +148,7 @@ class ApiSettings(BaseSettings):
     core: CoreConfig = Field(default_factory=CoreConfig)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     allow_weight_override: bool = Field(
         False, description="let every caller override the blend weights (else admins only)"
@@ -108,7 +169,11 @@ class ApiSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> ApiSettings:
-        if self.environment == "dev" or self.auth.jwt_algorithm != "HS256":
+        if self.environment == "dev":
+            return self
+        if self.auth.jwks_url and not self.auth.jwks_url.startswith("https://"):
+            raise ValueError(f"auth.jwks_url must be https (environment={self.environment!r})")
+        if self.auth.jwt_algorithm != "HS256":
             return self
         secret = self.auth.jwt_secret.get_secret_value()
         if secret == DEV_JWT_SECRET:
