@@ -1,0 +1,82 @@
+"""The scenario registry and the suite runner."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from faults.report import ScenarioResult, machine, write_report
+from faults.scenarios import crash, inputs
+from faults.scenarios.common import Scenario, SuiteOptions
+
+log = logging.getLogger("faults")
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    run: Scenario
+    budget_s: float  # the scenario is cancelled after this long (full mode)
+    on_demand: bool = False  # only with --only (the soak)
+
+
+SCENARIOS: tuple[Entry, ...] = (
+    Entry("kill9", crash.kill9, 600),
+    Entry("sigterm", crash.sigterm, 600),
+    Entry("poison", inputs.poison, 600),
+    Entry("duplicates", inputs.duplicates, 600),
+    Entry("lateness", inputs.lateness, 600),
+)
+
+
+def entries(only: Sequence[str] = ()) -> list[Entry]:
+    known = {e.name: e for e in SCENARIOS}
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(known)}")
+    if only:
+        return [known[n] for n in only]
+    return [e for e in SCENARIOS if not e.on_demand]
+
+
+async def run_one(entry: Entry, options: SuiteOptions) -> ScenarioResult:
+    started = time.monotonic()
+    try:
+        return await asyncio.wait_for(entry.run(options), entry.budget_s)
+    except Exception as exc:
+        result = ScenarioResult(entry.name, entry.name)
+        result.error = f"{type(exc).__name__}: {exc}"
+        log.error("scenario %s failed:\n%s", entry.name, traceback.format_exc())
+        return result.finish(started)
+
+
+async def run_suite(
+    names: Sequence[str], options: SuiteOptions, out: Path, command: str
+) -> list[ScenarioResult]:
+    results: list[ScenarioResult] = []
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "mode": "quick" if options.quick else "full",
+        "runtime": options.runtime,
+        "command": command,
+    }
+    for entry in entries(names):
+        log.info("scenario %s: starting", entry.name)
+        result = await run_one(entry, options)
+        log.info(
+            "scenario %s: %s in %.0f s %s",
+            entry.name,
+            "pass" if result.passed else "FAIL",
+            result.duration_s,
+            result.failures,
+        )
+        results.append(result)
+        write_report(results, out, meta)
+    return results
