@@ -33,6 +33,7 @@ def run(
     """Run the suite (or ``only`` some scenarios), write the report; 0 when every one passed."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     out.mkdir(parents=True, exist_ok=True)
     workdir = out / "work" if keep else Path(tempfile.mkdtemp(prefix="recstream-faults-"))
     options = SuiteOptions(
