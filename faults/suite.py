@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from faults.report import ScenarioResult, machine, write_report
-from faults.scenarios import crash, inputs, outages
+from faults.scenarios import broker, crash, inputs, outages, rebuild
 from faults.scenarios.common import Scenario, SuiteOptions
 
 log = logging.getLogger("faults")
@@ -29,8 +29,10 @@ class Entry:
 SCENARIOS: tuple[Entry, ...] = (
     Entry("kill9", crash.kill9, 600),
     Entry("sigterm", crash.sigterm, 600),
+    Entry("broker-restart", broker.broker_restart, 600),
     Entry("redis-stop", outages.redis_stop, 600),
     Entry("redis-hang", outages.redis_hang, 600),
+    Entry("redis-lost", rebuild.redis_lost, 600),
     Entry("poison", inputs.poison, 600),
     Entry("duplicates", inputs.duplicates, 600),
     Entry("lateness", inputs.lateness, 600),
