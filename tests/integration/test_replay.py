@@ -16,7 +16,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from recstream.config import CoreConfig
-from recstream.datasets import diginetica_events
+from recstream.datasets import diginetica_events, session_tsv_events
 from recstream.evaluation.training import landmark_for
 from recstream.events import Event
 from recstream.keyspace import Keyspace
@@ -188,3 +188,15 @@ def test_pacing_options_are_for_kafka_only(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["replay", str(source), "--to", "redis", "--rate", "5"])
     assert result.exit_code == 2
     assert "--to kafka only" in result.output
+
+
+async def test_time_compression_keeps_the_event_gaps_scaled() -> None:
+    rows = [f"1\t{i}\t{1_700_000_000 + 3600 * i}\n" for i in range(4)]
+    lines = ["SessionId\tItemId\tTime\n", *rows]
+    pacer = Pacer(rate=None, compression=36_000.0)  # an hour of events in 0.1 s
+    sent_at = []
+    for event in session_tsv_events(lines):
+        await pacer.wait(event)
+        sent_at.append(time.monotonic())
+    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
+    assert all(0.09 <= gap < 0.2 for gap in gaps), gaps
