@@ -75,8 +75,9 @@ def _neighbours(
     recent = sorted(neighbours, key=lambda n: (-n.last_at, n.key))[: config.knn_sample]
     scored: list[tuple[NeighbourSession, float]] = []
     for neighbour in recent:
-        shared = set(neighbour.items) & weights.keys()
-        similarity = sum(weights[i] for i in shared) / len(weights)
+        members = set(neighbour.items)
+        # sum in session order, so the float result does not depend on set iteration order
+        similarity = sum(w for i, w in weights.items() if i in members) / len(weights)
         if similarity <= 0:
             continue
         if config.knn_neighbour_half_life_days is not None:
