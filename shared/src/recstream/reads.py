@@ -1,10 +1,10 @@
-"""Loading the read model of a recommendation request in three batched round trips.
+"""Loading the read model of a recommendation request in at most four batched round trips.
 
 1. the user's state and the top of every popularity shard;
 2. transitions from the anchors, the item -> sessions index of the session's
    items, and popularity in the user's favourite categories;
-3. the items of the most recent neighbour sessions, and catalog entries and
-   event categories of every candidate.
+3. the items of the most recent neighbour sessions (skipped without a session);
+4. catalog entries and event categories of every candidate.
 
 Which keys to read is decided here, once, for every store; a store only
 answers a list of :data:`Read` requests in one round trip (a Redis pipeline,
