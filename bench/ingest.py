@@ -11,10 +11,11 @@ user) into a fresh topic, then times, for each runtime:
   draining the topic into Redis (timed from its first applied batch to the
   last, so process start and the group join are excluded).
 
-``fetch``, ``decode`` and ``core only`` run inside this process; they bound
-what the consumer can reach. Without addresses in the environment
-(``RECSTREAM_BENCH_REDIS_URL``, ``RECSTREAM_BENCH_KAFKA_BOOTSTRAP``) it starts
-a local redis-server and Tansu broker and stops them at the end.
+``fetch``, ``decode`` (timed from the partition assignment) and ``core only``
+run inside this process; they bound what the consumer can reach. Without
+addresses in the environment (``RECSTREAM_BENCH_REDIS_URL``,
+``RECSTREAM_BENCH_KAFKA_BOOTSTRAP``) it starts a local redis-server and Tansu
+broker and stops them at the end.
 
     uv run python bench/ingest.py --events 200000
 """
@@ -26,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -229,21 +231,25 @@ def settings_for(
 
 
 async def in_process(runtime: Runtime, decode: bool, settings: ConsumerSettings, total: int) -> Row:
+    """Timed from the moment the source owns its partitions (the group join excluded)."""
     handler = CountingHandler(decode, settings.core)
     source = build_source(settings, handler)
     task = asyncio.create_task(source.run())
-
-    async def progress() -> int:
-        if task.done():
-            task.result()
-        return handler.counters.records
-
     try:
-        events, seconds = await measure(progress, total, within=600)
+        while not source.assignment():
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        started, before = time.perf_counter(), handler.counters.records
+        while handler.counters.records < total:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.005)
+        seconds = time.perf_counter() - started
     finally:
         source.stop()
         await task
-    return Row(runtime, "decode" if decode else "fetch", events, seconds)
+    return Row(runtime, "decode" if decode else "fetch", total - before, seconds)
 
 
 async def end_to_end(runtime: Runtime, settings: ConsumerSettings, total: int, log: Path) -> Row:
@@ -279,6 +285,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
     workdir = Path(tempfile.mkdtemp(prefix="recstream-bench-"))
     redis_url = os.environ.get("RECSTREAM_BENCH_REDIS_URL")
     bootstrap = os.environ.get("RECSTREAM_BENCH_KAFKA_BOOTSTRAP")
+    finished = False
     try:
         if redis_url is None:
             services.append(start_redis(log_dir=workdir))
@@ -302,10 +309,15 @@ async def run(args: argparse.Namespace) -> list[Row]:
             settings = settings_for(runtime, args, redis_url, bootstrap, topic)
             rows.append(await end_to_end(runtime, settings, len(records), workdir / "consumer.log"))
             print(f"  {rows[-1].runtime} {rows[-1].mode}: {rows[-1].rate:,.0f} events/s")
+        finished = True
         return rows
     finally:
         for service in reversed(services):
             service.stop()
+        if finished:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"logs kept in {workdir}", file=sys.stderr)
 
 
 def main() -> None:
