@@ -168,6 +168,8 @@ def _print_banner(base: str, env: Mapping[str, str], supervisor: Supervisor, use
         "recstream dev stack is up",
         f"  API        {base}{API_PREFIX}  {pid('api')}",
         f"  API docs   {base}{API_PREFIX}/docs",
+        f"  demo       {base}/demo  (environment dev)",
+        f"  metrics    {base}/metrics",
         f"  consumer   {pid('consumer')}",
         f"  Redis      {env[REDIS_ENV]}  {pid('redis')}",
         f"  broker     {env[KAFKA_ENV]}  {pid('tansu')}",
