@@ -20,7 +20,7 @@ RecomputeStatusName = Literal[
 class ExtractBatchRequest(BaseModel):
     """Either a list of users, or ``all_users`` with the ``cursor`` of the previous page."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
 
     user_ids: list[IdStr] | None = Field(
         None, min_length=1, max_length=MAX_USERS, description="at most the configured cap"

@@ -12,6 +12,7 @@ Every error answer has the body ``{"error": {"code", "message", "details"}}``:
 | ``WatermarkConflictError`` (a concurrent writer kept winning) | 409 |
 | :class:`BrokerUnavailableError`, ``StoreUnavailableError`` | 503, ``Retry-After`` |
 | :class:`KeysUnavailableError` (the JWKS endpoint cannot be read) | 503, ``Retry-After`` |
+| a body that cannot be parsed (not UTF-8, FastAPI's 400) | 422 |
 | Starlette ``HTTPException`` (404, 405, ...) | its own status |
 | anything else | 500, no detail |
 """
@@ -130,6 +131,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:  # FastAPI could not parse the body: invalid like any bad JSON
+        return error_response(422, "invalid_request", f"the body cannot be parsed: {exc.detail}")
     try:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     except ValueError:

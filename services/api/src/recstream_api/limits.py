@@ -1,15 +1,30 @@
-"""Refuse request bodies above a byte cap with 413, before any route reads them.
+"""Limits every request meets before a route sees it (pure ASGI middlewares).
 
-A pure ASGI middleware: a declared ``Content-Length`` above the cap is refused
-at once; otherwise the body is read (at most cap + one chunk) and handed to
-the app from a buffer, so a body without a length cannot exceed the cap either.
+- :class:`BodySizeLimit` refuses request bodies above a byte cap with 413. A
+  declared ``Content-Length`` above the cap is refused at once; otherwise the
+  body is read (at most cap + one chunk) and handed to the app from a buffer,
+  so a body without a length cannot exceed the cap either.
+- :func:`single_query_values` (an app-wide dependency) refuses a query string
+  that repeats a parameter the route declares (``?user_id=a&user_id=b``) with
+  422: every query parameter of the API takes one value, and a repeated one
+  would be read differently by different layers (a proxy may check the first,
+  the framework uses the last).
+
+The other limits live with what they limit: result sizes (``limit``) and list
+lengths in the request models, events per track request and users per
+extract-batch request in the settings, request rates in :mod:`recstream_api.ratelimit`.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
+from fastapi import Request
+from fastapi.dependencies.models import Dependant
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recstream_api.errors import error_response
+from recstream_api.exceptions import InvalidRequestError
 
 
 class BodySizeLimit:
@@ -63,3 +78,26 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def single_query_values(request: Request) -> None:
+    """An app-wide dependency (async: no thread hop): 422 when a query parameter the route
+    declares is repeated."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    declared = _query_names(dependant)
+    counts = Counter(name for name, _ in request.query_params.multi_items() if name in declared)
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise InvalidRequestError(
+            f"query parameters given more than once: {', '.join(repeated)}",
+            details={"repeated": repeated},
+        )

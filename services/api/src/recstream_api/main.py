@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -22,7 +22,7 @@ from recstream_api.auth import Authenticator
 from recstream_api.demo import install_demo
 from recstream_api.deps import Resources
 from recstream_api.errors import install_error_handlers
-from recstream_api.limits import BodySizeLimit
+from recstream_api.limits import BodySizeLimit, single_query_values
 from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
@@ -107,6 +107,7 @@ def create_app(
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
         openapi_url=f"{PREFIX}/openapi.json",
+        dependencies=[Depends(single_query_values)],
     )
     app.state.retry_after_seconds = settings.store_retry_after_seconds
     install_error_handlers(app)

@@ -32,7 +32,7 @@ class RecommendationFilters(BaseModel):
     """Business filters, applied before the top-K cut. Out-of-stock products and group deals
     that cannot be joined (closed, full, expired) are always removed."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
 
     exclude_purchased: bool | None = Field(
         None, description="drop products bought and groups joined (default: the setting)"
@@ -52,7 +52,7 @@ class PageContext(BaseModel):
     """Where the user is: the product or group page they look at (the sequential component
     starts from it, and it is not recommended back), and the page type."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
 
     product_id: IdStr | None = None
     group_id: IdStr | None = None
@@ -75,7 +75,7 @@ class WeightOverride(BaseModel):
     """Blend weights for this request (admins, or everyone when the API allows it).
     They are re-normalised over the components with signal and not shifted by intent."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
 
     content: float = Field(0.0, ge=0, le=100)
     sequential: float = Field(0.0, ge=0, le=100)
@@ -89,7 +89,7 @@ class WeightOverride(BaseModel):
 
 
 class RecommendationsRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
 
     limit: int = Field(10, ge=1, le=MAX_LIMIT)
     kind: ItemKindFilter | None = Field(None, description="default: the setting (both)")

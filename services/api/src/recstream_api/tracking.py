@@ -1,20 +1,23 @@
 """From a track request body to records ready for the interactions topic.
 
 A body is one event or ``{"events": [...]}``. Every event is checked against
-the contract and the lateness rule (the core's ``check_event_time`` with the
-server clock as the arrival time). A request is accepted whole or not at all:
-one bad event rejects the request, with a message for each bad event.
+the contract, with the JSON types the OpenAPI document states (strict: ``"price":
+false`` or ``"quantity": "3"`` is refused, not converted), and against the
+lateness rule (the core's ``check_event_time`` with the server clock as the
+arrival time). A request is accepted whole or not at all: one bad event rejects
+the request, with a message for each bad event.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from recstream.config import CoreConfig
-from recstream.events import MAX_EVENT_BYTES, Event, EventError, encode_event, validate_event
+from recstream.events import EVENT_ADAPTER, MAX_EVENT_BYTES, Event, EventError, encode_event
 from recstream.ingest import check_event_time
 from recstream_api.exceptions import InvalidEventsError, InvalidRequestError
 from recstream_api.publisher import OutgoingRecord
@@ -46,7 +49,8 @@ def _problems(exc: ValidationError) -> list[dict[str, str]]:
 def _check_one(raw: Any, received_at: float, config: CoreConfig) -> Event:
     if not isinstance(raw, dict):
         raise EventError("not_an_object", "an event is a JSON object")
-    event = validate_event(raw)
+    # strict JSON validation: JSON's own types, no conversions (datetimes as ISO strings)
+    event = EVENT_ADAPTER.validate_json(json.dumps(raw), strict=True)
     check_event_time(event, received_at, config)
     size = len(encode_event(event))
     if size > MAX_EVENT_BYTES:
