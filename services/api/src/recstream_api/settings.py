@@ -11,11 +11,12 @@ JWT secret (and any HMAC secret shorter than 32 bytes), so a production
 deployment cannot start with a secret everybody knows, and a JWKS URL that is
 not ``https``.
 
-Secrets are ``SecretStr``: the settings' ``repr``, ``str`` and JSON dump show
-``**********`` in their place, so logging the settings does not leak them. API
-keys are never configured in clear, only their SHA-256 (they are random
-high-entropy strings, so an unsalted hash is enough to make a leaked
-configuration useless).
+The JWT secret is a ``SecretStr``: the settings' ``repr``, ``str`` and JSON dump
+show ``**********`` in its place. API keys are never configured in clear, only
+their SHA-256 (they are random high-entropy strings, so an unsalted hash is
+enough to make a leaked configuration useless). A password written into
+``RECSTREAM_REDIS__URL`` is part of that URL and shows wherever the settings are
+printed: nothing logs the settings whole.
 """
 
 from __future__ import annotations
