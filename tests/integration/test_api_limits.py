@@ -11,7 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from recstream.keyspace import Keyspace
-from recstream_api.settings import ApiSettings, RateLimitSettings
+from recstream_api.main import create_app
+from recstream_api.settings import ApiSettings, AuthSettings, RateLimitSettings
 from tests.integration.test_api import (
     ADMIN_KEY,
     PREFIX,
@@ -203,3 +204,14 @@ async def test_every_body_route_has_the_body_cap(
             )
             assert response.status_code == 413, url
             assert response.json()["error"]["details"] == {"max_bytes": settings.max_body_bytes}
+
+
+def test_the_document_names_the_rate_limit_answer() -> None:
+    auth = AuthSettings(jwt_secret="only-for-the-openapi-document-0123456789abcdef")
+    document = create_app(ApiSettings(environment="prod", auth=auth)).openapi()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            limited = "429" in operation["responses"]
+            assert limited == bool(operation.get("security")), (method, path)
+            if limited:
+                assert "Retry-After" in operation["responses"]["429"]["headers"]
