@@ -3,7 +3,8 @@
 # Idempotent: when everything is present it only checks, and `uv sync` finds nothing to do.
 #
 #   scripts/bootstrap.sh            uv, redis-server, the Python workspace (with dev tools)
-#   scripts/bootstrap.sh --compose  also docker-compose (validates docker-compose.yml; no engine)
+#   scripts/bootstrap.sh --compose  also what only the tests need: docker-compose (validates
+#                                   docker-compose.yml; no engine) and Node.js (the JS client's tests)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,8 +44,9 @@ apt_install() {
 
 apt_packages=()
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
-if [[ $with_compose -eq 1 ]] && ! command -v docker-compose >/dev/null 2>&1; then
-  apt_packages+=(docker-compose)
+if [[ $with_compose -eq 1 ]]; then
+  command -v docker-compose >/dev/null 2>&1 || apt_packages+=(docker-compose)
+  command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
 fi
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
   apt_install "${apt_packages[@]}"
