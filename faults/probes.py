@@ -104,6 +104,23 @@ class MarkWatch:
                 return at - moment
         return None
 
+    def partition_stalls(self, start: float, end: float) -> dict[int, float]:
+        """Per partition, the longest time within [start, end] its watermark did not move."""
+        first = self.at(start)
+        last_move = dict.fromkeys(first, start)
+        previous = dict(first)
+        longest: dict[int, float] = {}
+        for at, marks in self.samples:
+            if at <= start or at > end:
+                continue
+            for p, o in marks.items():
+                if o != previous.get(p):
+                    longest[p] = max(longest.get(p, 0.0), at - last_move.get(p, start))
+                    last_move[p], previous[p] = at, o
+        for p, moved in last_move.items():
+            longest[p] = max(longest.get(p, 0.0), end - moved)
+        return longest
+
     def longest_stall(self, start: float, end: float) -> float:
         """The longest time within [start, end] during which no partition watermark moved."""
         longest, last_move, previous = 0.0, start, self.at(start)

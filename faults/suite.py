@@ -12,7 +12,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from faults.report import ScenarioResult, machine, write_report
-from faults.scenarios import broker, crash, inputs, outages, rebuild
+from faults.scenarios import (
+    backlog,
+    broker,
+    crash,
+    hotkeys,
+    inputs,
+    outages,
+    rebalance,
+    rebuild,
+)
 from faults.scenarios.common import Scenario, SuiteOptions
 
 log = logging.getLogger("faults")
@@ -36,6 +45,10 @@ SCENARIOS: tuple[Entry, ...] = (
     Entry("poison", inputs.poison, 600),
     Entry("duplicates", inputs.duplicates, 600),
     Entry("lateness", inputs.lateness, 600),
+    Entry("hot-keys", hotkeys.hot_keys, 900),
+    Entry("rebalance", rebalance.rebalance, 900),
+    Entry("backlog", backlog.backlog, 1200),
+    Entry("soak", backlog.soak, 900, on_demand=True),
 )
 
 
@@ -52,7 +65,8 @@ def entries(only: Sequence[str] = ()) -> list[Entry]:
 async def run_one(entry: Entry, options: SuiteOptions) -> ScenarioResult:
     started = time.monotonic()
     try:
-        return await asyncio.wait_for(entry.run(options), entry.budget_s)
+        budget = entry.budget_s + (options.soak_seconds * 1.5 if entry.on_demand else 0.0)
+        return await asyncio.wait_for(entry.run(options), budget)
     except Exception as exc:
         result = ScenarioResult(entry.name, entry.name)
         result.error = f"{type(exc).__name__}: {exc}"

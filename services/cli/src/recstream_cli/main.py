@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from recstream_cli.evaluate import evaluate
+from recstream_cli.faults import faults
 from recstream_cli.kafka import create_topics
 from recstream_cli.localstack import LocalStackError, start_redis, start_tansu
 from recstream_cli.replay import replay
@@ -52,6 +53,7 @@ def cli() -> None:
 
 cli.add_command(replay)
 cli.add_command(evaluate)
+cli.add_command(faults)
 
 
 @cli.command()
