@@ -69,7 +69,7 @@ class Driver:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        await asyncio.wait_for(self._producer.stop(), 30)
 
     async def send(self, items: Iterable[Outgoing]) -> list[RawRecord]:
         """Send ``items`` in order, wait for every acknowledgement, record them."""
@@ -169,7 +169,7 @@ async def read_log(
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
-    await consumer.start()
+    await asyncio.wait_for(consumer.start(), 30)
     try:
         records: list[RawRecord] = []
         deadline = time.monotonic() + within
@@ -197,7 +197,7 @@ async def read_log(
                 break
         return records
     finally:
-        await consumer.stop()
+        await asyncio.wait_for(consumer.stop(), 30)
 
 
 def log_differences(recorded: Sequence[RawRecord], log: Sequence[RawRecord]) -> list[str]:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from faults.report import ScenarioResult, machine, write_report
 from faults.scenarios import (
@@ -62,16 +63,36 @@ def entries(only: Sequence[str] = ()) -> list[Entry]:
     return [e for e in SCENARIOS if not e.on_demand]
 
 
+def _dump_tasks() -> str:
+    """Where every task waits (shown when a scenario overruns its budget)."""
+    lines = []
+    for task in asyncio.all_tasks():
+        where: list[str] = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(where) < 30:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is not None:
+                where.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        lines.append(f"{task.get_name()}: {' -> '.join(where)}")
+    return "\n".join(lines)
+
+
 async def run_one(entry: Entry, options: SuiteOptions) -> ScenarioResult:
     started = time.monotonic()
+    budget = entry.budget_s + (options.soak_seconds * 1.5 if entry.on_demand else 0.0)
+    watchdog = asyncio.get_running_loop().call_later(
+        budget - 5, lambda: log.error("scenario %s overruns:\n%s", entry.name, _dump_tasks())
+    )
     try:
-        budget = entry.budget_s + (options.soak_seconds * 1.5 if entry.on_demand else 0.0)
         return await asyncio.wait_for(entry.run(options), budget)
     except Exception as exc:
         result = ScenarioResult(entry.name, entry.name)
         result.error = f"{type(exc).__name__}: {exc}"
         log.error("scenario %s failed:\n%s", entry.name, traceback.format_exc())
         return result.finish(started)
+    finally:
+        watchdog.cancel()
 
 
 async def run_suite(
