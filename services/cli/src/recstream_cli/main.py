@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from recstream_cli.bench import bench
 from recstream_cli.evaluate import evaluate
 from recstream_cli.faults import faults
 from recstream_cli.kafka import create_topics
@@ -54,6 +55,7 @@ def cli() -> None:
 cli.add_command(replay)
 cli.add_command(evaluate)
 cli.add_command(faults)
+cli.add_command(bench)
 
 
 @cli.command()

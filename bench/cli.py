@@ -1,0 +1,112 @@
+"""Running the benchmarks: ``recstream bench`` and ``python -m bench`` both land in :func:`run`."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from bench.context import BenchContext
+from bench.results import BenchResult, machine, write_report
+
+Benchmark = Callable[[BenchContext], Awaitable[BenchResult]]
+# name -> module, in run order: memory uses the rebuild's Redis and the RSS seen before it
+MODULES = {
+    "throughput": "bench.throughput",
+    "freshness": "bench.freshness",
+    "api": "bench.api_latency",
+    "rebuild": "bench.rebuild",
+    "memory": "bench.memory",
+    "scaling": "bench.scaling",
+}
+NAMES = tuple(MODULES)
+
+
+def benchmark(name: str) -> Benchmark:
+    run: Benchmark = importlib.import_module(MODULES[name]).run
+    return run
+
+
+async def run_all(ctx: BenchContext, names: Sequence[str]) -> list[BenchResult]:
+    results = []
+    try:
+        for name in names:
+            print(f"[{name}]", flush=True)
+            started = time.perf_counter()
+            try:
+                result = await benchmark(name)(ctx)
+            except Exception as exc:  # one failed benchmark does not lose the others' figures
+                traceback.print_exc()
+                result = BenchResult(name, name, error=f"{type(exc).__name__}: {exc}")
+            result.seconds = time.perf_counter() - started
+            print(f"[{name}] {result.seconds:.0f} s", flush=True)
+            results.append(result)
+    finally:
+        ctx.close()
+    return results
+
+
+def run(
+    out: Path,
+    only: Sequence[str] = (),
+    *,
+    quick: bool = False,
+    runtimes: Sequence[str] | None = None,
+    datasets: Path | None = None,
+    keep: bool = False,
+) -> int:
+    """Run the benchmarks (all, or ``only`` some, in the canonical order); write the report.
+
+    Returns 0 when every benchmark ran (targets missed are figures, not failures).
+    """
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = out / "work" if keep else Path(tempfile.mkdtemp(prefix="recstream-bench-"))
+    names = [n for n in NAMES if not only or n in only]
+    if runtimes is None:  # faust doubles the ingest benchmark's time: full runs only
+        runtimes = ("aiokafka",) if quick else ("aiokafka", "faust")
+    ctx = BenchContext(out=out, workdir=workdir, quick=quick, runtimes=tuple(runtimes))
+    if datasets is not None:
+        ctx.datasets = datasets
+    info = machine()
+    args = sys.argv[1:]
+    command = "recstream bench " + shlex.join(args[1:] if args[:1] == ["bench"] else args)
+    from recstream_consumer.__main__ import event_loop_runner
+
+    try:
+        results = event_loop_runner("auto")(run_all(ctx, names))
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    write_report(out, results, {**info, "quick": quick}, command)
+    print(f"\nreport: {out / 'summary.md'}")
+    return 0 if all(r.error is None for r in results) else 1
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", action="append", choices=NAMES, default=[])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--runtimes", default=None)
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    sys.exit(
+        run(
+            args.out,
+            args.only,
+            quick=args.quick,
+            runtimes=args.runtimes.split(",") if args.runtimes else None,
+            keep=args.keep,
+        )
+    )

@@ -1,0 +1,146 @@
+"""Limits of the ingest path measured on the same records: the core alone, and Redis alone.
+
+- :func:`fold_only`: the batch-apply core (decode, fold, statistics, shard
+  plans) on the same partition batches into the in-memory store; it records
+  every :class:`~recstream.ports.BatchCommit` the core produced.
+- :func:`lua_write`: those commits written to a fresh key prefix with a
+  minimal Lua script (the users' state hashes and every statistic op, no
+  watermark checks, arguments serialised beforehand): the rate Redis and one
+  connection allow for the same keys, one partition batch per call as the
+  consumer sends them.
+- :func:`store_write`: the same commits through the real
+  :class:`~recstream.store.RedisStore` (``load_batch`` read + the production
+  commit script with its checks): the consumer's own Redis I/O, without the fold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from recstream.config import CoreConfig
+from recstream.ingest import RawRecord, apply_batch
+from recstream.keyspace import Keyspace
+from recstream.memory import MemoryStore
+from recstream.ports import BatchCommit
+from recstream.store import APPLY_OP_LUA, RedisStore
+
+MINIMAL_WRITE_LUA = (
+    APPLY_OP_LUA
+    + """
+local users = tonumber(ARGV[1])
+local a = 2
+for i = 1, users do
+  redis.call('HSET', KEYS[i], 'wm', ARGV[a], 'st', ARGV[a + 1])
+  a = a + 2
+end
+for k = users + 1, #KEYS do
+  apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
+  a = a + 3
+end
+return users
+"""
+)
+
+
+class RecordingStore(MemoryStore):
+    """The in-memory store, keeping every commit it applied."""
+
+    def __init__(self, keyspace: Keyspace) -> None:
+        super().__init__(keyspace)
+        self.commits: list[BatchCommit] = []
+
+    async def commit_batch(self, commit: BatchCommit) -> None:
+        await super().commit_batch(commit)
+        self.commits.append(commit)
+
+
+@dataclass
+class FoldRun:
+    events: int
+    seconds: float
+    cpu_seconds: float
+    commits: list[BatchCommit]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+def partition_batches(records: Sequence[RawRecord], batch: int) -> list[list[RawRecord]]:
+    """Batches of one partition, offset order, in the order partitions are first seen."""
+    by_partition: dict[int, list[RawRecord]] = {}
+    for record in records:
+        by_partition.setdefault(record.partition, []).append(record)
+    out = []
+    for rows in by_partition.values():
+        rows.sort(key=lambda r: r.offset)
+        out += [rows[i : i + batch] for i in range(0, len(rows), batch)]
+    return out
+
+
+async def fold_only(
+    records: Sequence[RawRecord], batch: int, config: CoreConfig, keyspace: Keyspace
+) -> FoldRun:
+    store = RecordingStore(keyspace)
+    batches = partition_batches(records, batch)
+    cpu, started = time.process_time(), time.perf_counter()
+    for rows in batches:
+        await apply_batch(store, rows, config)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return FoldRun(len(records), seconds, cpu, store.commits)
+
+
+def _minimal_call(commit: BatchCommit) -> tuple[list[str], list[Any]]:
+    keys: list[str] = []
+    args: list[Any] = [len(commit.writes)]
+    keyspace_keys = []
+    for write in commit.writes:
+        state = write.state
+        assert state.watermark is not None
+        keys.append(_user_key(state.user_id))
+        args += [state.watermark.encode(), state.to_json()]
+    for shard in commit.shards:
+        for op in shard.ops:
+            keyspace_keys.append(op.key)
+            args += [op.code, op.a, op.b]
+    return keys + keyspace_keys, args
+
+
+def _user_key(user_id: str) -> str:
+    return f"benchlimit:{{u:{user_id}}}:state"
+
+
+async def lua_write(redis_url: str, commits: Sequence[BatchCommit], events: int) -> float:
+    """Events/s of the minimal Lua write of ``commits`` (keys under their own prefix)."""
+    calls = [_minimal_call(c) for c in commits]
+    redis = Redis.from_url(redis_url)
+    try:
+        script = redis.register_script(MINIMAL_WRITE_LUA)
+        started = time.perf_counter()
+        for keys, args in calls:
+            await script(keys=keys, args=args)
+        return events / (time.perf_counter() - started)
+    finally:
+        await redis.aclose()
+
+
+async def store_write(
+    redis_url: str, commits: Sequence[BatchCommit], events: int, keyspace: Keyspace
+) -> float:
+    """Events/s of the same commits through :class:`RedisStore` (read + checked commit)."""
+    redis = Redis.from_url(redis_url)
+    try:
+        store = RedisStore(redis, keyspace)
+        started = time.perf_counter()
+        for commit in commits:
+            users = [w.state.user_id for w in commit.writes]
+            await store.load_batch(users, commit.topic, commit.partition)
+            await store.commit_batch(commit)
+        return events / (time.perf_counter() - started)
+    finally:
+        await redis.aclose()
