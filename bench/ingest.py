@@ -72,16 +72,9 @@ KINDS = [  # (event type, share)
     ("wishlist_remove", 0.005),
 ]
 PRODUCT_TYPES = {
-    "product_view",
-    "add_to_cart",
-    "wishlist_add",
-    "cart_remove",
-    "wishlist_remove",
-    "purchase_completed",
-    "rating_submitted",
-    "payment_success",
-    "cart_checkout",
-}
+    "product_view", "add_to_cart", "wishlist_add", "cart_remove", "wishlist_remove",
+    "purchase_completed", "rating_submitted", "payment_success", "cart_checkout",
+}  # fmt: skip
 GROUP_TYPES = {"group_view", "group_join_click", "group_join_complete", "group_leave"}
 
 
