@@ -17,9 +17,16 @@ from dataclasses import dataclass, field
 from recstream.config import CoreConfig
 from recstream.decay import add_decayed, value_at
 from recstream.events import Event, EventType
-from recstream.patterns import StatDelta, item_contributions
+from recstream.patterns import StatDelta, item_contributions, session_items_delta
 from recstream.sessions import add_to_session, place_in_session, session_key
-from recstream.state import HistoryEntry, ItemStats, PriceStats, UserState, Watermark
+from recstream.state import (
+    HistoryEntry,
+    ItemStats,
+    PriceStats,
+    SessionState,
+    UserState,
+    Watermark,
+)
 
 DAY = 86_400.0
 
@@ -49,12 +56,22 @@ def dedupe_token(event_id: str) -> str:
 
 
 def fold_user(
-    state: UserState, events: Sequence[PositionedEvent], config: CoreConfig
+    state: UserState,
+    events: Sequence[PositionedEvent],
+    config: CoreConfig,
+    *,
+    take_ownership: bool = False,
 ) -> FoldOutcome:
-    """Apply ``events`` (in log order) to ``state``; the input state is not changed."""
-    new = state.copy()
+    """Apply ``events`` (in log order) to ``state``.
+
+    The input state is not changed, unless the caller hands it over with
+    ``take_ownership=True`` (it was just loaded and is not used again): then the
+    fold works on it directly instead of copying it.
+    """
+    new = state if take_ownership else state.copy()
     applied = skipped = duplicates = 0
     deltas: list[StatDelta] = []
+    sessions_touched: list[int] = []  # offsets of events that joined the current session
     latest_received: float | None = None
     for positioned in events:
         if new.watermark is not None and new.watermark.covers(
@@ -72,17 +89,34 @@ def fold_user(
             continue
         if config.dedupe_cap > 0:
             new.dedupe[token] = positioned.received_at
-        _apply_event(new, positioned, config, deltas)
+        before = new.session
+        joined = _apply_event(new, positioned, config, deltas)
+        if new.session is not before and before is not None and sessions_touched:
+            _close_session(new.user_id, before, sessions_touched, deltas)
+        if joined:
+            sessions_touched.append(positioned.offset)
         applied += 1
     if latest_received is not None:
         _prune_dedupe(new, latest_received, config)
         _cap_items(new, config)
+    if new.session is not None and sessions_touched:
+        _close_session(new.user_id, new.session, sessions_touched, deltas)
     return FoldOutcome(new, applied, skipped, duplicates, deltas)
+
+
+def _close_session(
+    user_id: str, session: SessionState, touched: list[int], deltas: list[StatDelta]
+) -> None:
+    """The item list of a session this fold changed, once: its latest value is all that counts."""
+    key = session_key(user_id, session.session_id)
+    deltas.append(session_items_delta(touched[-1], key, session))
+    touched.clear()
 
 
 def _apply_event(
     state: UserState, positioned: PositionedEvent, config: CoreConfig, deltas: list[StatDelta]
-) -> None:
+) -> bool:
+    """Apply one event; True when it joined the (new) current session."""
     event = positioned.event
     at = event.occurred_at.timestamp()
     weight = config.weight(event.event_type)
@@ -123,7 +157,6 @@ def _apply_event(
             at=at,
             earlier_items=earlier,
             session=session_key(state.user_id, session.session_id) if joins and session else None,
-            session_items=session.items if joins and session else None,
             config=config,
         )
     _insert_history(
@@ -139,6 +172,7 @@ def _apply_event(
         ),
         config,
     )
+    return joins
 
 
 def _apply_item(

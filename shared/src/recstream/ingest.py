@@ -111,13 +111,14 @@ async def apply_batch(
                 ]
                 erased += len(events) - len(kept)
                 events = kept
-            outcome = fold_user(before, events, config)
+            watermark = before.watermark
+            outcome = fold_user(before, events, config, take_ownership=True)
             applied += outcome.applied
             skipped += outcome.skipped
             duplicates += outcome.duplicates
             deltas += outcome.deltas
-            if outcome.state.watermark != before.watermark:
-                writes.append(UserWrite(outcome.state, before.watermark))
+            if outcome.state.watermark != watermark:
+                writes.append(UserWrite(outcome.state, watermark))
         shards = plan_shard_writes(deltas, loaded.shard_marks, store.keyspace, config)
         commit = BatchCommit(topic, partition, report.last_offset, writes, shards)
         try:

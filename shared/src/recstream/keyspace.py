@@ -44,16 +44,20 @@ class Keyspace:
         """Hash ``partition -> last applied offset`` of one statistic shard."""
         return f"{self.root}:{{s:{shard}}}:wm:{topic}"
 
+    def locate(self, kind: str, subject: str) -> tuple[int, str]:
+        """The shard and the key of statistic ``kind`` about ``subject`` (see :meth:`stat`)."""
+        shard = self.shard_of(subject)
+        if kind in ("pop", "icat"):
+            return shard, f"{self.root}:{{s:{shard}}}:{kind}"
+        return shard, f"{self.root}:{{s:{shard}}}:{kind}:{subject}"
+
     def stat(self, kind: str, subject: str) -> str:
         """The key of statistic ``kind`` about ``subject`` (an item, pair, category or session).
 
         ``pop`` (popularity, zset item -> score) and ``icat`` (hash item -> category) are one
         key per shard; the subject only chooses the shard. The others are one key per subject.
         """
-        shard = self.shard_of(subject)
-        if kind in ("pop", "icat"):
-            return f"{self.root}:{{s:{shard}}}:{kind}"
-        return f"{self.root}:{{s:{shard}}}:{kind}:{subject}"
+        return self.locate(kind, subject)[1]
 
     def shard_stat(self, kind: str, shard: int) -> str:
         """A per-shard statistic key (``pop`` or ``icat``) by shard number."""

@@ -27,7 +27,8 @@ class MemoryStore:
         self.strings: dict[str, str] = {}
 
     async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
-        users = {u: self.users.get(u) or UserState(user_id=u) for u in user_ids}
+        # copies, as a real store returns: the batch fold takes ownership of what it loads
+        users = {u: _copy_or_new(self.users.get(u), u) for u in user_ids}
         marks: dict[int, int] = {}
         for shard in range(self.keyspace.shards):
             mark = self.hashes.get(self.keyspace.shard_watermarks(shard, topic), {}).get(
@@ -66,7 +67,7 @@ class MemoryStore:
         elif op.code == "G":
             zset = self.zsets.setdefault(op.key, {})
             zset[str(op.a)] = max(zset.get(str(op.a), float("-inf")), float(op.b))
-        elif op.code == "K":
+        elif op.code == "B":  # expiry is not modelled in memory
             zset = self.zsets.get(op.key, {})
             excess = len(zset) - int(op.a)
             if excess > 0:
@@ -82,7 +83,6 @@ class MemoryStore:
             self.strings.pop(op.key, None)
             self.zsets.pop(op.key, None)
             self.hashes.pop(op.key, None)
-        # "E" (expiry) is not modelled in memory
 
     async def erase_user(
         self, plan: ErasurePlan, expected: Watermark | None, record: bytes
@@ -122,3 +122,7 @@ class MemoryStore:
 
     async def partition_watermarks(self, topic: str) -> dict[int, int]:
         return dict(self.watermarks.get(topic, {}))
+
+
+def _copy_or_new(state: UserState | None, user_id: str) -> UserState:
+    return state.copy() if state is not None else UserState(user_id=user_id)

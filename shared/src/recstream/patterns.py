@@ -7,7 +7,7 @@ For every applied event on an item, the fold emits :class:`StatDelta` values:
 - ``tr2``: second-order transitions ``(a, b) -> item`` after the last two items;
 - ``pop`` / ``popc``: popularity, global and per category, weighted by event type;
 - ``isess``: the item -> recent sessions index (for session neighbourhoods);
-- ``sitems``: the session's item list, read back by neighbour lookups;
+- ``sitems``: the session's item list, read back by neighbour lookups (once per fold);
 - ``icat``: the item's category as seen on events.
 
 Weights are forward-decayed: multiplied by ``2 ** ((t - landmark) / half_life)``, so
@@ -17,13 +17,13 @@ adding them up in any order gives scores that rank exactly as time-decayed ones.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import orjson
 
 from recstream.config import CoreConfig
+from recstream.state import SessionState
 
 DAY = 86_400.0
 StatKind = Literal["tr1", "tr2", "pop", "popc", "isess", "sitems", "icat"]
@@ -51,7 +51,6 @@ def item_contributions(
     at: float,
     earlier_items: list[str] | None,
     session: str | None,
-    session_items: Sequence[str] | None,
     config: CoreConfig,
 ) -> list[StatDelta]:
     """What one event on ``item`` adds; ``earlier_items`` are its session's items before it."""
@@ -72,9 +71,11 @@ def item_contributions(
         if len(earlier_items) >= 2 and earlier_items[-1] != item:
             pair = f"{earlier_items[-2]}|{earlier_items[-1]}"
             deltas.append(StatDelta(offset, "tr2", pair, item, scale))
-    if session is not None and session_items is not None:
+    if session is not None:
         deltas.append(StatDelta(offset, "isess", item, session, at))
-        deltas.append(
-            StatDelta(offset, "sitems", session, orjson.dumps(list(session_items)).decode(), at)
-        )
     return deltas
+
+
+def session_items_delta(offset: int, session: str, state: SessionState) -> StatDelta:
+    """The session's item list as the neighbour look-ups read it (latest value wins)."""
+    return StatDelta(offset, "sitems", session, orjson.dumps(state.items).decode(), state.last_at)

@@ -22,10 +22,10 @@ from recstream.patterns import StatDelta
 DAY = 86_400
 
 # Z: ZINCRBY key member amount     G: ZADD key GT score member (keep the latest time)
-# K: keep the top ``n`` members     S: SET key value [EX seconds when > 0]
-# H: HSET key field value
-# E: EXPIRE key seconds            D: DEL key                   R: ZREM key member
-OpCode = Literal["Z", "G", "K", "S", "H", "E", "D", "R"]
+# B: keep the top ``a`` members of a sorted set, then EXPIRE it after ``b`` seconds (when > 0)
+# S: SET key value [EX seconds when > 0]   H: HSET key field value
+# D: DEL key                               R: ZREM key member
+OpCode = Literal["Z", "G", "B", "S", "H", "D", "R"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,28 +54,31 @@ def plan_shard_writes(
     latest: dict[tuple[int, str, str], float] = {}
     payloads: dict[tuple[int, str], tuple[int, str]] = {}
     fields: dict[tuple[int, str, str], str] = {}
-    caps: dict[tuple[int, str], int] = {}
-    ttl: dict[tuple[int, str], int] = {}
+    bounds: dict[tuple[int, str], tuple[int, int]] = {}  # (keep, ttl seconds or 0)
     stat_ttl = int(config.statistic_ttl_days * DAY)
     session_ttl = int(config.session_ttl_days * DAY)
+    located: dict[tuple[str, str], tuple[int, str]] = {}
     for d in deltas:
         subject = d.member if d.kind == "pop" else d.key
-        shard = keyspace.shard_of(subject)
+        place = located.get((d.kind, subject))
+        if place is None:
+            place = located[(d.kind, subject)] = keyspace.locate(d.kind, subject)
+        shard, key = place
         if d.offset <= marks.get(shard, -1):
             continue
-        key = keyspace.stat(d.kind, subject)
         if d.kind in ("tr1", "tr2", "pop", "popc"):
             increments[(shard, key, d.member)] = (
                 increments.get((shard, key, d.member), 0.0) + d.value
             )
-            top = config.popularity_top_k if d.kind in ("pop", "popc") else config.transitions_top_k
-            caps[(shard, key)] = top
-            if d.kind != "pop":
-                ttl[(shard, key)] = stat_ttl
+            if d.kind == "pop":
+                bounds[(shard, key)] = (config.popularity_top_k, 0)
+            elif d.kind == "popc":
+                bounds[(shard, key)] = (config.popularity_top_k, stat_ttl)
+            else:
+                bounds[(shard, key)] = (config.transitions_top_k, stat_ttl)
         elif d.kind == "isess":
             latest[(shard, key, d.member)] = max(latest.get((shard, key, d.member), 0.0), d.value)
-            caps[(shard, key)] = config.sessions_per_item
-            ttl[(shard, key)] = session_ttl
+            bounds[(shard, key)] = (config.sessions_per_item, session_ttl)
         elif d.kind == "sitems":
             if d.offset > payloads.get((shard, key), (-1, ""))[0]:
                 payloads[(shard, key)] = (d.offset, d.member)
@@ -90,10 +93,8 @@ def plan_shard_writes(
         ops.setdefault(shard, []).append(ShardOp("S", key, payload, session_ttl))
     for (shard, key, field), value in fields.items():
         ops.setdefault(shard, []).append(ShardOp("H", key, field, value))
-    for (shard, key), keep in caps.items():
-        ops.setdefault(shard, []).append(ShardOp("K", key, keep))
-    for (shard, key), seconds in ttl.items():
-        ops.setdefault(shard, []).append(ShardOp("E", key, seconds))
+    for (shard, key), (keep, seconds) in bounds.items():
+        ops.setdefault(shard, []).append(ShardOp("B", key, keep, seconds))
     return [
         ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
         for shard, shard_ops in sorted(ops.items())

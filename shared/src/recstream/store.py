@@ -28,12 +28,13 @@ APPLY_OP_LUA = """
 local function apply_op(code, key, x, y)
   if code == 'Z' then redis.call('ZINCRBY', key, y, x)
   elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
-  elseif code == 'K' then redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
+  elseif code == 'B' then
+    redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
+    if tonumber(y) > 0 then redis.call('EXPIRE', key, y) end
   elseif code == 'S' then
     if tonumber(y) and tonumber(y) > 0 then redis.call('SET', key, x, 'EX', y)
     else redis.call('SET', key, x) end
   elseif code == 'H' then redis.call('HSET', key, x, y)
-  elseif code == 'E' then redis.call('EXPIRE', key, x)
   elseif code == 'D' then redis.call('DEL', key)
   elseif code == 'R' then redis.call('ZREM', key, x)
   end
