@@ -28,7 +28,7 @@ from bench.drain import send_probes, wait_applied, watch
 from bench.freshness import PROBE
 from bench.ingest import produce
 from bench.results import BenchResult, Figure, Table
-from bench.stack import ApiProcess, Rig, cpu_seconds
+from bench.stack import ApiProcess, Rig, cpu_seconds, monitor_latency, script_stats
 from bench.workload import Workload, generate
 from recstream.keyspace import Keyspace
 from recstream_api.auth import issue_token
@@ -194,6 +194,7 @@ async def run(ctx: BenchContext) -> BenchResult:
         print(f"  {len(records):,} events of {users:,} users applied", flush=True)
         api = rig.api("api", prefix)
         await api.ready()
+        await monitor_latency(rig.redis_url)
         requests = request_sets(workload, prefix)
         for endpoint in ("recommendations", "profile"):  # warm-up, not recorded
             await point(ctx, rig, api, requests[endpoint], endpoint, 100.0, False, 2.0)
@@ -229,6 +230,11 @@ async def run(ctx: BenchContext) -> BenchResult:
         ctx.shared["api_rss"] = api.child.rss()
         if producer is not None:
             producer.stop()
+            calls, mean_ms, longest_ms = await script_stats(rig.redis_url)
+            result.notes.append(
+                f"Consumer batch scripts in Redis: {calls:,} calls, {mean_ms:.2f} ms on average; "
+                f"the longest Redis command took {longest_ms:.0f} ms (readers wait behind it)."
+            )
     _report(ctx, result, points)
     return result
 

@@ -10,6 +10,7 @@ plots are PNG files in ``plots/`` of the same folder.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from collections.abc import Sequence
@@ -118,9 +119,8 @@ def machine() -> dict[str, Any]:
         ).stdout.strip()
     except OSError:
         redis = "?"
-    import os
-
     return {
+        "commit": git_state(),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gib": round(mem_kib / 1024 / 1024, 1),
@@ -129,6 +129,24 @@ def machine() -> dict[str, Any]:
         "redis": redis,
         "load_average_at_start": load_average(),
     }
+
+
+def git_state() -> str:
+    """The checked-out commit, and how many tracked files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except OSError:
+        return "?"
+    return f"{head} ({len(changed)} tracked files changed)" if changed else head
 
 
 def table_markdown(table: Table) -> list[str]:

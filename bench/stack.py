@@ -265,3 +265,36 @@ def unique(stem: str) -> str:
 def load_average() -> tuple[float, float, float]:
     one, five, fifteen = Path("/proc/loadavg").read_text().split()[:3]
     return float(one), float(five), float(fifteen)
+
+
+async def script_stats(redis_url: str) -> tuple[int, float, float]:
+    """Lua script calls so far, their mean time in ms (``INFO commandstats``), and the longest
+    command the latency monitor saw in ms (0 unless ``latency-monitor-threshold`` was set)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        stats = await redis.info("commandstats")
+        latest = await redis.latency_latest()
+    finally:
+        await redis.aclose()
+    calls, usec = 0, 0.0
+    for name in ("cmdstat_evalsha", "cmdstat_eval"):
+        entry = stats.get(name)
+        if entry:
+            calls += int(entry["calls"])
+            usec += float(entry["usec"])
+    longest = max((int(row[3]) for row in latest if row[0] in (b"command", "command")), default=0)
+    return calls, usec / calls / 1000 if calls else 0.0, float(longest)
+
+
+async def monitor_latency(redis_url: str, threshold_ms: int = 1) -> None:
+    """Make Redis record commands that run longer than ``threshold_ms`` (``LATENCY LATEST``)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        await redis.config_set("latency-monitor-threshold", threshold_ms)
+        await redis.latency_reset()
+    finally:
+        await redis.aclose()

@@ -24,6 +24,7 @@ from bench.drain import Drain, watch
 from bench.ingest import in_process, produce
 from bench.limits import fold_only, lua_write, store_write
 from bench.results import BenchResult, Figure, Table
+from bench.stack import monitor_latency, script_stats
 from bench.workload import generate
 from recstream.config import CoreConfig
 from recstream.keyspace import Keyspace
@@ -77,6 +78,7 @@ async def run(ctx: BenchContext) -> BenchResult:
         rows: list[list[object]] = []
         raw: dict[str, float] = {}
         drains: dict[str, Drain] = {}
+        scripts: dict[str, tuple[int, float, float]] = {}
         for runtime in ctx.runtimes:
             rt: Runtime = "faust" if runtime == "faust" else "aiokafka"
             fetch = await in_process(
@@ -87,11 +89,15 @@ async def run(ctx: BenchContext) -> BenchResult:
             )
             raw[runtime] = decode.rate
             prefix = f"e2e{uuid.uuid4().hex[:8]}"
+            await monitor_latency(rig.redis_url)
+            calls0, _, _ = await script_stats(rig.redis_url)
             consumer = rig.consumer(
                 f"consumer-{runtime}", topic, prefix, f"e2e-{prefix}", runtime=runtime
             )
             drains[runtime] = drain = await watch(rig, [consumer], topic, prefix, total)
             consumer.stop()
+            calls, mean_ms, longest_ms = await script_stats(rig.redis_url)
+            scripts[runtime] = (calls - calls0, mean_ms, longest_ms)
             rows += [
                 [runtime, "fetch only (in process)", f"{fetch.rate:,.0f}", "", ""],
                 [runtime, "decode only (in process)", f"{decode.rate:,.0f}", "", ""],
@@ -180,7 +186,9 @@ async def run(ctx: BenchContext) -> BenchResult:
         result.notes.append(
             f"{runtime}: over the drain the consumer used {drain.consumer_cpu:.1f} CPU-s, "
             f"Redis {drain.redis_cpu:.1f} CPU-s, the broker {drain.broker_cpu:.1f} CPU-s in "
-            f"{drain.seconds:.1f} s; consumer RSS {drain.consumer_rss / 2**20:.0f} MiB"
+            f"{drain.seconds:.1f} s; consumer RSS {drain.consumer_rss / 2**20:.0f} MiB; "
+            f"{scripts[runtime][0]:,} batch scripts ({total / max(scripts[runtime][0], 1):,.0f} "
+            f"events each), the longest Redis command {scripts[runtime][2]:.0f} ms"
         )
     ctx.shared["consumer_rss"] = max((d.consumer_rss for d in drains.values()), default=0)
     return result
