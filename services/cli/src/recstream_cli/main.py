@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from recstream_cli.bench import bench
+from recstream_cli.demo_generator import demo_generate
 from recstream_cli.evaluate import evaluate
 from recstream_cli.faults import faults
 from recstream_cli.kafka import create_topics
@@ -56,6 +57,7 @@ cli.add_command(replay)
 cli.add_command(evaluate)
 cli.add_command(faults)
 cli.add_command(bench)
+cli.add_command(demo_generate)
 
 
 @cli.command()
