@@ -1,17 +1,22 @@
-"""The deployment files agree with the code: compose, Dockerfiles, .env.example, Kubernetes."""
+"""The deployment files agree with the code: compose, Dockerfiles, .env.example, Prometheus,
+Grafana (the Kubernetes manifests: test_deploy.py)."""
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from recstream_api.demo import CLIENT, DATASET
 from tests.unit.settings_names import known_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,32 +105,137 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
     assert not stale, f"not a setting: {sorted(stale)}"
 
 
-def _manifests() -> list[dict[str, Any]]:
-    documents: list[dict[str, Any]] = []
-    for path in sorted((ROOT / "deploy").rglob("*.yaml")):
-        documents += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return documents
+# --- the observability and demo services ---------------------------------------------
 
 
-def test_kubernetes_deployments_select_their_pods_and_run_as_non_root() -> None:
-    deployments = [d for d in _manifests() if d["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} >= {"recstream-consumer", "recstream-api"}
-    for deployment in deployments:
-        spec = deployment["spec"]
-        labels = spec["template"]["metadata"]["labels"]
-        assert spec["selector"]["matchLabels"].items() <= labels.items()
-        assert spec["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+def _bind_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> host path (with ${VAR:-default} resolved to the default)."""
+    mounts = {}
+    for volume in service.get("volumes", []):
+        source, target = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", volume).split(":")[:2]
+        mounts[target] = source
+    return mounts
 
 
-def test_kubernetes_settings_are_real_settings() -> None:
-    known = known_settings()
-    manifests = _manifests()
-    config = next(d for d in manifests if d["kind"] == "ConfigMap")
-    assert not set(config["data"]) - known
-    for deployment in (d for d in manifests if d["kind"] == "Deployment"):
-        for container in deployment["spec"]["template"]["spec"]["containers"]:
-            names = {e["name"] for e in container.get("env", [])}
-            assert not names - known, names - known
-    api = next(d for d in manifests if d["metadata"]["name"] == "recstream-api")
-    probe = api["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-    assert probe["httpGet"]["path"] == "/api/behavioral-ml/health"
+def _dockerfile(service: str) -> str:
+    return (ROOT / "services" / service / "Dockerfile").read_text()
+
+
+def test_every_bind_mount_of_the_repository_exists() -> None:
+    for name, service in _compose()["services"].items():
+        for source in _bind_mounts(service).values():
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name}: {source} is missing"
+
+
+def test_two_consumers_form_one_group_and_report_health_on_their_port() -> None:
+    services = _compose()["services"]
+    consumer = services["consumer"]
+    assert consumer["deploy"]["replicas"] == "${CONSUMER_REPLICAS:-2}"
+    assert "ports" not in consumer, "replicas cannot share a host port"
+    assert "container_name" not in consumer
+    probe = " ".join(consumer["healthcheck"]["test"])
+    assert "127.0.0.1:9100/healthz" in probe
+    assert "EXPOSE 9100" in _dockerfile("consumer")
+
+
+def test_prometheus_scrapes_the_api_and_every_consumer_replica() -> None:
+    services = _compose()["services"]
+    mounts = _bind_mounts(services["prometheus"])
+    config = yaml.safe_load((ROOT / mounts["/etc/prometheus/prometheus.yml"]).read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    api = jobs["recstream-api"]
+    assert api["static_configs"][0]["targets"] == ["api:8000"]
+    assert api.get("metrics_path", "/metrics") == "/metrics"
+    consumer = jobs["recstream-consumer"]["dns_sd_configs"][0]
+    assert consumer["names"] == ["consumer"]
+    assert (consumer["type"], consumer["port"]) == ("A", 9100)
+    assert set(services["prometheus"]["healthcheck"]["test"]) >= {"wget"}
+
+
+def test_grafana_provisions_the_prometheus_datasource_and_the_dashboard() -> None:
+    services = _compose()["services"]
+    grafana = services["grafana"]
+    mounts = _bind_mounts(grafana)
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    datasources = yaml.safe_load(
+        (ROOT / mounts["/etc/grafana/provisioning/datasources/recstream.yml"]).read_text()
+    )
+    [source] = datasources["datasources"]
+    assert (source["type"], source["url"], source["isDefault"]) == (
+        "prometheus",
+        "http://prometheus:9090",
+        True,
+    )
+    assert any(p.endswith(":9090") for p in services["prometheus"]["ports"])
+    providers = yaml.safe_load(
+        (ROOT / mounts["/etc/grafana/provisioning/dashboards/recstream.yml"]).read_text()
+    )
+    folder = providers["providers"][0]["options"]["path"]
+    dashboards = {t: s for t, s in mounts.items() if t.startswith(folder + "/")}
+    assert dashboards, f"no dashboard mounted under {folder}"
+    for source_path in dashboards.values():
+        dashboard = json.loads((ROOT / source_path).read_text())
+        assert dashboard["panels"]
+        variables = dashboard["templating"]["list"]
+        assert {"type": "datasource", "query": "prometheus"}.items() <= variables[0].items()
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home in dashboards
+
+
+def test_the_api_image_serves_the_demo_client_and_reads_the_mounted_datasets() -> None:
+    text = _dockerfile("api")
+    workdir = Path(re.findall(r"^WORKDIR\s+(\S+)", text, re.M)[-1])
+    copies = dict(re.findall(r"^COPY\s+(?!--from)(\S+)\s+(\S+)", text, re.M))
+    assert copies[CLIENT.as_posix()] == CLIENT.as_posix(), "relative to the runtime WORKDIR"
+    assert workdir == Path("/app")
+    mounts = _bind_mounts(_compose()["services"]["api"])
+    datasets_target = workdir / DATASET.parents[1]
+    assert mounts[datasets_target.as_posix()] == "../shared/datasets"
+
+
+def test_the_demo_generator_runs_in_the_api_image_on_the_mounted_dataset(datasets: Path) -> None:
+    services = _compose()["services"]
+    generator = services["generator"]
+    assert generator["image"] == services["api"]["image"]
+    assert generator["build"] == services["api"]["build"]
+    command = generator["command"]
+    mounts = _bind_mounts(generator)
+    assert mounts[command[1]] == "./services/cli/src/recstream_cli/demo_generator.py"
+    dataset = Path(command[command.index("--dataset") + 1])
+    assert mounts[dataset.parents[1].as_posix()] == "../shared/datasets"
+    assert (datasets / dataset.relative_to(dataset.parents[1])).is_file()
+    assert "--rate" in command
+    assert generator["depends_on"]["topics"]["condition"] == "service_completed_successfully"
+    # the API image holds the generator's imports: the core, aiokafka and click (uvicorn's)
+    closure = _locked_closure("recstream-api")
+    assert {"aiokafka", "click", "recstream"} <= closure
+
+
+def _locked_closure(package: str) -> set[str]:
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    by_name = {p["name"]: p for p in lock["package"]}
+    seen: set[str] = set()
+    stack = [package]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack += [d["name"] for d in by_name[name].get("dependencies", [])]
+    return seen
+
+
+def test_dockerignore_keeps_every_copied_source() -> None:
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for service in SERVICES:
+        for source in re.findall(r"^COPY\s+(?!--from)(\S+)", _dockerfile(service), re.M):
+            parts = Path(source).parts
+            prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+            for pattern in patterns:
+                ignored = any(fnmatch.fnmatch(p, pattern.removeprefix("**/")) for p in prefixes)
+                assert not ignored, f"{service}: COPY {source} is excluded by {pattern}"
