@@ -239,3 +239,13 @@ def test_dockerignore_keeps_every_copied_source() -> None:
             for pattern in patterns:
                 ignored = any(fnmatch.fnmatch(p, pattern.removeprefix("**/")) for p in prefixes)
                 assert not ignored, f"{service}: COPY {source} is excluded by {pattern}"
+
+
+def test_deploy_readme_documents_every_service_and_variable() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    documented = readme + ENV_EXAMPLE.read_text()
+    for name in _compose()["services"]:
+        assert f"| `{name}` |" in readme, name
+    variables = set(re.findall(r"\$\{(\w+)(?::-[^}]*)?\}", COMPOSE.read_text()))
+    missing = {v for v in variables if v not in documented}
+    assert not missing, f"compose variables not documented: {sorted(missing)}"
