@@ -7,7 +7,7 @@ each user's events with the pure core and commits through the store port.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from recstream.catalog import CatalogRecord, decode_catalog_record
@@ -16,10 +16,14 @@ from recstream.erasure import is_erased
 from recstream.events import Event, EventError, decode_event
 from recstream.fold import PositionedEvent, fold_user
 from recstream.patterns import StatDelta
-from recstream.ports import BatchCommit, StateStore, UserWrite, WatermarkConflictError
+from recstream.ports import BatchCommit, BatchState, StateStore, UserWrite, WatermarkConflictError
 from recstream.shards import plan_catalog_writes, plan_shard_writes
 
 MAX_CONFLICT_RETRIES = 3
+
+# Sees a batch's decoded events by user and their loaded states before the fold; must not
+# change them (the consumer's live quality sampler scores events against them).
+BatchObserver = Callable[[Mapping[str, Sequence[PositionedEvent]], BatchState], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +84,16 @@ def decode_record(record: RawRecord, config: CoreConfig) -> PositionedEvent:
 
 
 async def apply_batch(
-    store: StateStore, records: Sequence[RawRecord], config: CoreConfig
+    store: StateStore,
+    records: Sequence[RawRecord],
+    config: CoreConfig,
+    *,
+    before_fold: BatchObserver | None = None,
 ) -> BatchReport:
-    """Apply one batch of records of a single partition, in offset order."""
+    """Apply one batch of records of a single partition, in offset order.
+
+    ``before_fold`` is awaited after each load of the batch's states, before they are folded.
+    """
     if not records:
         raise ValueError("empty batch")
     topic, partition = records[0].topic, records[0].partition
@@ -98,6 +109,8 @@ async def apply_batch(
     report.users = len(by_user)
     for attempt in range(MAX_CONFLICT_RETRIES + 1):
         loaded = await store.load_batch(list(by_user), topic, partition)
+        if before_fold is not None:
+            await before_fold(by_user, loaded)
         writes: list[UserWrite] = []
         deltas: list[StatDelta] = []
         applied = skipped = duplicates = 0

@@ -1,9 +1,10 @@
 """The consumer's composition root: ``recstream-consumer`` or ``python -m recstream_consumer``.
 
 Reads :class:`~recstream_consumer.settings.ConsumerSettings` from the
-environment, runs one consumer-group member until SIGTERM or SIGINT, then
-finishes (or abandons whole) the in-flight batch, commits what was applied
-and exits.
+environment, sets up the log lines (logfmt, or JSON with
+``RECSTREAM_LOG_FORMAT=json``), runs one consumer-group member until SIGTERM
+or SIGINT, then finishes (or abandons whole) the in-flight batch, commits
+what was applied and exits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from recstream.logs import configure_logging
 from recstream_consumer.service import serve
 from recstream_consumer.settings import ConsumerSettings
 
@@ -41,13 +43,15 @@ def main() -> int:
     except ValidationError as exc:
         print(f"recstream-consumer: invalid settings\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.consumer.log_level,
-        format=f"%(asctime)s %(levelname)s [{settings.consumer.instance_id}] %(name)s: %(message)s",
+    configure_logging(
+        settings.consumer.log_level,
+        settings.log_format,
+        {"service": "recstream-consumer", "instance": settings.consumer.instance_id},
     )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.root.level))
     counters = event_loop_runner(settings.consumer.event_loop)(serve(settings))
-    logging.getLogger("recstream_consumer").info("stopped: %s", counters.as_dict())
+    summary = " ".join(f"{k}={v}" for k, v in counters.as_dict().items())
+    logging.getLogger("recstream_consumer").info("stopped: %s", summary)
     return 0
 
 

@@ -10,6 +10,11 @@ offset not applied, so it is read again.
 
 A rebalance waits for the in-flight batch: the listener takes the same lock
 as the poll loop, commits what was applied, then lets the partitions go.
+
+Lag (``recstream_consumer_lag``) is the partition's high-water mark, as the
+last fetch response reported it (``consumer.highwater``), minus the next
+offset to apply (before the first batch of a partition: the fetch position);
+it is refreshed after every poll.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
-from recstream_consumer.handler import BatchNotAppliedError, RecordHandler
+from recstream_consumer.handler import BatchNotAppliedError, RecordHandler, batch_fields
+from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
 
@@ -40,8 +46,10 @@ class AiokafkaSource:
         settings: ConsumerSection,
         handler: RecordHandler,
         client_id: str = "recstream-consumer",
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._topics = list(topics)
         self._handler = handler
         self._stopping = asyncio.Event()
@@ -100,11 +108,11 @@ class AiokafkaSource:
                     timeout_ms=self._settings.poll_timeout_ms,
                     max_records=self._settings.max_poll_records,
                 )
-                if not batches:
-                    continue
-                async with self._lock:
-                    await self._handle_poll(batches)
-                    await self._commit_applied()
+                if batches:
+                    async with self._lock:
+                        await self._handle_poll(batches)
+                        await self._commit_applied()
+                await self._update_lag()
         finally:
             async with self._lock:
                 await self._commit_applied()
@@ -132,10 +140,27 @@ class AiokafkaSource:
             try:
                 await self._handler.handle(records, flow=self)
             except BatchNotAppliedError as exc:
-                log.warning("batch not applied, will read it again: %s", exc)
+                log.warning(
+                    "batch not applied, will read it again: %s", exc, extra=batch_fields(records)
+                )
                 self._rewind(pending[index:])
                 return
             self._applied[tp] = messages[-1].offset + 1
+
+    async def _update_lag(self) -> None:
+        if self._metrics is None:
+            return
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue  # nothing fetched yet
+            next_offset = self._applied.get(tp)
+            if next_offset is None:
+                try:  # a fetch was answered, so the position is known: this does not wait
+                    next_offset = await self._consumer.position(tp)
+                except IllegalStateError:
+                    continue  # revoked meanwhile
+            self._metrics.set_lag(tp.topic, tp.partition, highwater - next_offset)
 
     def _rewind(
         self, pending: Sequence[tuple[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]]
@@ -175,10 +200,14 @@ class AiokafkaSource:
             for tp in revoked:
                 self._applied.pop(tp, None)
                 self._committed.pop(tp, None)
+        if self._metrics is not None:
+            self._metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
         if revoked:
             log.info("partitions revoked: %s", describe(revoked))
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._metrics is not None:
+            self._metrics.rebalances.inc()
         log.info("partitions assigned: %s", describe(assigned))
 
 

@@ -16,6 +16,10 @@ stops fetching the partitions). Faust's ``Consumer.pause_partitions`` is not
 used for this: it silently drops records already fetched for the paused
 partitions while the fetch position moves on.
 
+Rebalances are counted from the app's ``on_partitions_assigned`` signal; lag
+is the high-water mark faust's consumer knows minus the next offset to apply,
+set after each applied batch.
+
 ``Stream.take_events`` is not used: its buffer acks the yielded events in a
 ``finally`` clause, which also runs when the agent is cancelled mid-batch,
 so a stop could mark an unapplied batch as done. The queue also bounds
@@ -37,7 +41,8 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 
 from recstream.ingest import RawRecord
-from recstream_consumer.handler import BatchNotAppliedError, RecordHandler
+from recstream_consumer.handler import BatchNotAppliedError, RecordHandler, batch_fields
+from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
 
@@ -55,8 +60,10 @@ class FaustSource:
         handler: RecordHandler,
         client_id: str = "recstream-consumer",
         datadir: Path | None = None,
+        metrics: ConsumerMetrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._handler = handler
         self._stopping = asyncio.Event()
         self._queue: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue(
@@ -98,6 +105,8 @@ class FaustSource:
                 name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
             )
             self._app.agent(channel, name=f"{settings.group_id}.{name}")(self._agent)
+        self._app.on_partitions_assigned.connect(self._on_assigned)
+        self._app.on_partitions_revoked.connect(self._on_revoked)
 
     @property
     def name(self) -> str:
@@ -116,6 +125,24 @@ class FaustSource:
             return {(tp.topic, tp.partition) for tp in self._app.consumer.assignment()}
         except ConsumerNotStarted:
             return set()
+
+    def _on_assigned(self, _app: Any, /, *_: Any, signal: Any = None, **__: Any) -> None:
+        if self._metrics is not None:
+            self._metrics.rebalances.inc()
+
+    def _on_revoked(self, _app: Any, /, *args: Any, signal: Any = None, **__: Any) -> None:
+        if self._metrics is not None and args:
+            self._metrics.forget_partitions((tp.topic, tp.partition) for tp in args[0])
+
+    def _set_lag(self, message: Any) -> None:
+        if self._metrics is None:
+            return
+        try:
+            highwater = self._app.consumer.highwater(message.tp)
+        except (AssertionError, ConsumerNotStarted):  # not assigned (any more)
+            return
+        if highwater is not None:
+            self._metrics.set_lag(message.topic, message.partition, highwater - message.offset - 1)
 
     async def _agent(self, stream: Any) -> None:
         manual = stream.noack()
@@ -184,9 +211,10 @@ class FaustSource:
             except BatchNotAppliedError as exc:
                 if self._stopping.is_set():
                     return False  # abandoned whole: not acked, read again after restart
-                log.warning("batch not applied, trying again: %s", exc)
+                log.warning("batch not applied, trying again: %s", exc, extra=batch_fields(records))
         for event, stream in pairs:
             await stream.ack(event)
+        self._set_lag(pairs[-1][0].message)
         return True
 
 

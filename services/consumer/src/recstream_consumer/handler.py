@@ -4,7 +4,10 @@ A batch of ``interactions`` is applied with :func:`recstream.ingest.apply_batch`
 (a batch of the ``catalog`` topic with :func:`~recstream.ingest.apply_catalog_batch`):
 atomic store steps guarded by watermarks. Then its dead letters
 are published and acknowledged. Only when :meth:`BatchHandler.handle`
-returns may the source commit the batch's offsets.
+returns may the source commit the batch's offsets. Each applied batch is
+counted in :class:`~recstream_consumer.metrics.ConsumerMetrics`; the quality
+monitor (:mod:`~recstream_consumer.prequential`), when there is one, scores
+sampled events between the load of the batch's states and their fold.
 
 When Redis (or the dead-letter topic) is unavailable the handler asks the
 source to pause fetching and retries the same batch with jittered
@@ -21,9 +24,10 @@ import contextlib
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, fields
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 
@@ -31,6 +35,8 @@ from recstream.config import CoreConfig
 from recstream.ingest import BatchReport, RawRecord, apply_batch, apply_catalog_batch
 from recstream.ports import StateStore, StoreUnavailableError, WatermarkConflictError
 from recstream_consumer.deadletters import DeadLetterSink
+from recstream_consumer.metrics import ConsumerMetrics
+from recstream_consumer.prequential import QualityMonitor
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +72,20 @@ class RetryPolicy:
         return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
+def batch_fields(records: Sequence[RawRecord]) -> dict[str, Any]:
+    """``topic``, ``partition`` and ``offsets`` (``first-last``) of a batch, for ``extra=``."""
+    first, last = records[0], records[-1]
+    return {
+        "topic": first.topic,
+        "partition": first.partition,
+        "offsets": f"{first.offset}-{last.offset}",
+    }
+
+
 @dataclass(slots=True)
 class ConsumerCounters:
+    """This process's totals, for the log lines (the metrics carry the same and more)."""
+
     batches: int = 0
     records: int = 0
     applied: int = 0
@@ -116,6 +134,8 @@ class BatchHandler:
         rng: random.Random | None = None,
         *,
         catalog_topic: str | None = None,
+        metrics: ConsumerMetrics | None = None,
+        quality: QualityMonitor | None = None,
     ) -> None:
         self._store = store
         self._catalog_topic = catalog_topic
@@ -125,6 +145,8 @@ class BatchHandler:
         self._rng = rng or random.Random()
         self._stopping = asyncio.Event()
         self.counters = ConsumerCounters()
+        self.metrics = metrics or ConsumerMetrics()
+        self._quality = quality
 
     def request_stop(self) -> None:
         """Stop waiting out an outage: a batch in backoff is abandoned whole."""
@@ -141,12 +163,13 @@ class BatchHandler:
         async def back_off(exc: BaseException, step: str) -> None:
             nonlocal paused, attempt
             self.counters.retries += 1
+            self.metrics.retries.inc()
             if flow is not None and not paused:
                 flow.pause_fetching()
                 paused = True
             delay = self._retry.delay(attempt, self._rng)
             attempt += 1
-            first = records[0]
+            first, context = records[0], batch_fields(records)
             if time.monotonic() + delay > deadline or self._stopping.is_set():
                 self.counters.abandoned_batches += 1
                 raise BatchNotAppliedError(
@@ -155,6 +178,7 @@ class BatchHandler:
             log.warning(
                 "%s of %s[%d]@%d failed (%s); retry %d in %.2fs",
                 step, first.topic, first.partition, first.offset, exc, attempt, delay,
+                extra=context,
             )  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
@@ -165,7 +189,11 @@ class BatchHandler:
         try:
             while True:
                 try:
+                    started, sampling = time.perf_counter(), self._sampling_seconds()
                     report = await self._apply(records)
+                    committed_at = time.time()
+                    seconds = time.perf_counter() - started
+                    seconds -= self._sampling_seconds() - sampling
                     break
                 except _TRANSIENT as exc:
                     await back_off(exc, "apply")
@@ -179,9 +207,30 @@ class BatchHandler:
             if paused and flow is not None:
                 flow.resume_fetching()
         self.counters.add(report)
+        interactions = records[0].topic != self._catalog_topic
+        self.metrics.record_batch(report, records, seconds, committed_at if interactions else None)
+        if report.dead_letters:
+            reasons = Counter(letter.reason for letter in report.dead_letters)
+            log.info(
+                "dead-lettered %d records: %s",
+                len(report.dead_letters),
+                " ".join(f"{reason}={n}" for reason, n in sorted(reasons.items())),
+                extra=batch_fields(records),
+            )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "batch applied: %d records, %d applied, %d skipped, %d duplicates, "
+                "%d dead letters in %.1f ms",
+                report.records, report.applied, report.skipped, report.duplicates,
+                len(report.dead_letters), seconds * 1000, extra=batch_fields(records),
+            )  # fmt: skip
         return report
+
+    def _sampling_seconds(self) -> float:
+        return self._quality.spent if self._quality is not None else 0.0
 
     def _apply(self, records: Sequence[RawRecord]) -> Awaitable[BatchReport]:
         if records[0].topic == self._catalog_topic:
             return apply_catalog_batch(self._store, records)
-        return apply_batch(self._store, records, self._config)
+        observer = self._quality.observe if self._quality is not None else None
+        return apply_batch(self._store, records, self._config, before_fold=observer)

@@ -1,9 +1,10 @@
 """Wiring of one consumer process: settings in, a running source out.
 
 :func:`open_consumer` builds the Redis client, the store, the dead-letter
-producer, the shared batch handler and the chosen :class:`EventSource`, and
-closes them again. ``__main__`` (the composition root), the benchmark and
-the tests use it.
+producer, the metrics, the quality monitor, the shared batch handler, the
+chosen :class:`EventSource` and the status port (``/metrics``, ``/healthz``,
+``/readyz``), and closes them again. ``__main__`` (the composition root), the
+benchmark and the tests use it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from recstream.store import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
@@ -27,9 +29,12 @@ from recstream_consumer.handler import (
     RecordHandler,
     RetryPolicy,
 )
+from recstream_consumer.metrics import ConsumerMetrics
+from recstream_consumer.prequential import QualityMonitor
 from recstream_consumer.settings import ConsumerSettings
 from recstream_consumer.source import EventSource
 from recstream_consumer.topics import ensure_topics, topic_specs
+from recstream_consumer.web import Readiness, StatusServer, readiness
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +46,28 @@ class Consumer:
     settings: ConsumerSettings
     handler: RecordHandler
     source: EventSource
+    metrics: ConsumerMetrics
+    quality: QualityMonitor | None = None
+    status_port: int | None = None  # where /metrics, /healthz and /readyz answer
 
     @property
     def counters(self) -> ConsumerCounters:
         return self.handler.counters
 
+    def readiness(self) -> Readiness:
+        return readiness(
+            len(self.source.assignment()),
+            self.metrics.store_age(),
+            self.settings.consumer.ready_redis_seconds,
+        )
+
     def stop(self) -> None:
         self.source.stop()
 
 
-def build_source(settings: ConsumerSettings, handler: RecordHandler) -> EventSource:
+def build_source(
+    settings: ConsumerSettings, handler: RecordHandler, metrics: ConsumerMetrics | None = None
+) -> EventSource:
     kafka, section = settings.kafka, settings.consumer
     client_id = f"{kafka.client_id}-consumer-{section.instance_id}"
     if section.runtime == "faust":
@@ -63,6 +80,7 @@ def build_source(settings: ConsumerSettings, handler: RecordHandler) -> EventSou
             settings=section,
             handler=handler,
             client_id=client_id,
+            metrics=metrics,
         )
     return AiokafkaSource(
         bootstrap_servers=kafka.bootstrap_servers,
@@ -70,6 +88,25 @@ def build_source(settings: ConsumerSettings, handler: RecordHandler) -> EventSou
         settings=section,
         handler=handler,
         client_id=client_id,
+        metrics=metrics,
+    )
+
+
+def build_quality(
+    settings: ConsumerSettings, store: RedisStore, metrics: ConsumerMetrics
+) -> QualityMonitor | None:
+    section = settings.consumer
+    if section.quality_sample_rate <= 0:
+        return None
+    return QualityMonitor(
+        store,
+        settings.core,
+        settings.scoring,
+        metrics,
+        rate=section.quality_sample_rate,
+        k=section.quality_k,
+        window=section.quality_window,
+        budget=section.quality_budget,
     )
 
 
@@ -98,17 +135,72 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         )
         store = RedisStore(redis, settings.redis.keyspace())
         sink = KafkaDeadLetterSink(producer, kafka.dead_letter_topic)
-        handler = BatchHandler(store, sink, settings.core, retry, catalog_topic=kafka.catalog_topic)
-        yield Consumer(settings, handler, build_source(settings, handler))
+        metrics = ConsumerMetrics(topics=[kafka.interactions_topic, kafka.catalog_topic])
+        quality = build_quality(settings, store, metrics)
+        handler = BatchHandler(
+            store,
+            sink,
+            settings.core,
+            retry,
+            catalog_topic=kafka.catalog_topic,
+            metrics=metrics,
+            quality=quality,
+        )
+        source = build_source(settings, handler, metrics)
+        consumer = Consumer(settings, handler, source, metrics, quality)
+        async with _status_port(consumer, redis):
+            yield consumer
     finally:
         await producer.stop()
         await redis.aclose()
 
 
+@contextlib.asynccontextmanager
+async def _status_port(consumer: Consumer, redis: Redis) -> AsyncIterator[None]:
+    """The status server (unless the port is 0) and the Redis watch behind ``/readyz``."""
+    section = consumer.settings.consumer
+    server = StatusServer(consumer.metrics, consumer.readiness)
+    if section.http_port:
+        consumer.status_port = await server.start(section.http_host, section.http_port)
+    watch = asyncio.create_task(
+        _watch_store(redis, consumer.metrics, section.ready_redis_seconds / 3),
+        name="recstream-redis-watch",
+    )
+    try:
+        yield
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        await server.stop()
+
+
+async def _watch_store(redis: Redis, metrics: ConsumerMetrics, interval: float) -> None:
+    """Ping Redis when no batch showed it answering within ``interval``."""
+    while True:
+        age = metrics.store_age()
+        if age is None or age >= interval:
+            try:
+                await redis.ping()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.debug("redis ping failed: %s", exc)
+            else:
+                metrics.store_seen()
+        await asyncio.sleep(interval)
+
+
 async def _log_stats(consumer: Consumer, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        log.info("consumer stats: %s", consumer.counters.as_dict())
+        summary = " ".join(f"{k}={v}" for k, v in consumer.counters.as_dict().items())
+        quality = consumer.quality
+        if quality is not None and quality.window.samples:
+            window = quality.window
+            summary += (
+                f" quality_samples={window.samples} hit_rate@{window.k}={window.hit_rate:.3f}"
+                f" mrr@{window.k}={window.mrr:.3f}"
+            )
+        log.info("consumer stats: %s", summary)
 
 
 async def serve(settings: ConsumerSettings, *, handle_signals: bool = True) -> ConsumerCounters:

@@ -2,7 +2,9 @@
 
 Variables carry the prefix ``RECSTREAM_`` and nest with ``__``:
 ``RECSTREAM_REDIS__URL``, ``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
-``RECSTREAM_CONSUMER__RUNTIME=faust``, ``RECSTREAM_CONSUMER__GROUP_ID=...``.
+``RECSTREAM_CONSUMER__RUNTIME=faust``, ``RECSTREAM_CONSUMER__GROUP_ID=...``,
+``RECSTREAM_LOG_FORMAT=json``. The live quality monitor ranks with the same
+``RECSTREAM_SCORING__*`` settings as the API.
 Nothing is read at import time: ``__main__`` builds a :class:`ConsumerSettings`.
 """
 
@@ -16,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recstream.config import CoreConfig
+from recstream.logs import LogFormat
+from recstream.scoring.config import ScoringConfig
 from recstream.settings import KafkaSettings, RedisSettings
 
 Runtime = Literal["aiokafka", "faust"]
@@ -74,6 +78,23 @@ class ConsumerSection(BaseModel):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # the status port: /metrics, /healthz, /readyz
+    http_host: str = Field("0.0.0.0", description="address the status port listens on")
+    http_port: int = Field(9100, ge=0, le=65_535, description="status port; 0 = none")
+    ready_redis_seconds: float = Field(
+        15.0, gt=0, description="/readyz fails when Redis has not answered for this long"
+    )
+
+    # live prequential quality (recstream_quality_* gauges)
+    quality_sample_rate: float = Field(
+        0.001, ge=0, le=1, description="share of events scored before they are applied; 0 = off"
+    )
+    quality_k: int = Field(20, ge=1, le=200, description="cut-off of hit rate and MRR")
+    quality_window: int = Field(1000, ge=1, le=1_000_000, description="samples in the window")
+    quality_budget: float = Field(
+        0.03, ge=0, le=1, description="most of the consumer's time the scoring may take"
+    )
+
     @model_validator(mode="after")
     def _consistent_timeouts(self) -> ConsumerSection:
         if self.heartbeat_interval_ms >= self.session_timeout_ms:
@@ -96,4 +117,6 @@ class ConsumerSettings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     core: CoreConfig = Field(default_factory=CoreConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     consumer: ConsumerSection = Field(default_factory=ConsumerSection)
+    log_format: LogFormat = Field("logfmt", description="'logfmt' (key=value) or 'json' lines")
