@@ -67,7 +67,7 @@ def markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> str:
         "# recstream fault-injection report",
         "",
         f"{meta['date']} on {meta['machine']}; mode {meta['mode']}; runtime {meta['runtime']}; "
-        f"command `{meta['command']}`",
+        f"commit {meta.get('commit', 'unknown')}; command `{meta['command']}`",
         "",
         "| fault | result | time to resume / converge | figure | lost | double-counted |",
         "|---|---|---|---|---|---|",

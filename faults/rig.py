@@ -20,7 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from faults.stack import Broker, Child, RedisServer, api_argv, consumer_argv
+from faults.stack import Broker, Child, RedisServer, api_argv, consumer_argv, free_port
 from recstream.config import CoreConfig
 from recstream.keyspace import Keyspace
 from recstream.store import RedisStore
@@ -125,8 +125,9 @@ class Rig:
         self._spawned += 1
         instance = instance or f"c{self._spawned}"
         log = self.workdir / "logs" / f"consumer-{instance}-{self._spawned}.log"
+        status = {"http_host": "127.0.0.1", "http_port": free_port(), **overrides}
         child = Child(
-            f"consumer {instance}", consumer_argv(), log, self.consumer_env(instance, overrides)
+            f"consumer {instance}", consumer_argv(), log, self.consumer_env(instance, status)
         )
         child.start()
         self.children.append(child)

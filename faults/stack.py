@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 
 from recstream_cli.localstack import (
-    free_port,
+    free_port as free_port,
+)
+from recstream_cli.localstack import (
     redis_server_binary,
     tansu_binary,
     terminate_with_parent,

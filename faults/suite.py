@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import time
 import traceback
 from collections.abc import Sequence
@@ -63,6 +64,18 @@ def entries(only: Sequence[str] = ()) -> list[Entry]:
     return [e for e in SCENARIOS if not e.on_demand]
 
 
+def _commit() -> str:
+    """The code under test: the commit of the folder the suite was loaded from."""
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent,
+            capture_output=True, text=True, timeout=10, check=False,
+        )  # fmt: skip
+    except OSError:
+        return "unknown"
+    return found.stdout.strip() or "unknown (no git checkout)"
+
+
 def _dump_tasks() -> str:
     """Where every task waits (shown when a scenario overruns its budget)."""
     lines = []
@@ -105,6 +118,7 @@ async def run_suite(
         "mode": "quick" if options.quick else "full",
         "runtime": options.runtime,
         "command": command,
+        "commit": _commit(),
     }
     for entry in entries(names):
         log.info("scenario %s: starting", entry.name)
