@@ -19,6 +19,7 @@ from faults.scenarios.common import (
     verify_log,
     workload,
 )
+from faults.stack import Child
 
 # Where the kill lands: anywhere, while the batch's Redis script is held back by
 # CLIENT PAUSE WRITE ("during the Redis step"), or while the broker is stopped so
@@ -34,6 +35,18 @@ def assigned(log: str, topic: str) -> set[int]:
             listed = dict(re.findall(r"(\S+?)\[([\d, ]*)\]", line.split("assigned:", 1)[1]))
             found = {int(x) for x in listed.get(topic, "").split(",") if x.strip()}
     return found
+
+
+async def wait_split(topic: str, partitions: int, members: list[Child], within: float) -> bool:
+    """Wait until the members' last assignments split the topic's partitions exactly."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        owned = [assigned(m.log_tail(50_000), topic) for m in members]
+        flat = sorted(p for parts in owned for p in parts)
+        if all(owned) and flat == list(range(partitions)):
+            return True
+        await asyncio.sleep(0.2)
+    return False
 
 
 async def _blocked_scripts(rig: Rig) -> int:
@@ -152,7 +165,8 @@ async def sigterm(options: SuiteOptions) -> ScenarioResult:
             # two members: the survivor takes over the stopped member's partitions
             first = rig.spawn_consumer("a")
             second = rig.spawn_consumer("b")
-            await asyncio.sleep(4.0)
+            split = await wait_split(rig.topic, rig.partitions, [first, second], 60)
+            result.require(split, f"round {n}: the two members did not split the partitions")
             await watch.wait_progress(time.monotonic(), 60)
             owned = assigned(second.log_tail(20_000), rig.topic)
             result.require(bool(owned), f"round {n}: the second member got no partition")

@@ -17,7 +17,7 @@ from faults.scenarios.common import (
     verify_log,
     workload,
 )
-from faults.scenarios.crash import assigned
+from faults.scenarios.crash import assigned, wait_split
 from faults.stack import Child
 
 
@@ -58,6 +58,7 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
             moment = time.monotonic()
             second, third = rig.spawn_consumer("b"), rig.spawn_consumer("c")
             pauses[f"{n + 1}: 1 -> 3 (two members join)"] = await _settle(watch, moment, window)
+            await wait_split(rig.topic, rig.partitions, [first, second, third], 30)
             owned, exact = _ownership(rig, [first, second, third])
             result.counts[f"{n + 1}: partitions with 3 members"] = owned
             result.require(exact and len(owned) == 3, f"cycle {n + 1}: 3 members own {owned}")
@@ -68,6 +69,7 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
             moment = time.monotonic()
             third.kill()
             pauses[f"{n + 1}: 2 -> 1 (kill -9)"] = await _settle(watch, moment, window)
+            await wait_split(rig.topic, rig.partitions, [first], 30)
             owned, exact = _ownership(rig, [first])
             result.require(exact, f"cycle {n + 1}: the last member owns {owned}")
         stop.set()
