@@ -39,6 +39,7 @@ API = "/api/behavioral-ml"
 INGEST_RATE = 2000.0
 TOKEN_USERS = 500
 ENDPOINTS = ("bare", "profile", "recommendations", "session", "next-products")
+GRID = (100.0, 250.0, 500.0, 1000.0)
 TARGETS = {  # endpoint -> (rate, with ingest, p99 bound in ms)
     "recommendations": (500.0, True, 10.0),
     "profile": (1000.0, False, 5.0),
@@ -164,15 +165,26 @@ async def settle(api: ApiProcess, within: float = 90.0) -> None:
             return
 
 
-def matrix(ctx: BenchContext) -> list[tuple[str, float, bool]]:
+def matrix(ctx: BenchContext, capacity: dict[str, float]) -> list[tuple[str, float, bool]]:
+    """The points to run: each endpoint's target rate, and (full runs) the grid rates it can
+    sustain (at most 80% of its measured capacity); the bare route at every rate used."""
     if ctx.quick:
-        idle = [("bare", 500.0), ("recommendations", 500.0), ("bare", 1000.0), ("profile", 1000.0)]
-        busy = [("bare", 500.0), ("recommendations", 500.0)]
+        chosen = [("profile", 1000.0, False), ("recommendations", 500.0, True)]
     else:
-        idle = [(e, r) for r in (250.0, 500.0, 1000.0) for e in ENDPOINTS]
-        busy = [(e, r) for r in (500.0, 1000.0) for e in ("bare", "profile", "recommendations")]
-        busy += [("session", 500.0), ("next-products", 500.0)]
-    return [(e, r, False) for e, r in idle] + [(e, r, True) for e, r in busy]
+        chosen = []
+        for endpoint in ENDPOINTS[1:]:
+            fits = [r for r in GRID if r <= 0.8 * capacity[endpoint]] or [GRID[0]]
+            chosen += [(endpoint, r, False) for r in fits]
+            chosen.append((endpoint, fits[-1], True))
+        for endpoint, (rate, _, _) in TARGETS.items():
+            chosen += [(endpoint, rate, False), (endpoint, rate, True)]
+    unique = sorted(set(chosen), key=lambda p: (p[2], p[1], ENDPOINTS.index(p[0])))
+    out: list[tuple[str, float, bool]] = []
+    for ingest in (False, True):
+        for rate in sorted({r for _, r, i in unique if i == ingest}):
+            out.append(("bare", rate, ingest))
+            out += [(e, r, i) for e, r, i in unique if i == ingest and r == rate]
+    return out
 
 
 async def run(ctx: BenchContext) -> BenchResult:
@@ -196,10 +208,20 @@ async def run(ctx: BenchContext) -> BenchResult:
         await api.ready()
         await monitor_latency(rig.redis_url)
         requests = request_sets(workload, prefix)
-        for endpoint in ("recommendations", "profile"):  # warm-up, not recorded
-            await point(ctx, rig, api, requests[endpoint], endpoint, 100.0, False, 2.0)
+        capacity = {}
+        calibrated = ENDPOINTS[:3] if ctx.quick else ENDPOINTS
+        for endpoint in calibrated:  # warm-up and capacity: CPU per request at a low rate
+            calm = await point(ctx, rig, api, requests[endpoint], endpoint, 100.0, False, 2.0)
+            capacity[endpoint] = 1000.0 / max(calm.api_cpu_ms, 1e-3)
+            await settle(api)
+        print(
+            "  capacity (requests/s per API core): "
+            + ", ".join(f"{e} {c:,.0f}" for e, c in capacity.items()),
+            flush=True,
+        )
+        ctx.shared["api_capacity"] = capacity
         producer = None
-        for endpoint, rate, ingest in matrix(ctx):
+        for endpoint, rate, ingest in matrix(ctx, capacity):
             if ingest and producer is None:
                 producer = rig.spawn_module(
                     "ingest-producer",
@@ -216,7 +238,9 @@ async def run(ctx: BenchContext) -> BenchResult:
                     },
                 )
                 await asyncio.sleep(3.0)
-            p = await point(ctx, rig, api, requests[endpoint], endpoint, rate, ingest, seconds)
+            overload = rate > 1.2 * capacity[endpoint]  # queues grow: a short run shows it
+            length = min(seconds, 4.0) if overload else seconds
+            p = await point(ctx, rig, api, requests[endpoint], endpoint, rate, ingest, length)
             points.append(p)
             await settle(api)
             print(
@@ -236,6 +260,13 @@ async def run(ctx: BenchContext) -> BenchResult:
                 f"the longest Redis command took {longest_ms:.0f} ms (readers wait behind it)."
             )
     _report(ctx, result, points)
+    result.tables.append(
+        Table(
+            "Capacity of one API process: 1000 / CPU ms per request, measured at 100 requests/s",
+            ["endpoint", "requests/s per core"],
+            [[e, f"{c:,.0f}"] for e, c in capacity.items()],
+        )
+    )
     return result
 
 

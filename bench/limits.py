@@ -22,6 +22,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bench.stack import cpu_seconds
 from recstream.config import CoreConfig
 from recstream.ingest import RawRecord, apply_batch
 from recstream.keyspace import Keyspace
@@ -115,16 +116,26 @@ def _user_key(user_id: str) -> str:
     return f"benchlimit:{{u:{user_id}}}:state"
 
 
-async def lua_write(redis_url: str, commits: Sequence[BatchCommit], events: int) -> float:
-    """Events/s of the minimal Lua write of ``commits`` (keys under their own prefix)."""
+@dataclass
+class LuaRun:
+    rate: float  # events/s through one connection, one batch script at a time
+    per_redis_cpu: float  # events per CPU-second of redis-server: its ceiling with a free client
+
+
+async def lua_write(
+    redis_url: str, commits: Sequence[BatchCommit], events: int, redis_pid: int
+) -> LuaRun:
+    """The minimal Lua write of ``commits`` (keys under their own prefix)."""
     calls = [_minimal_call(c) for c in commits]
     redis = Redis.from_url(redis_url)
     try:
         script = redis.register_script(MINIMAL_WRITE_LUA)
-        started = time.perf_counter()
+        await script(keys=[], args=[0])
+        cpu, started = cpu_seconds(redis_pid), time.perf_counter()
         for keys, args in calls:
             await script(keys=keys, args=args)
-        return events / (time.perf_counter() - started)
+        seconds, cpu = time.perf_counter() - started, cpu_seconds(redis_pid) - cpu
+        return LuaRun(events / seconds, events / cpu if cpu else 0.0)
     finally:
         await redis.aclose()
 

@@ -112,7 +112,7 @@ async def replay(ctx: BenchContext, rig: Rig, users: int) -> tuple[Replayed, dic
     }
 
 
-async def limits(path: Path, redis_url: str) -> dict[str, float]:
+async def limits(path: Path, redis_url: str, redis_pid: int) -> dict[str, float]:
     """Rates of the core alone and of the minimal Lua write on the log's first records."""
     log = RecordLog("interactions", PARTITIONS)
     records = []
@@ -126,8 +126,14 @@ async def limits(path: Path, redis_url: str) -> dict[str, float]:
     folded = await fold_only(
         records, 2000, CoreConfig(), Keyspace(prefix=f"l{uuid.uuid4().hex[:6]}")
     )
-    lua = await lua_write(redis_url, folded.commits, len(records))
-    return {"parse": parse, "fold": folded.rate, "lua": lua, "sample": len(records)}
+    lua = await lua_write(redis_url, folded.commits, len(records), redis_pid)
+    return {
+        "parse": parse,
+        "fold": folded.rate,
+        "lua": lua.rate,
+        "lua_per_redis_cpu": lua.per_redis_cpu,
+        "sample": len(records),
+    }
 
 
 async def run(ctx: BenchContext) -> BenchResult:
@@ -136,7 +142,7 @@ async def run(ctx: BenchContext) -> BenchResult:
     with ctx.rig("rebuild", keep=True) as rig:
         replayed, timing = await replay(ctx, rig, users)
         ctx.shared["replayed"] = replayed
-        bounds = await limits(rig.workdir / "events.jsonl", rig.redis_url)
+        bounds = await limits(rig.workdir / "events.jsonl", rig.redis_url, rig.redis_pid)
     rate = replayed.rate
     result.add(
         Figure(
@@ -173,6 +179,7 @@ async def run(ctx: BenchContext) -> BenchResult:
                 ["read + decode the file only", f"{bounds['parse']:,.0f}"],
                 ["fold only (core, in-memory store)", f"{bounds['fold']:,.0f}"],
                 ["Redis: minimal Lua batch write", f"{bounds['lua']:,.0f}"],
+                ["Redis: same, per redis-server CPU-second", f"{bounds['lua_per_redis_cpu']:,.0f}"],
             ],
         )
     )

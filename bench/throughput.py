@@ -58,7 +58,7 @@ def raw_settings(runtime: str, redis_url: str, bootstrap: str, topic: str) -> Co
 
 async def run(ctx: BenchContext) -> BenchResult:
     result = BenchResult("throughput", "Ingest throughput of one consumer process")
-    users = ctx.pick(3_000, 20_000)
+    users = ctx.pick(3_000, 12_000)
     with ctx.rig("throughput") as rig:
         workload = generate(ctx.sessions, users, end=time.time())
         topic = f"bench-{uuid.uuid4().hex[:8]}"
@@ -71,7 +71,8 @@ async def run(ctx: BenchContext) -> BenchResult:
         config = CoreConfig()
         batch = ConsumerSettings().consumer.max_batch_records
         folded = await fold_only(records, batch, config, Keyspace(prefix=f"fold{topic[6:]}"))
-        lua_rate = await lua_write(rig.redis_url, folded.commits, total)
+        lua = await lua_write(rig.redis_url, folded.commits, total, rig.redis_pid)
+        lua_rate = lua.rate
         store_rate = await store_write(
             rig.redis_url, folded.commits, total, Keyspace(prefix=f"store{topic[6:]}")
         )
@@ -120,6 +121,7 @@ async def run(ctx: BenchContext) -> BenchResult:
             "",
         ],
         ["-", "Redis: minimal Lua batch write", f"{lua_rate:,.0f}", "", ""],
+        ["-", "Redis: same, per redis-server CPU-second", f"{lua.per_redis_cpu:,.0f}", "", ""],
         ["-", "Redis: production store (read + checked commit)", f"{store_rate:,.0f}", "", ""],
     ]
     for runtime, drain in drains.items():
