@@ -28,10 +28,14 @@ def _ownership(rig: Rig, members: list[Child]) -> tuple[dict[str, list[int]], bo
     return owned, sorted(flat) == list(range(rig.partitions))
 
 
-async def _settle(watch: MarkWatch, moment: float, window: float) -> float:
+STALLS: dict[str, dict[int, float]] = {}
+
+
+async def _settle(watch: MarkWatch, moment: float, window: float, label: str) -> float:
     """The longest per-partition stall in the ``window`` seconds after ``moment``."""
     await asyncio.sleep(max(0.0, moment + window - time.monotonic()))
     stalls = watch.partition_stalls(moment, moment + window)
+    STALLS[label] = {p: round(s, 2) for p, s in sorted(stalls.items())}
     return max(stalls.values(), default=window)
 
 
@@ -53,11 +57,13 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
         await watch.wait_progress(time.monotonic(), 60)
         await asyncio.sleep(3.0)
         steady = time.monotonic()
-        pauses["steady state (no change), longest stall"] = await _settle(watch, steady, 4.0)
+        label = "steady state (no change), longest stall"
+        pauses[label] = await _settle(watch, steady, 4.0, label)
         for n in range(cycles):
             moment = time.monotonic()
             second, third = rig.spawn_consumer("b"), rig.spawn_consumer("c")
-            pauses[f"{n + 1}: 1 -> 3 (two members join)"] = await _settle(watch, moment, window)
+            label = f"{n + 1}: 1 -> 3 (two members join)"
+            pauses[label] = await _settle(watch, moment, window, label)
             await wait_split(rig.topic, rig.partitions, [first, second, third], 30)
             owned, exact = _ownership(rig, [first, second, third])
             result.counts[f"{n + 1}: partitions with 3 members"] = owned
@@ -65,10 +71,12 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
             moment = time.monotonic()
             took = await second.terminate()
             result.require(took is not None and took < 5, f"graceful stop took {took}")
-            pauses[f"{n + 1}: 3 -> 2 (SIGTERM)"] = await _settle(watch, moment, window)
+            label = f"{n + 1}: 3 -> 2 (SIGTERM)"
+            pauses[label] = await _settle(watch, moment, window, label)
             moment = time.monotonic()
             third.kill()
-            pauses[f"{n + 1}: 2 -> 1 (kill -9)"] = await _settle(watch, moment, window)
+            label = f"{n + 1}: 2 -> 1 (kill -9)"
+            pauses[label] = await _settle(watch, moment, window, label)
             await wait_split(rig.topic, rig.partitions, [first], 30)
             owned, exact = _ownership(rig, [first])
             result.require(exact, f"cycle {n + 1}: the last member owns {owned}")
@@ -80,6 +88,7 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
         result.counts["longest partition stall after each change (s)"] = {
             k: round(v, 2) for k, v in pauses.items()
         }
+        result.counts["stall per partition after each change (s)"] = dict(STALLS)
         changes = [v for k, v in pauses.items() if "steady" not in k]
         result.resume_s = max(changes)
         result.figure = "pause per change: " + ", ".join(
