@@ -28,14 +28,13 @@ def _ownership(rig: Rig, members: list[Child]) -> tuple[dict[str, list[int]], bo
     return owned, sorted(flat) == list(range(rig.partitions))
 
 
-STALLS: dict[str, dict[int, float]] = {}
-
-
-async def _settle(watch: MarkWatch, moment: float, window: float, label: str) -> float:
+async def _settle(
+    watch: MarkWatch, moment: float, window: float, label: str, seen: dict[str, dict[int, float]]
+) -> float:
     """The longest per-partition stall in the ``window`` seconds after ``moment``."""
     await asyncio.sleep(max(0.0, moment + window - time.monotonic()))
     stalls = watch.partition_stalls(moment, moment + window)
-    STALLS[label] = {p: round(s, 2) for p, s in sorted(stalls.items())}
+    seen[label] = {p: round(s, 2) for p, s in sorted(stalls.items())}
     return max(stalls.values(), default=window)
 
 
@@ -47,6 +46,7 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
     rate = options.size(400.0, 600.0)
     items = workload(options, int(rate * (cycles * 3 * window + 20)), options.size(200, 500), "x")
     pauses: dict[str, float] = {}
+    stalls: dict[str, dict[int, float]] = {}
     async with (
         open_rig("rebalance", options.workdir, RigOptions(runtime=options.runtime)) as rig,
         driving(rig) as (driver, watch),
@@ -58,12 +58,12 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
         await asyncio.sleep(3.0)
         steady = time.monotonic()
         label = "steady state (no change), longest stall"
-        pauses[label] = await _settle(watch, steady, 4.0, label)
+        pauses[label] = await _settle(watch, steady, 4.0, label, stalls)
         for n in range(cycles):
             moment = time.monotonic()
             second, third = rig.spawn_consumer("b"), rig.spawn_consumer("c")
             label = f"{n + 1}: 1 -> 3 (two members join)"
-            pauses[label] = await _settle(watch, moment, window, label)
+            pauses[label] = await _settle(watch, moment, window, label, stalls)
             await wait_split(rig.topic, rig.partitions, [first, second, third], 30)
             owned, exact = _ownership(rig, [first, second, third])
             result.counts[f"{n + 1}: partitions with 3 members"] = owned
@@ -72,11 +72,11 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
             took = await second.terminate()
             result.require(took is not None and took < 5, f"graceful stop took {took}")
             label = f"{n + 1}: 3 -> 2 (SIGTERM)"
-            pauses[label] = await _settle(watch, moment, window, label)
+            pauses[label] = await _settle(watch, moment, window, label, stalls)
             moment = time.monotonic()
             third.kill()
             label = f"{n + 1}: 2 -> 1 (kill -9)"
-            pauses[label] = await _settle(watch, moment, window, label)
+            pauses[label] = await _settle(watch, moment, window, label, stalls)
             await wait_split(rig.topic, rig.partitions, [first], 30)
             owned, exact = _ownership(rig, [first])
             result.require(exact, f"cycle {n + 1}: the last member owns {owned}")
@@ -88,7 +88,7 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
         result.counts["longest partition stall after each change (s)"] = {
             k: round(v, 2) for k, v in pauses.items()
         }
-        result.counts["stall per partition after each change (s)"] = dict(STALLS)
+        result.counts["stall per partition after each change (s)"] = stalls
         changes = [v for k, v in pauses.items() if "steady" not in k]
         result.resume_s = max(changes)
         result.figure = "pause per change: " + ", ".join(
