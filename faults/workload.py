@@ -223,13 +223,11 @@ def _at(event: dict[str, Any]) -> float:
     return datetime.fromisoformat(event["occurred_at"]).timestamp()
 
 
-def build_events(
-    sessions: list[RealSession], spec: WorkloadSpec, now: float
+def _generate(
+    sessions: list[RealSession], spec: WorkloadSpec, end: float, span: float
 ) -> list[dict[str, Any]]:
-    """``spec.events`` contract events (dicts) of ``spec.users`` users, oldest first."""
+    """Sessions given to users until ``spec.events`` events or every user reached ``end``."""
     rng = random.Random(spec.seed)
-    end = spec.end or now - 60.0
-    span = spec.span_days * 86_400.0
     users = [f"{spec.run}u{n}" for n in range(spec.users)]
     pool = itertools.cycle(rng.sample(sessions, len(sessions)))
     clocks = {u: end - span * (0.5 + 0.5 * rng.random()) for u in users}
@@ -249,8 +247,27 @@ def build_events(
             active.remove(user)
         else:
             clocks[user] = _at(new[-1])
+    return events
+
+
+def build_events(
+    sessions: list[RealSession], spec: WorkloadSpec, now: float
+) -> list[dict[str, Any]]:
+    """Exactly ``spec.events`` contract events (dicts) of ``spec.users`` users, oldest first.
+
+    When the users cannot fit that many sessions into ``span_days``, the span doubles.
+    """
+    end = spec.end or now - 60.0
+    span = spec.span_days * 86_400.0
+    events = _generate(sessions, spec, end, span)
+    while len(events) < spec.events:
+        if span > 3650 * 86_400.0:
+            raise ValueError(f"cannot lay out {spec.events} events for {spec.users} users")
+        span *= 2
+        events = _generate(sessions, spec, end, span)
     events.sort(key=_at)
     events = events[: spec.events]
+    rng = random.Random(spec.seed + 1)
     if spec.hot_user_share > 0:
         for event in events:
             if rng.random() < spec.hot_user_share:
