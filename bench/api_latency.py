@@ -54,6 +54,7 @@ class Point:
     latencies_ms: list[float]
     errors: int
     api_cpu_ms: float  # API CPU per request
+    send_lag_p99_ms: float  # the generator's own delay (a large one: the point is not valid)
     loadgen_cpu_share: float
     connections: int
 
@@ -150,6 +151,7 @@ async def point(
         [lat for lat, _ in kept],
         errors,
         api_cpu * 1000 / max(n, 1),
+        sorted(data["lag_ms"])[int(0.99 * (n - 1))] if n else 0.0,
         data["cpu_seconds"] / max(data["elapsed"], 1e-9),
         data["connections"],
     )
@@ -310,6 +312,7 @@ def _report(ctx: BenchContext, result: BenchResult, points: list[Point]) -> None
                 str(p.errors),
                 f"{p.api_cpu_ms:.2f}",
                 f"{1000 / p.api_cpu_ms:,.0f}" if p.api_cpu_ms else "-",
+                f"{p.send_lag_p99_ms:.1f}",
                 str(p.connections),
             ]
         )
@@ -327,6 +330,7 @@ def _report(ctx: BenchContext, result: BenchResult, points: list[Point]) -> None
                 "errors",
                 "API CPU ms/req",
                 "rps per API core",
+                "send lag p99",
                 "connections",
             ],
             rows,
@@ -358,5 +362,7 @@ def _report(ctx: BenchContext, result: BenchResult, points: list[Point]) -> None
         "Latency is measured from each request's intended send time (constant arrival rate), "
         "so queueing behind a slow request counts. 'API CPU ms/req' is the API process's CPU "
         "time over the point divided by the requests sent; 1000 / it bounds the rate one API "
-        "process can serve on one core."
+        "process can serve on one core. 'send lag p99' is the generator's own delay between a "
+        "request's due time and its write (waiting for a free connection included): when it is "
+        "large while the API's CPU per request is not, the machine, not the API, was short of CPU."
     )

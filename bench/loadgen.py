@@ -9,7 +9,8 @@ library in the way): an idle connection is reused, a new one is opened when
 none is idle, up to ``max_connections``; beyond that a request waits for a
 connection, and that wait is part of its latency. ``requests`` are the raw
 request bytes, used round-robin. Writes, per request, its due offset,
-latency and status (0 = connection error, -1 = timeout) to ``out``.
+latency, status (0 = connection error, -1 = timeout) and its send lag (due time to the
+write, the generator's own delay, connection wait included) to ``out``.
 """
 
 from __future__ import annotations
@@ -109,9 +110,11 @@ async def generate(config: dict[str, Any]) -> dict[str, Any]:
     due_at = [0.0] * total
     latency = [0.0] * total
     status = [0] * total
+    lag = [0.0] * total  # from the due time to the request's write: the generator's own delay
 
     async def one(i: int, due: float) -> None:
         conn = await pool.take()
+        lag[i] = time.monotonic() - due
         healthy = True
         try:
             status[i] = await conn.request(requests[i % len(requests)], timeout)
@@ -137,6 +140,7 @@ async def generate(config: dict[str, Any]) -> dict[str, Any]:
         "due": due_at,
         "latency_ms": [x * 1000 for x in latency],
         "status": status,
+        "lag_ms": [x * 1000 for x in lag],
         "connections": pool.opened,
         "cpu_seconds": time.process_time() - cpu,
         "elapsed": time.monotonic() - start,
