@@ -92,7 +92,7 @@ class ConsumerSection(BaseModel):
     quality_k: int = Field(20, ge=1, le=200, description="cut-off of hit rate and MRR")
     quality_window: int = Field(1000, ge=1, le=1_000_000, description="samples in the window")
     quality_budget: float = Field(
-        0.03, ge=0, le=1, description="most of the consumer's time the scoring may take"
+        0.02, ge=0, le=1, description="most of the consumer's time the scoring may take"
     )
 
     @model_validator(mode="after")
