@@ -24,6 +24,7 @@ from recstream.keyspace import Keyspace
 from recstream.store import RedisStore
 
 REPLAY_BATCH = 500
+MIN_REPLAY_SHARE = 0.5  # the catch-up rate is at least half the in-process replay rate
 
 
 async def backlog(options: SuiteOptions) -> ScenarioResult:
@@ -69,6 +70,10 @@ async def backlog(options: SuiteOptions) -> ScenarioResult:
         statuses = api.get("statuses", {})
         assert isinstance(statuses, dict)
         result.require(set(statuses) == {"200"}, f"API answers during the catch-up: {api}")
+        result.require(
+            catch_up >= MIN_REPLAY_SHARE * replay_rate,
+            f"catch-up at {catch_up:.0f}/s is below half the replay rate {replay_rate:.0f}/s",
+        )
         result.counts["backlog (records)"] = backlog_size
         result.counts["API during the catch-up"] = api
         result.timings["drain time from the first batch (s)"] = drain
