@@ -50,8 +50,7 @@ def main() -> int:
     )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.root.level))
     counters = event_loop_runner(settings.consumer.event_loop)(serve(settings))
-    summary = " ".join(f"{k}={v}" for k, v in counters.as_dict().items())
-    logging.getLogger("recstream_consumer").info("stopped: %s", summary)
+    logging.getLogger("recstream_consumer").info("stopped: %s", counters.summary())
     return 0
 
 

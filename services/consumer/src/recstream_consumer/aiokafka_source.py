@@ -117,7 +117,7 @@ class AiokafkaSource:
             async with self._lock:
                 await self._commit_applied()
             await consumer.stop()
-            log.info("aiokafka source stopped: %s", self._handler.counters.as_dict())
+            log.info("aiokafka source stopped: %s", self._handler.counters.summary())
 
     async def _handle_poll(
         self, polled: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]

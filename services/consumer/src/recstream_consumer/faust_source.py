@@ -167,7 +167,7 @@ class FaustSource:
             await self._app.stop()
             if self._tmpdir is not None:
                 self._tmpdir.cleanup()
-            log.info("faust source stopped: %s", self._handler.counters.as_dict())
+            log.info("faust source stopped: %s", self._handler.counters.summary())
 
     async def _batches(self) -> None:
         """Batch what arrives within ``faust_batch_within_ms`` (or until the queue is full)."""

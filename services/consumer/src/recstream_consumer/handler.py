@@ -106,6 +106,10 @@ class ConsumerCounters:
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def summary(self) -> str:
+        """``batches=3 records=300 applied=300 ...`` for a log line."""
+        return " ".join(f"{name}={value}" for name, value in self.as_dict().items())
+
 
 class RecordHandler(Protocol):
     """What a source calls per partition batch; :class:`BatchHandler` is the real one."""

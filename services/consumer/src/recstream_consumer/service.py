@@ -192,7 +192,7 @@ async def _watch_store(redis: Redis, metrics: ConsumerMetrics, interval: float) 
 async def _log_stats(consumer: Consumer, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        summary = " ".join(f"{k}={v}" for k, v in consumer.counters.as_dict().items())
+        summary = consumer.counters.summary()
         quality = consumer.quality
         if quality is not None and quality.window.samples:
             window = quality.window
