@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Mapping
 
@@ -15,6 +16,7 @@ from recstream_consumer.service import open_consumer
 from recstream_consumer.settings import Runtime
 
 from .conftest import (
+    REPO,
     RUNTIMES,
     consumer_settings,
     create_topic,
@@ -170,3 +172,10 @@ async def test_metrics_and_probes_follow_what_the_consumer_did(
     assert 0.0 < mrr <= hit_rate
     assert (value(samples, "process_cpu_seconds_total") or 0) > 0
     assert consumer.counters.applied == len(good)
+    # every consumer series the Grafana dashboard queries is served
+    dashboard = (REPO / "docs" / "grafana" / "recstream.json").read_text()
+    wanted = set(re.findall(r"recstream_(?:consumer|quality)_[a-z_]+", dashboard))
+    assert len(wanted) >= 6
+    served = {name for name, _ in samples}
+    served |= {re.sub(r"_(bucket|count|sum|total)$", "", name) for name in served}
+    assert not wanted - served
