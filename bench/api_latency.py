@@ -28,7 +28,14 @@ from bench.drain import send_probes, wait_applied, watch
 from bench.freshness import PROBE
 from bench.ingest import produce
 from bench.results import BenchResult, Figure, Table
-from bench.stack import ApiProcess, Rig, cpu_seconds, monitor_latency, script_stats
+from bench.stack import (
+    ApiProcess,
+    Rig,
+    command_calls,
+    cpu_seconds,
+    monitor_latency,
+    script_stats,
+)
 from bench.workload import Workload, generate
 from recstream.keyspace import Keyspace
 from recstream_api.auth import issue_token
@@ -40,6 +47,7 @@ INGEST_RATE = 2000.0
 TOKEN_USERS = 500
 ENDPOINTS = ("bare", "profile", "recommendations", "session", "next-products")
 GRID = (100.0, 250.0, 500.0, 1000.0)
+READ_COMMANDS = ("get", "zrevrange")
 TARGETS = {  # endpoint -> (rate, with ingest, p99 bound in ms)
     "recommendations": (500.0, True, 10.0),
     "profile": (1000.0, False, 5.0),
@@ -57,6 +65,7 @@ class Point:
     send_lag_p99_ms: float  # the generator's own delay (a large one: the point is not valid)
     loadgen_cpu_share: float
     connections: int
+    reads: float  # GET + ZREVRANGE commands per request (the consumer sends neither)
 
     def quantile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -130,8 +139,11 @@ async def point(
     loadgen = rig.spawn_module(name, "bench.loadgen", config)
     await asyncio.sleep(0.3)  # its imports and connections, before the API CPU is counted
     cpu0 = cpu_seconds(api.child.pid)
+    reads0 = await command_calls(rig.redis_url, READ_COMMANDS)
     status = await loadgen.wait(seconds + 60)
+    await settle(api)  # the CPU of requests still queued when the generator stopped counts too
     api_cpu = cpu_seconds(api.child.pid) - cpu0
+    reads = await command_calls(rig.redis_url, READ_COMMANDS) - reads0
     api.child.check()
     if status != 0:
         raise RuntimeError(f"load generator failed: {loadgen.log_tail()}")
@@ -154,6 +166,7 @@ async def point(
         sorted(data["lag_ms"])[int(0.99 * (n - 1))] if n else 0.0,
         data["cpu_seconds"] / max(data["elapsed"], 1e-9),
         data["connections"],
+        reads / max(n, 1),
     )
 
 
@@ -215,7 +228,6 @@ async def run(ctx: BenchContext) -> BenchResult:
         for endpoint in calibrated:  # warm-up and capacity: CPU per request at a low rate
             calm = await point(ctx, rig, api, requests[endpoint], endpoint, 100.0, False, 2.0)
             capacity[endpoint] = 1000.0 / max(calm.api_cpu_ms, 1e-3)
-            await settle(api)
         print(
             "  capacity (requests/s per API core): "
             + ", ".join(f"{e} {c:,.0f}" for e, c in capacity.items()),
@@ -225,6 +237,7 @@ async def run(ctx: BenchContext) -> BenchResult:
         producer = None
         for endpoint, rate, ingest in matrix(ctx, capacity):
             if ingest and producer is None:
+                await monitor_latency(rig.redis_url)
                 producer = rig.spawn_module(
                     "ingest-producer",
                     "bench.paced_producer",
@@ -244,7 +257,6 @@ async def run(ctx: BenchContext) -> BenchResult:
             length = min(seconds, 4.0) if overload else seconds
             p = await point(ctx, rig, api, requests[endpoint], endpoint, rate, ingest, length)
             points.append(p)
-            await settle(api)
             print(
                 f"  {endpoint} {rate:,.0f} rps{' +ingest' if ingest else ''}: "
                 f"p50 {p.quantile(0.5):.2f} p99 {p.quantile(0.99):.2f} "
@@ -258,8 +270,9 @@ async def run(ctx: BenchContext) -> BenchResult:
             producer.stop()
             calls, mean_ms, longest_ms = await script_stats(rig.redis_url)
             result.notes.append(
-                f"Consumer batch scripts in Redis: {calls:,} calls, {mean_ms:.2f} ms on average; "
-                f"the longest Redis command took {longest_ms:.0f} ms (readers wait behind it)."
+                f"While ingesting: {calls:,} consumer batch scripts in Redis, {mean_ms:.2f} ms on "
+                f"average; the longest Redis command took {longest_ms:.0f} ms (readers wait "
+                "behind it)."
             )
     _report(ctx, result, points)
     result.tables.append(
@@ -313,6 +326,7 @@ def _report(ctx: BenchContext, result: BenchResult, points: list[Point]) -> None
                 f"{p.api_cpu_ms:.2f}",
                 f"{1000 / p.api_cpu_ms:,.0f}" if p.api_cpu_ms else "-",
                 f"{p.send_lag_p99_ms:.1f}",
+                f"{p.reads:,.0f}",
                 str(p.connections),
             ]
         )
@@ -331,6 +345,7 @@ def _report(ctx: BenchContext, result: BenchResult, points: list[Point]) -> None
                 "API CPU ms/req",
                 "rps per API core",
                 "send lag p99",
+                "Redis reads/req",
                 "connections",
             ],
             rows,

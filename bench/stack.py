@@ -289,12 +289,26 @@ async def script_stats(redis_url: str) -> tuple[int, float, float]:
 
 
 async def monitor_latency(redis_url: str, threshold_ms: int = 1) -> None:
-    """Make Redis record commands that run longer than ``threshold_ms`` (``LATENCY LATEST``)."""
+    """Make Redis record commands that run longer than ``threshold_ms`` (``LATENCY LATEST``),
+    and start its command statistics afresh."""
     from redis.asyncio import Redis
 
     redis = Redis.from_url(redis_url)
     try:
         await redis.config_set("latency-monitor-threshold", threshold_ms)
         await redis.latency_reset()
+        await redis.config_resetstat()
     finally:
         await redis.aclose()
+
+
+async def command_calls(redis_url: str, names: tuple[str, ...]) -> int:
+    """How many times Redis ran these commands so far (``INFO commandstats``)."""
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(redis_url)
+    try:
+        stats = await redis.info("commandstats")
+    finally:
+        await redis.aclose()
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in names)
