@@ -46,6 +46,7 @@ FAST_GROUP: dict[str, Any] = {
     "retry_initial_delay_ms": 50,
     "retry_max_delay_ms": 500,
     "retry_budget_seconds": 10.0,
+    "http_port": 0,  # no status port: tests must not contend for 9100
 }
 
 
