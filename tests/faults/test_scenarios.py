@@ -21,7 +21,9 @@ async def test_kill_9_at_random_points_and_in_the_redis_step_and_before_the_comm
     result = await crash.kill9(options)
     assert result.passed, explain(result)
     assert result.resume_s is not None
-    assert set(result.counts["kills (where they landed)"]) == {"random", "redis-step", "commit"}
+    landed = result.counts["kills (where they landed)"]
+    assert sum(landed.values()) == 3
+    assert landed.get("redis-step") == 1  # seen blocked in CLIENT PAUSE with its script
 
 
 async def test_sigterm_exits_quickly_with_the_applied_offsets_committed(
