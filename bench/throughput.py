@@ -181,6 +181,7 @@ async def run(ctx: BenchContext) -> BenchResult:
         [float(str(r[2]).replace(",", "")) for r in rows],
         "events/s",
         "Ingest: end to end next to its limits",
+        log=True,
     )
     result.plots.append(rel)
     for runtime, drain in drains.items():
