@@ -254,7 +254,7 @@ async def run(ctx: BenchContext) -> BenchResult:
                 )
                 await asyncio.sleep(3.0)
             overload = rate > 1.2 * capacity[endpoint]  # queues grow: a short run shows it
-            length = min(seconds, 4.0) if overload else seconds
+            length = min(seconds, ctx.pick(2.0, 4.0)) if overload else seconds
             p = await point(ctx, rig, api, requests[endpoint], endpoint, rate, ingest, length)
             points.append(p)
             print(

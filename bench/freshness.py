@@ -87,7 +87,7 @@ async def steady(
 ) -> Freshness:
     """One run at ``rate``: observer, paced producer, wait for the consumer, collect."""
     workdir = rig.workdir
-    seconds = ctx.pick(4.0, 10.0)
+    seconds = ctx.pick(3.0, 10.0)
     observer = rig.spawn_module(
         f"observer-{name}",
         "bench.observer",

@@ -123,7 +123,7 @@ async def run(ctx: BenchContext) -> BenchResult:
     rig: Rig | None = None
     if replayed is None:
         with ctx.rig("memory", keep=True) as rig:
-            replayed, _ = await replay(ctx, rig, ctx.pick(5_000, 60_000))
+            replayed, _ = await replay(ctx, rig, ctx.pick(3_000, 60_000))
     rig = replayed.rig
     try:
         redis = Redis.from_url(rig.redis_url)

@@ -138,7 +138,7 @@ async def limits(path: Path, redis_url: str, redis_pid: int) -> dict[str, float]
 
 async def run(ctx: BenchContext) -> BenchResult:
     result = BenchResult("rebuild", "Rebuild Redis from an event file (recstream replay)")
-    users = ctx.pick(5_000, 60_000)
+    users = ctx.pick(3_000, 60_000)
     with ctx.rig("rebuild", keep=True) as rig:
         replayed, timing = await replay(ctx, rig, users)
         ctx.shared["replayed"] = replayed

@@ -29,7 +29,7 @@ COUNTS = (1, 2, 3)
 
 async def run(ctx: BenchContext) -> BenchResult:
     result = BenchResult("scaling", "Scaling: 1, 2 and 3 consumer processes")
-    workload = generate(ctx.sessions, ctx.pick(2_000, 10_000), end=time.time())
+    workload = generate(ctx.sessions, ctx.pick(1_500, 10_000), end=time.time())
     keyed = workload.keyed()
     drains: dict[int, Drain] = {}
     for count in COUNTS:
