@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
     strict=True,
     reason="the consumer applies new batches onto a Redis that came back empty: the partition "
     "watermark is missing but the batch does not start the partition, and nothing checks that "
-    "(docs/reliability.md, 'Redis lost its data')",
+    "(docs/reliability.md, 'What does not hold')",
 )
 async def test_the_consumer_builds_no_partial_state_on_a_redis_that_came_back_empty(
     options: SuiteOptions,
