@@ -13,18 +13,10 @@ from pathlib import Path
 
 import click
 
+from recstream_cli.repo import find_folder_holding
+
 HARNESS_MARKER = Path("bench") / "cli.py"
 NAMES = ("throughput", "freshness", "api", "rebuild", "memory", "scaling")
-
-
-def find_harness_root(start: Path | None = None) -> Path | None:
-    """The folder holding ``bench/cli.py``: the working folder or a parent, else this
-    package's repository (an editable install)."""
-    for origin in (start or Path.cwd(), Path(__file__).resolve()):
-        for folder in (origin, *origin.parents):
-            if (folder / HARNESS_MARKER).is_file():
-                return folder
-    return None
 
 
 @click.command(name="bench")
@@ -69,7 +61,7 @@ def bench(
     benchmark; prints each figure next to a limit measured in the same run.
     Exits 0 when every benchmark ran (a missed target is a figure, not a failure).
     """
-    root = find_harness_root()
+    root = find_folder_holding(HARNESS_MARKER)
     if root is None:
         raise click.ClickException("no bench/ folder found: run this in the recstream repository")
     if str(root) not in sys.path:

@@ -13,17 +13,9 @@ from pathlib import Path
 
 import click
 
+from recstream_cli.repo import find_folder_holding
+
 SUITE_MARKER = Path("faults") / "suite.py"
-
-
-def find_suite_root(start: Path | None = None) -> Path | None:
-    """The folder holding ``faults/suite.py``: the working folder or a parent, else this
-    package's repository (an editable install)."""
-    for origin in (start or Path.cwd(), Path(__file__).resolve()):
-        for folder in (origin, *origin.parents):
-            if (folder / SUITE_MARKER).is_file():
-                return folder
-    return None
 
 
 @click.command(name="faults")
@@ -75,7 +67,7 @@ def faults(
     Starts its own redis-server and Tansu broker on loopback for every scenario.
     Exits 0 when every scenario passed.
     """
-    root = find_suite_root()
+    root = find_folder_holding(SUITE_MARKER)
     if root is None:
         raise click.ClickException("no faults/ folder found: run this in the recstream repository")
     if str(root) not in sys.path:
