@@ -16,6 +16,12 @@ stops fetching the partitions). Faust's ``Consumer.pause_partitions`` is not
 used for this: it silently drops records already fetched for the paused
 partitions while the fetch position moves on.
 
+At a stop (and at a rebalance) the app does not wait for delivered events
+to be acked (``stream_wait_empty=False``): it commits the acked offsets and
+goes. Events still queued for the batcher are read again by the next owner;
+a batch still being applied for a revoked partition may be applied by the
+new owner as well, which the watermarks make a no-op.
+
 Rebalances are counted from the app's ``on_partitions_assigned`` signal; lag
 is the high-water mark faust's consumer knows minus the next offset to apply,
 set after each applied batch.
@@ -97,7 +103,10 @@ class FaustSource:
             consumer_max_fetch_size=settings.max_partition_fetch_bytes,
             stream_buffer_maxsize=settings.faust_stream_buffer_maxsize,
             stream_recovery_delay=0.0,
-            stream_wait_empty=True,
+            # Do not wait for delivered events to be acked at a stop or a rebalance: events
+            # queued for the batcher, or in a batch abandoned at the stop, are never acked (they
+            # are read again), so faust's wait_empty would wait for them forever.
+            stream_wait_empty=False,
         )
         self._topics = list(topics)
         for name in self._topics:
