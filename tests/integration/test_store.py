@@ -12,7 +12,13 @@ from recstream.events import EventType
 from recstream.ingest import RawRecord, apply_batch
 from recstream.keyspace import Keyspace
 from recstream.memory import MemoryStore
-from recstream.ports import BatchCommit, UserWrite, WatermarkConflictError
+from recstream.ports import (
+    BatchCommit,
+    StateLostError,
+    StateStore,
+    UserWrite,
+    WatermarkConflictError,
+)
 from recstream.state import UserState, Watermark
 from recstream.store import RedisStore
 
@@ -78,6 +84,51 @@ async def test_a_conflicting_commit_writes_nothing(redis_client: Redis, keyspace
     assert await store.get_user("u0") == u0
     assert (await store.get_user("u1") or UserState("x")).watermark == Watermark(0, 3)
     assert await store.partition_watermarks("interactions") == {0: 3}
+
+
+async def test_both_stores_refuse_a_batch_that_does_not_continue_its_partition(
+    redis_client: Redis, keyspace: Keyspace
+) -> None:
+    redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
+    stores: tuple[StateStore, ...] = (redis_store, memory_store)
+    # offsets 0 .. 19 but 8 and 9, which hold no records (transaction markers, say)
+    log = {r.offset: r for r in records(partition=3, users=4, per_user=5) if r.offset not in (8, 9)}
+
+    def span(first: int, last: int) -> list[RawRecord]:
+        return [log[o] for o in range(first, last + 1) if o in log]
+
+    async def refused(
+        batch: list[RawRecord], read_from: int, log_start: int = 0
+    ) -> list[int | None]:
+        marks = []
+        for store in stores:
+            with pytest.raises(StateLostError) as error:
+                await apply_batch(store, batch, CONFIG, read_from=read_from, log_start=log_start)
+            assert (error.value.topic, error.value.partition) == ("interactions", 3)
+            marks.append(error.value.watermark)
+        return marks
+
+    assert await refused(span(5, 19), read_from=5) == [None, None]  # the store came back empty
+    assert await redis_client.keys(f"{keyspace.prefix}:*") == [], "a refused batch writes nothing"
+    assert await refused(span(5, 19), read_from=5, log_start=2) == [None, None]
+    for store in stores:
+        report = await apply_batch(store, span(2, 7), CONFIG, read_from=2, log_start=2)
+        assert report.applied == 6
+    assert await refused(span(10, 19), read_from=10) == [7, 7]  # 8 and 9 not read
+    for store in stores:
+        await apply_batch(store, span(10, 14), CONFIG, read_from=8)  # read from 8: a gap
+        await apply_batch(store, span(4, 16), CONFIG, read_from=4)  # a redelivery
+        await apply_batch(store, span(17, 19), CONFIG)  # not checked
+    for user in ("u0", "u1", "u2", "u3"):
+        assert await redis_store.get_user(user) == await memory_store.get_user(user)
+    assert await redis_store.partition_watermarks("interactions") == {3: 19}
+    assert await memory_store.partition_watermarks("interactions") == {3: 19}
+    for key, members in memory_store.zsets.items():
+        stored = await redis_client.zrange(key, 0, -1, withscores=True)
+        assert {m.decode(): s for m, s in stored} == members, key
+    users = [await redis_store.get_user(f"u{i}") for i in range(4)]
+    total = sum(user.total_events for user in users if user is not None)
+    assert total == 16, "offsets 2 .. 19 but the gap, each once"
 
 
 async def test_user_keys_are_versioned_hash_tagged_and_expire(

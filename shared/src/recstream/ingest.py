@@ -89,10 +89,15 @@ async def apply_batch(
     config: CoreConfig,
     *,
     before_fold: BatchObserver | None = None,
+    read_from: int | None = None,
+    log_start: int = 0,
 ) -> BatchReport:
     """Apply one batch of records of a single partition, in offset order.
 
     ``before_fold`` is awaited after each load of the batch's states, before they are folded.
+    With ``read_from`` (and the partition's ``log_start``) the store refuses, with
+    :class:`~recstream.ports.StateLostError`, a batch that does not continue its partition
+    (see :class:`~recstream.ports.BatchCommit`).
     """
     if not records:
         raise ValueError("empty batch")
@@ -133,7 +138,9 @@ async def apply_batch(
             if outcome.state.watermark != watermark:
                 writes.append(UserWrite(outcome.state, watermark))
         shards = plan_shard_writes(deltas, loaded.shard_marks, store.keyspace, config)
-        commit = BatchCommit(topic, partition, report.last_offset, writes, shards)
+        commit = BatchCommit(
+            topic, partition, report.last_offset, writes, shards, read_from, log_start
+        )
         try:
             await store.commit_batch(commit)
         except WatermarkConflictError:
@@ -146,8 +153,17 @@ async def apply_batch(
     return report
 
 
-async def apply_catalog_batch(store: StateStore, records: Sequence[RawRecord]) -> BatchReport:
-    """Apply one partition batch of the ``catalog`` topic: upserts and deletes of items."""
+async def apply_catalog_batch(
+    store: StateStore,
+    records: Sequence[RawRecord],
+    *,
+    read_from: int | None = None,
+    log_start: int = 0,
+) -> BatchReport:
+    """Apply one partition batch of the ``catalog`` topic: upserts and deletes of items.
+
+    ``read_from`` and ``log_start`` as for :func:`apply_batch`.
+    """
     if not records:
         raise ValueError("empty batch")
     topic, partition = records[0].topic, records[0].partition
@@ -166,7 +182,10 @@ async def apply_catalog_batch(store: StateStore, records: Sequence[RawRecord]) -
         fresh = [(o, r) for o, r in decoded if o > marks.get(keys.shard_of(r.item), -1)]
         shards = plan_catalog_writes(fresh, marks, keys)
         try:
-            await store.commit_batch(BatchCommit(topic, partition, report.last_offset, [], shards))
+            commit = BatchCommit(
+                topic, partition, report.last_offset, [], shards, read_from, log_start
+            )
+            await store.commit_batch(commit)
         except WatermarkConflictError:
             if attempt == MAX_CONFLICT_RETRIES:
                 raise

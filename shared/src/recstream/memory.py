@@ -11,8 +11,8 @@ from typing import Any
 
 from recstream.erasure import ErasurePlan, erased_at
 from recstream.keyspace import Keyspace
-from recstream.ports import BatchCommit, BatchState, WatermarkConflictError
-from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
+from recstream.ports import BatchCommit, BatchState, StateLostError, WatermarkConflictError
+from recstream.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 from recstream.shards import ShardOp
 from recstream.state import UserState, Watermark
 
@@ -41,6 +41,11 @@ class MemoryStore:
         return BatchState(users, marks, erasures)
 
     async def commit_batch(self, commit: BatchCommit) -> None:
+        mark = self.watermarks.get(commit.topic, {}).get(commit.partition)
+        if commit.read_from is not None and commit.read_from > (
+            commit.log_start if mark is None else mark + 1
+        ):
+            raise StateLostError(commit.topic, commit.partition, mark)
         for write in commit.writes:
             current = self.users.get(write.state.user_id)
             if (current.watermark if current else None) != write.expected:
@@ -116,6 +121,8 @@ class MemoryStore:
             return ranked[: request.n]
         if isinstance(request, StringRead):
             return self.strings.get(request.key)
+        if isinstance(request, StringsRead):
+            return [self.strings.get(key) for key in request.keys]
         assert isinstance(request, FieldsRead)
         fields = self.hashes.get(request.key, {})
         return [fields.get(f) for f in request.fields]

@@ -28,6 +28,23 @@ class WatermarkConflictError(StoreError):
     """A user's stored watermark moved since it was read: another writer applied events."""
 
 
+class StateLostError(StoreError):
+    """A batch does not continue its partition: the store lacks records before ``read_from``.
+
+    Either the partition has no watermark and the batch was not read from the log start
+    (the store came back empty), or its watermark is below ``read_from - 1`` (the store
+    went back in time). ``watermark`` is the stored one, None when there is none; the
+    records from ``watermark + 1`` (or the log start) must be applied first.
+    """
+
+    def __init__(self, topic: str, partition: int, watermark: int | None) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.watermark = watermark
+        stored = "no watermark" if watermark is None else f"watermark {watermark}"
+        super().__init__(f"{topic}[{partition}] has {stored}: the batch does not continue it")
+
+
 @dataclass(frozen=True, slots=True)
 class UserWrite:
     state: UserState
@@ -36,11 +53,22 @@ class UserWrite:
 
 @dataclass(frozen=True, slots=True)
 class BatchCommit:
+    """One partition batch's writes.
+
+    ``read_from`` is the offset from which the writer read the partition without a break
+    up to this batch (the batch's first offset, or lower). With it the store checks that
+    the batch continues the partition: ``read_from <= watermark + 1``, or, when the
+    partition has no watermark, ``read_from <= log_start`` (the partition's first offset
+    in the log). None skips the check (a replay that lays out its own log).
+    """
+
     topic: str
     partition: int
     last_offset: int
     writes: Sequence[UserWrite]
     shards: Sequence[ShardWrite] = ()
+    read_from: int | None = None
+    log_start: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +93,9 @@ class StateStore(Protocol):
         """Apply the shard writes and the users' new states, and advance the watermarks.
 
         Raises :class:`WatermarkConflictError` (and writes nothing) when a user's or a
-        shard's stored watermark is not the expected one.
+        shard's stored watermark is not the expected one, and :class:`StateLostError`
+        (writing nothing) when the batch does not continue its partition (see
+        :class:`BatchCommit`).
         """
         ...
 

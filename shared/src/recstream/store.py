@@ -19,7 +19,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recstream.erasure import ErasurePlan, erased_at
 from recstream.keyspace import Keyspace
-from recstream.ports import BatchCommit, BatchState, StoreUnavailableError, WatermarkConflictError
+from recstream.ports import (
+    BatchCommit,
+    BatchState,
+    StateLostError,
+    StoreUnavailableError,
+    WatermarkConflictError,
+)
 from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
 from recstream.state import UserState, Watermark
 
@@ -43,15 +49,22 @@ end
 
 # KEYS: partition watermark hash, the users' state hashes, then per shard its watermark
 # hash followed by one key per op.
-# ARGV: partition, last offset, user TTL (0 = none), #users, #shards; per user: expected
-# watermark ('' = absent), new watermark, state; per shard: expected offset, #ops, and
-# per op: code, a, b.
+# ARGV: partition, last offset, user TTL (0 = none), #users, #shards, read-from offset
+# ('' = not checked), log-start offset; per user: expected watermark ('' = absent), new
+# watermark, state; per shard: expected offset, #ops, and per op: code, a, b.
+# A batch must continue its partition (see recstream.ports.BatchCommit), else STATELOST.
 COMMIT_BATCH_LUA = (
     APPLY_OP_LUA
     + """
 local partition, last, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local users, shards = tonumber(ARGV[4]), tonumber(ARGV[5])
-local a = 6
+if ARGV[6] ~= '' then
+  local mark = redis.call('HGET', KEYS[1], partition)
+  if tonumber(ARGV[6]) > (mark and tonumber(mark) + 1 or tonumber(ARGV[7])) then
+    return redis.error_reply('STATELOST ' .. (mark or ''))
+  end
+end
+local a = 8
 for i = 1, users do
   if (redis.call('HGET', KEYS[1 + i], 'wm') or '') ~= ARGV[a] then
     return redis.error_reply('WMCONFLICT ' .. KEYS[1 + i])
@@ -78,7 +91,7 @@ for j = 1, shards do
   end
   redis.call('HSET', marks, partition, last)
 end
-a = 6
+a = 8
 for i = 1, users do
   redis.call('HSET', KEYS[1 + i], 'wm', ARGV[a + 1], 'st', ARGV[a + 2])
   if ttl > 0 then redis.call('EXPIRE', KEYS[1 + i], ttl) end
@@ -159,6 +172,8 @@ class RedisStore:
             self._keys.user_ttl_seconds,
             len(commit.writes),
             len(commit.shards),
+            "" if commit.read_from is None else commit.read_from,
+            commit.log_start,
         ]
         for write in commit.writes:
             state = write.state
@@ -180,6 +195,10 @@ class RedisStore:
         except ResponseError as exc:
             if str(exc).startswith("WMCONFLICT"):
                 raise WatermarkConflictError(str(exc)) from exc
+            if str(exc).startswith("STATELOST"):
+                mark = str(exc).split()[1:]
+                watermark = int(mark[0]) if mark else None
+                raise StateLostError(commit.topic, commit.partition, watermark) from exc
             raise
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
