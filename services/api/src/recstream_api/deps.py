@@ -1,5 +1,6 @@
 """FastAPI dependencies: the app's resources and the authenticated caller (whose request
-also takes a token from the caller's rate-limit bucket, :mod:`recstream_api.ratelimit`)."""
+also takes a token from the caller's rate-limit bucket, :mod:`recstream_api.ratelimit`,
+and names the caller in its access line, :mod:`recstream_api.requestlog`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from recstream.store import RedisStore
 from recstream_api.auth import Authenticator, Principal
 from recstream_api.publisher import EventPublisher
 from recstream_api.ratelimit import RateLimiter, route_kind
+from recstream_api.requestlog import note_subject
 from recstream_api.settings import ApiSettings
 
 
@@ -61,6 +63,7 @@ async def get_principal(
 ) -> Principal:
     token = bearer.credentials if bearer is not None else None
     principal = await resources.authenticator.authenticate(token, api_key)
+    note_subject(request.scope, principal.subject)
     resources.rate_limiter.check(principal, route_kind(request.scope.get("route")))
     return principal
 

@@ -1,7 +1,9 @@
 """The composition root of the query API: ``create_app()`` builds the app; its lifespan
 builds the Redis client, the store and the Kafka producer and closes them.
 
-Run it with ``uvicorn --factory recstream_api.main:create_app``.
+Run it with ``uvicorn --factory recstream_api.main:create_app``: without arguments
+``create_app()`` reads the settings from the environment and sets up the process's
+log lines (:mod:`recstream_api.logconfig`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from recstream_api.demo import install_demo
 from recstream_api.deps import Resources
 from recstream_api.errors import install_error_handlers
 from recstream_api.limits import BodySizeLimit, single_query_values
+from recstream_api.logconfig import configure_api_logging
 from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
 from recstream_api.ratelimit import RateLimiter
 from recstream_api.recommendation_routes import router as recommendation_router
 from recstream_api.recommendation_views import session_scoring
+from recstream_api.requestlog import RequestLog
 from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
 
@@ -68,10 +72,22 @@ def build_redis(settings: ApiSettings) -> Redis:
 
 
 def create_app(
-    settings: ApiSettings | None = None, *, clock: Callable[[], datetime] = _utc_now
+    settings: ApiSettings | None = None,
+    *,
+    clock: Callable[[], datetime] = _utc_now,
+    configure_logs: bool | None = None,
 ) -> FastAPI:
-    """The API app. ``settings`` default to the environment; ``clock`` is the server time."""
+    """The API app. ``settings`` default to the environment; ``clock`` is the server time.
+
+    ``configure_logs`` sets up the process's log lines from the settings; by default
+    only when the settings come from the environment (the server process), so that a
+    caller that passes settings (tests, an embedding app) keeps its own logging.
+    """
+    if configure_logs is None:
+        configure_logs = settings is None
     settings = settings if settings is not None else ApiSettings()
+    if configure_logs:
+        configure_api_logging(settings)
     authenticator = Authenticator(settings.auth)  # a bad key fails here, not on a request
     app_version = package_version()
 
@@ -118,6 +134,7 @@ def create_app(
     metrics = ApiMetrics()
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    # outermost: sees every answer
     app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
+    # outermost: every answer carries the request id, every line about a request too
+    app.add_middleware(RequestLog, routes=app.router.routes)
     return app

@@ -3,8 +3,9 @@
 Variables carry the prefix ``RECSTREAM_`` and nest with ``__``:
 ``RECSTREAM_REDIS__URL``, ``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
 ``RECSTREAM_AUTH__JWT_SECRET``, ``RECSTREAM_AUTH__API_KEYS='[{"sha256": "...",
-"scopes": ["track"]}]'``, ``RECSTREAM_SCORING__WEIGHTS__CONTENT=0.6``. Nothing is read
-at import time: ``create_app()`` builds an :class:`ApiSettings` when it is given none.
+"scopes": ["track"]}]'``, ``RECSTREAM_SCORING__WEIGHTS__CONTENT=0.6``,
+``RECSTREAM_LOG_FORMAT=json``, ``RECSTREAM_LOG_LEVEL=DEBUG``. Nothing is read at import
+time: ``create_app()`` builds an :class:`ApiSettings` when it is given none.
 
 Outside ``environment="dev"`` the settings refuse the documented development
 JWT secret (and any HMAC secret shorter than 32 bytes), so a production
@@ -28,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recstream.config import CoreConfig
+from recstream.logs import LogFormat
 from recstream.scoring.config import ScoringConfig
 from recstream.settings import KafkaSettings, RedisSettings
 
@@ -167,6 +169,9 @@ class ApiSettings(BaseSettings):
     producer_linger_ms: int = Field(5, ge=0, le=1000)
     health_timeout_seconds: float = Field(2.0, gt=0)
     store_retry_after_seconds: int = Field(1, ge=1)
+
+    log_format: LogFormat = Field("logfmt", description="'logfmt' (key=value) or 'json' lines")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> ApiSettings:

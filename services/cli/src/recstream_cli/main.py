@@ -38,9 +38,11 @@ def consumer_argv() -> list[str]:
 
 
 def api_argv(host: str, port: int) -> list[str]:
+    """uvicorn with the API's factory, which sets up the log lines (RECSTREAM_LOG_FORMAT,
+    RECSTREAM_LOG_LEVEL) and writes the one access line per request itself."""
     return [
         sys.executable, "-m", "uvicorn", "recstream_api.main:create_app", "--factory",
-        "--host", host, "--port", str(port),
+        "--host", host, "--port", str(port), "--no-access-log",
     ]  # fmt: skip
 
 
