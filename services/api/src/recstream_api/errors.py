@@ -1,6 +1,7 @@
 """The one place errors become HTTP answers.
 
-Every error answer has the body ``{"error": {"code", "message", "details"}}``:
+Every error answer has the body ``{"error": {"code", "message", "details", "request_id"}}``
+(``request_id`` is the request's ``X-Request-ID``, :mod:`recstream_api.requestlog`):
 
 | error | status |
 |---|---|
@@ -41,6 +42,7 @@ from recstream_api.exceptions import (
     PermissionDeniedError,
     RateLimitedError,
 )
+from recstream_api.requestlog import REQUEST_ID_HEADER, request_id_of
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,12 @@ _STATUS: dict[type[ApiError], int] = {
 }
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+def error_body(
+    code: str, message: str, details: Any = None, request_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {"code": code, "message": message, "details": details, "request_id": request_id}
+    }
 
 
 def error_response(
@@ -64,8 +70,24 @@ def error_response(
     message: str,
     details: Any = None,
     headers: Mapping[str, str] | None = None,
+    *,
+    request_id: str | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+    body = error_body(code, message, details, request_id)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An error answer to ``request``, with its request id."""
+    request_id = request_id_of(request.scope)
+    return error_response(status, code, message, details, headers, request_id=request_id)
 
 
 def _status_of(exc: ApiError) -> int:
@@ -90,29 +112,33 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers = _retry_after(request)
     elif isinstance(exc, RateLimitedError):
         headers["Retry-After"] = str(exc.retry_after)
-    return error_response(status, exc.code, exc.message, exc.details, headers)
+    return _answer(request, status, exc.code, exc.message, exc.details, headers)
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.warning("store unavailable: %s", exc)
-    return error_response(
-        503, "store_unavailable", "the state store is unavailable", headers=_retry_after(request)
+    return _answer(
+        request,
+        503,
+        "store_unavailable",
+        "the state store is unavailable",
+        headers=_retry_after(request),
     )
 
 
 async def _event_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, EventError)
-    return error_response(422, "invalid_event", exc.detail, {"reason": exc.reason})
+    return _answer(request, 422, "invalid_event", exc.detail, {"reason": exc.reason})
 
 
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(
-        409, "conflict", "the user's state kept changing during the request; try again"
+    return _answer(
+        request, 409, "conflict", "the user's state kept changing during the request; try again"
     )
 
 
 async def _scoring_error(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(422, "invalid_request", str(exc))
+    return _answer(request, 422, "invalid_request", str(exc))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -126,23 +152,33 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for err in exc.errors()
     ]
     message = "; ".join(f"{d['loc']}: {d['msg']}" for d in details[:3]) or "invalid request"
-    return error_response(422, "invalid_request", message, details)
+    return _answer(request, 422, "invalid_request", message, details)
 
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 400:  # FastAPI could not parse the body: invalid like any bad JSON
-        return error_response(422, "invalid_request", f"the body cannot be parsed: {exc.detail}")
+        return _answer(request, 422, "invalid_request", f"the body cannot be parsed: {exc.detail}")
     try:
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_")
     except ValueError:
         code = "http_error"
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+    return _answer(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal server error")
+    """Answers outside the request-id middleware (Starlette's outermost error middleware
+    calls it), so the request id comes from the scope, and the header is set here."""
+    request_id = request_id_of(request.scope)
+    log.exception(
+        "unhandled error on %s %s",
+        request.method,
+        request.url.path,
+        exc_info=exc,
+        extra={"request_id": request_id} if request_id else None,
+    )
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
+    return _answer(request, 500, "internal_error", "internal server error", headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recstream_api.errors import error_response
 from recstream_api.exceptions import InvalidRequestError
+from recstream_api.requestlog import request_id_of
 
 
 class BodySizeLimit:
@@ -65,6 +66,7 @@ class BodySizeLimit:
             f"request body larger than {self.max_bytes} bytes",
             {"max_bytes": self.max_bytes},
             headers={"Connection": "close"},
+            request_id=request_id_of(scope),
         )
         await response(scope, receive, send)
 

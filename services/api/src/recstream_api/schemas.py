@@ -22,6 +22,9 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="machine-readable error name")
     message: str = Field(description="what went wrong, for a human")
     details: Any = Field(None, description="structured detail, e.g. one entry per bad event")
+    request_id: str | None = Field(
+        None, description="the request's X-Request-ID (also in the response header)"
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -39,6 +42,7 @@ class ErrorResponse(BaseModel):
                         "errors": [{"loc": "product_view", "msg": "requires product_id"}],
                     }
                 ],
+                "request_id": "9f2c4e8a1b7d4c3e8f6a5b4c3d2e1f0a",
             }
         }
     )
