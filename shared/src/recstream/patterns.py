@@ -17,8 +17,7 @@ adding them up in any order gives scores that rank exactly as time-decayed ones.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import orjson
 
@@ -29,8 +28,7 @@ DAY = 86_400.0
 StatKind = Literal["tr1", "tr2", "pop", "popc", "isess", "sitems", "icat"]
 
 
-@dataclass(frozen=True, slots=True)
-class StatDelta:
+class StatDelta(NamedTuple):
     offset: int  # the record the contribution comes from
     kind: StatKind
     key: str  # the item, "a|b", category or session key the statistic is about

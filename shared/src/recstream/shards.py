@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import orjson
 
@@ -28,8 +28,7 @@ DAY = 86_400
 OpCode = Literal["Z", "G", "B", "S", "H", "D", "R"]
 
 
-@dataclass(frozen=True, slots=True)
-class ShardOp:
+class ShardOp(NamedTuple):
     code: OpCode
     key: str
     a: str | float | int = ""
@@ -50,51 +49,61 @@ def plan_shard_writes(
     config: CoreConfig,
 ) -> list[ShardWrite]:
     """Group ``deltas`` by shard, dropping those at or below each shard's watermark."""
-    increments: dict[tuple[int, str, str], float] = {}
-    latest: dict[tuple[int, str, str], float] = {}
-    payloads: dict[tuple[int, str], tuple[int, str]] = {}
-    fields: dict[tuple[int, str, str], str] = {}
-    bounds: dict[tuple[int, str], tuple[int, int]] = {}  # (keep, ttl seconds or 0)
     stat_ttl = int(config.statistic_ttl_days * DAY)
     session_ttl = int(config.session_ttl_days * DAY)
+    bound_of = {  # (keep, ttl seconds or 0) of each bounded statistic
+        "pop": (config.popularity_top_k, 0),
+        "popc": (config.popularity_top_k, stat_ttl),
+        "tr1": (config.transitions_top_k, stat_ttl),
+        "tr2": (config.transitions_top_k, stat_ttl),
+        "isess": (config.sessions_per_item, session_ttl),
+    }
+    # Per key, in first-seen order: its shard, its statistic kind, and what the batch adds.
     located: dict[tuple[str, str], tuple[int, str]] = {}
-    for d in deltas:
-        subject = d.member if d.kind == "pop" else d.key
-        place = located.get((d.kind, subject))
+    kinds: dict[str, tuple[int, str]] = {}
+    sums: dict[str, dict[str, float]] = {}  # tr1, tr2, pop, popc: member -> increment
+    latest: dict[str, dict[str, float]] = {}  # isess: member -> latest time
+    payloads: dict[str, tuple[int, str]] = {}  # sitems: (offset, value) of the latest
+    fields: dict[str, dict[str, str]] = {}  # icat: field -> value
+    # The usual batch lies wholly above every watermark: no per-delta check then.
+    floor = max(marks.values(), default=-1)
+    for offset, kind, subject, member, value in deltas:
+        place = located.get((kind, member if kind == "pop" else subject))
         if place is None:
-            place = located[(d.kind, subject)] = keyspace.locate(d.kind, subject)
+            place = keyspace.locate(kind, member if kind == "pop" else subject)
+            located[(kind, member if kind == "pop" else subject)] = place
         shard, key = place
-        if d.offset <= marks.get(shard, -1):
+        if offset <= floor and offset <= marks.get(shard, -1):
             continue
-        if d.kind in ("tr1", "tr2", "pop", "popc"):
-            increments[(shard, key, d.member)] = (
-                increments.get((shard, key, d.member), 0.0) + d.value
-            )
-            if d.kind == "pop":
-                bounds[(shard, key)] = (config.popularity_top_k, 0)
-            elif d.kind == "popc":
-                bounds[(shard, key)] = (config.popularity_top_k, stat_ttl)
-            else:
-                bounds[(shard, key)] = (config.transitions_top_k, stat_ttl)
-        elif d.kind == "isess":
-            latest[(shard, key, d.member)] = max(latest.get((shard, key, d.member), 0.0), d.value)
-            bounds[(shard, key)] = (config.sessions_per_item, session_ttl)
-        elif d.kind == "sitems":
-            if d.offset > payloads.get((shard, key), (-1, ""))[0]:
-                payloads[(shard, key)] = (d.offset, d.member)
-        else:  # icat
-            fields[(shard, key, d.key)] = d.member
+        if key not in kinds:
+            kinds[key] = (shard, kind)
+        if kind == "isess":
+            times = latest.setdefault(key, {})
+            times[member] = max(times.get(member, value), value)
+        elif kind == "sitems":
+            if offset > payloads.get(key, (-1, ""))[0]:
+                payloads[key] = (offset, member)
+        elif kind == "icat":
+            fields.setdefault(key, {})[subject] = member
+        else:
+            amounts = sums.setdefault(key, {})
+            amounts[member] = amounts.get(member, 0.0) + value
     ops: dict[int, list[ShardOp]] = {}
-    for (shard, key, member), amount in increments.items():
-        ops.setdefault(shard, []).append(ShardOp("Z", key, member, amount))
-    for (shard, key, member), at in latest.items():
-        ops.setdefault(shard, []).append(ShardOp("G", key, member, at))
-    for (shard, key), (_, payload) in payloads.items():
-        ops.setdefault(shard, []).append(ShardOp("S", key, payload, session_ttl))
-    for (shard, key, field), value in fields.items():
-        ops.setdefault(shard, []).append(ShardOp("H", key, field, value))
-    for (shard, key), (keep, seconds) in bounds.items():
-        ops.setdefault(shard, []).append(ShardOp("B", key, keep, seconds))
+    for key, amounts in sums.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp("Z", key, member, amount) for member, amount in amounts.items()]
+    for key, times in latest.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp("G", key, member, at) for member, at in times.items()]
+    for key, (_, payload) in payloads.items():
+        ops.setdefault(kinds[key][0], []).append(ShardOp("S", key, payload, session_ttl))
+    for key, values in fields.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp("H", key, field, value) for field, value in values.items()]
+    for key, (shard, stat) in kinds.items():  # trims last: after this batch's increments
+        bound = bound_of.get(stat)
+        if bound is not None:
+            ops[shard].append(ShardOp("B", key, bound[0], bound[1]))
     return [
         ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
         for shard, shard_ops in sorted(ops.items())

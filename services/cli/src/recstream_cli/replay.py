@@ -42,6 +42,7 @@ from recstream.evaluation.records import RecordLog, event_time_ms, partition_bat
 from recstream.events import Event
 from recstream.ingest import apply_batch
 from recstream.keyspace import Keyspace
+from recstream.runtime import tune_gc
 from recstream.store import RedisStore
 from recstream_consumer.settings import ConsumerSettings
 from recstream_consumer.topics import TopicSpec, ensure_topics
@@ -258,6 +259,7 @@ def replay(
     console = Console(stderr=True)
     chosen = source_format(source, fmt)
     bad_rows: list[BadRow] = []
+    tune_gc()
     started = time.monotonic()
     with progress_bar(console) as progress:
         task = progress.add_task(f"{source.name} -> {target}", total=count_lines(source))

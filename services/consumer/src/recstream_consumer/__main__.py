@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from recstream.logs import configure_logging
+from recstream.runtime import tune_gc
 from recstream_consumer.service import serve
 from recstream_consumer.settings import ConsumerSettings
 
@@ -49,6 +50,7 @@ def main() -> int:
         {"service": "recstream-consumer", "instance": settings.consumer.instance_id},
     )
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.root.level))
+    tune_gc()
     counters = event_loop_runner(settings.consumer.event_loop)(serve(settings))
     logging.getLogger("recstream_consumer").info("stopped: %s", counters.summary())
     return 0
