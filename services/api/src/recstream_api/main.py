@@ -45,7 +45,9 @@ group-buying platform.
 
 Authenticate with `Authorization: Bearer <JWT>` (`sub` is the user id) or, for
 server-side producers, `X-API-Key`. Every error answers
-`{"error": {"code", "message", "details"}}`.
+`{"error": {"code", "message", "details", "request_id"}}`; every answer has an
+`X-Request-ID` header (the caller's, when it is a token of up to 128 characters of
+letters, digits and `._:-`, else a new one).
 """
 
 
