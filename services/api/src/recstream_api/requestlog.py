@@ -11,7 +11,7 @@ log record as ``request_id``.
 When the answer is sent the middleware writes one access line (logger
 ``recstream_api.access``, level INFO)::
 
-    msg="GET /api/behavioral-ml/recommendations 200" request_id=... method=GET
+    msg="POST /api/behavioral-ml/recommendations 200" request_id=... method=POST
     route=/api/behavioral-ml/recommendations path=... status=200 duration_ms=4.12
     subject=user:u-123 client=10.0.0.7
 
