@@ -12,7 +12,7 @@ from typing import Any
 from recstream.erasure import ErasurePlan, erased_at
 from recstream.keyspace import Keyspace
 from recstream.ports import BatchCommit, BatchState, StateLostError, WatermarkConflictError
-from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
+from recstream.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 from recstream.shards import ShardOp
 from recstream.state import UserState, Watermark
 
@@ -121,6 +121,8 @@ class MemoryStore:
             return ranked[: request.n]
         if isinstance(request, StringRead):
             return self.strings.get(request.key)
+        if isinstance(request, StringsRead):
+            return [self.strings.get(key) for key in request.keys]
         assert isinstance(request, FieldsRead)
         fields = self.hashes.get(request.key, {})
         return [fields.get(f) for f in request.fields]

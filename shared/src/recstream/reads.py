@@ -50,12 +50,21 @@ class StringRead:
 
 
 @dataclass(frozen=True, slots=True)
+class StringsRead:
+    """Many string keys in one request, answered as their values in key order (None where
+    absent). A store may fetch them in one command per Redis Cluster hash slot group (one
+    ``MGET`` per statistic shard), so the keys may span shards."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FieldsRead:
     key: str
     fields: tuple[str, ...]
 
 
-Read = UserRead | TopRead | StringRead | FieldsRead
+Read = UserRead | TopRead | StringRead | StringsRead | FieldsRead
 
 
 class StatsReader(Protocol):
@@ -155,10 +164,11 @@ async def load_context(
     candidates = set(popular)
     for next_items in (*transitions.values(), transitions2, *by_category.values()):
         candidates.update(next_items)
-    third: list[Read] = [StringRead(keys.stat("sitems", k)) for k in neighbour_keys]
-    answers = await reader.read(third)
+    (session_items_raw,) = await reader.read(
+        [StringsRead(tuple(keys.stat("sitems", k) for k in neighbour_keys))]
+    )
     neighbours = []
-    for k, raw in zip(neighbour_keys, answers, strict=True):
+    for k, raw in zip(neighbour_keys, session_items_raw, strict=True):
         if raw is not None:
             items = tuple(orjson.loads(raw))
             neighbours.append(NeighbourSession(k, items, seen[k]))
@@ -192,17 +202,17 @@ async def load_items(
     by_shard: dict[int, list[str]] = {}
     for item in items:
         by_shard.setdefault(keys.shard_of(item), []).append(item)
-    requests: list[Read] = [StringRead(keys.catalog_item(i)) for i in items]
+    requests: list[Read] = [StringsRead(tuple(keys.catalog_item(i) for i in items))]
     requests += [
         FieldsRead(keys.shard_stat("icat", s), tuple(group)) for s, group in by_shard.items()
     ]
-    answers = await reader.read(requests)
+    entries, *category_rows = await reader.read(requests)
     catalog = {
         i: catalog_item_from_dict(orjson.loads(raw))
-        for i, raw in zip(items, answers[: len(items)], strict=True)
+        for i, raw in zip(items, entries, strict=True)
         if raw is not None
     }
     categories: dict[str, str] = {}
-    for group, values in zip(by_shard.values(), answers[len(items) :], strict=True):
+    for group, values in zip(by_shard.values(), category_rows, strict=True):
         categories.update({i: c for i, c in zip(group, values, strict=True) if c is not None})
     return catalog, categories

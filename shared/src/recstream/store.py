@@ -26,7 +26,7 @@ from recstream.ports import (
     StoreUnavailableError,
     WatermarkConflictError,
 )
-from recstream.reads import FieldsRead, Read, StringRead, TopRead, UserRead
+from recstream.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 from recstream.state import UserState, Watermark
 
 # One shard operation (see recstream.shards), shared by the scripts below.
@@ -237,24 +237,36 @@ class RedisStore:
         return _decode_user(user_id, row)
 
     async def read(self, requests: Sequence[Read]) -> list[Any]:
-        """Answer read requests in one pipeline (see :mod:`recstream.reads`)."""
+        """Answer read requests in one pipeline (see :mod:`recstream.reads`): one command
+        per request, except a :class:`StringsRead`, which takes one ``MGET`` per hash tag
+        of its keys (legal on a Redis Cluster)."""
         if not requests:
             return []
+        mgets: list[list[list[int]]] = []  # per StringsRead: the key positions of each MGET
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for request in requests:
                     if isinstance(request, UserRead):
                         pipe.hmget(self._keys.user_state(request.user_id), "wm", "st")
                     elif isinstance(request, TopRead):
-                        pipe.zrevrange(request.key, 0, request.n - 1, withscores=True)
+                        # sent raw: redis-py's reply shaping for ``withscores`` would turn
+                        # every RESP3 score back into bytes and then into a float again
+                        pipe.execute_command(
+                            "ZREVRANGE", request.key, 0, request.n - 1, "WITHSCORES"
+                        )
                     elif isinstance(request, StringRead):
                         pipe.get(request.key)
+                    elif isinstance(request, StringsRead):
+                        groups = _positions_by_hash_tag(request.keys)
+                        mgets.append(groups)
+                        for positions in groups:
+                            pipe.mget([request.keys[i] for i in positions])
                     else:
                         pipe.hmget(request.key, list(request.fields))
                 rows: list[Any] = await pipe.execute()
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
-        return [_decode_read(r, row) for r, row in zip(requests, rows, strict=True)]
+        return _decode_reads(requests, rows, mgets)
 
     async def partition_watermarks(self, topic: str) -> dict[int, int]:
         try:
@@ -268,11 +280,63 @@ def _text(raw: bytes | str | None) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def _hash_tag(key: str) -> str:
+    """The part of ``key`` Redis Cluster hashes: the first non-empty ``{...}``, else the key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def _positions_by_hash_tag(keys: Sequence[str]) -> list[list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(_hash_tag(key), []).append(i)
+    return list(groups.values())
+
+
+def _decode_reads(
+    requests: Sequence[Read], rows: list[Any], mgets: list[list[list[int]]]
+) -> list[Any]:
+    """The answers of ``requests`` from the pipeline's replies (a StringsRead's values are
+    put back in key order from its MGETs)."""
+    answers: list[Any] = []
+    at = 0
+    pending = iter(mgets)
+    for request in requests:
+        if isinstance(request, StringsRead):
+            values: list[str | None] = [None] * len(request.keys)
+            for positions in next(pending):
+                for i, raw in zip(positions, rows[at], strict=True):
+                    values[i] = _text(raw)
+                at += 1
+            answers.append(values)
+        else:
+            answers.append(_decode_read(request, rows[at]))
+            at += 1
+    return answers
+
+
+def _score_pairs(row: list[Any]) -> list[tuple[str, float]]:
+    """``ZREVRANGE ... WITHSCORES`` as (member, score) pairs, from a RESP3 reply
+    (``[[member, score], ...]``) or a RESP2 one (``[member, score, member, score, ...]``)."""
+    if row and isinstance(row[0], list):
+        return [(_member(member), float(score)) for member, score in row]
+    flat = iter(row)
+    return [(_member(member), float(score)) for member, score in zip(flat, flat, strict=True)]
+
+
+def _member(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 def _decode_read(request: Read, row: Any) -> Any:
     if isinstance(request, UserRead):
         return _decode_user(request.user_id, row) if row[1] is not None else None
     if isinstance(request, TopRead):
-        return [(_text(member), float(score)) for member, score in row]
+        return _score_pairs(row)
     if isinstance(request, StringRead):
         return _text(row)
     assert isinstance(request, FieldsRead)
