@@ -1,4 +1,4 @@
-"""Observing the system from outside: watermark progress, committed offsets, the DLQ.
+"""Observing the system from outside: watermark progress, committed offsets, the DLQ, metrics.
 
 :class:`MarkWatch` samples the partition watermarks in Redis every few tens of
 milliseconds, riding out Redis outages, so a scenario can tell when the
@@ -14,7 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import RedisError
 
 from faults.driver import read_log
@@ -163,6 +165,18 @@ def lost_state(
     return {
         p: (marks.get(p, -1), c) for p, c in committed.items() if c > 0 and marks.get(p, -1) < c - 1
     }
+
+
+async def consumer_metrics(port: int) -> dict[str, float]:
+    """A consumer's ``/metrics``: each sample name with its value summed over the labels."""
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        response = await client.get(f"http://127.0.0.1:{port}/metrics")
+    response.raise_for_status()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
 
 
 async def dead_letters(

@@ -200,12 +200,14 @@ class AiokafkaSource:
             for tp in revoked:
                 self._applied.pop(tp, None)
                 self._committed.pop(tp, None)
+        self._handler.forget_partitions((tp.topic, tp.partition) for tp in revoked)
         if self._metrics is not None:
             self._metrics.forget_partitions((tp.topic, tp.partition) for tp in revoked)
         if revoked:
             log.info("partitions revoked: %s", describe(revoked))
 
     def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._handler.forget_partitions((tp.topic, tp.partition) for tp in assigned)
         if self._metrics is not None:
             self._metrics.rebalances.inc()
         log.info("partitions assigned: %s", describe(assigned))

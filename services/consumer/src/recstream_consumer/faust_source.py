@@ -135,11 +135,15 @@ class FaustSource:
         except ConsumerNotStarted:
             return set()
 
-    def _on_assigned(self, _app: Any, /, *_: Any, signal: Any = None, **__: Any) -> None:
+    def _on_assigned(self, _app: Any, /, *args: Any, signal: Any = None, **__: Any) -> None:
+        if args:
+            self._handler.forget_partitions((tp.topic, tp.partition) for tp in args[0])
         if self._metrics is not None:
             self._metrics.rebalances.inc()
 
     def _on_revoked(self, _app: Any, /, *args: Any, signal: Any = None, **__: Any) -> None:
+        if args:
+            self._handler.forget_partitions((tp.topic, tp.partition) for tp in args[0])
         if self._metrics is not None and args:
             self._metrics.forget_partitions((tp.topic, tp.partition) for tp in args[0])
 

@@ -15,6 +15,18 @@ exponential backoff, for at most ``retry_budget_seconds``; then it raises
 :class:`BatchNotAppliedError` and the source re-reads the batch from its
 first offset later. Memory stays bounded (one batch), nothing is committed
 past what was applied, and the process does not exit.
+
+With a :class:`~recstream_consumer.rebuild.PartitionLog` the handler also
+tells the store where it read each partition from without a break (the
+offset after the last batch it applied since the partition was assigned, or
+the batch's first offset), so the store refuses a batch that does not continue
+the partition's state (:class:`~recstream.ports.StateLostError`: Redis came
+back empty, or went back in time). The handler then re-applies the missing
+records from the log (:mod:`~recstream_consumer.rebuild`) and the batch after
+them. A rebuild runs in time slices: when one ends first, the handler raises
+:class:`RebuildPausedError` and the source reads the batch again, as after an
+outage. :meth:`BatchHandler.check_partitions` finds a partition that lost its
+state while no batch arrives for it (the status loop calls it every second).
 """
 
 from __future__ import annotations
@@ -25,7 +37,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -33,10 +45,16 @@ from aiokafka.errors import KafkaError
 
 from recstream.config import CoreConfig
 from recstream.ingest import BatchReport, RawRecord, apply_batch, apply_catalog_batch
-from recstream.ports import StateStore, StoreUnavailableError, WatermarkConflictError
+from recstream.ports import (
+    StateLostError,
+    StateStore,
+    StoreUnavailableError,
+    WatermarkConflictError,
+)
 from recstream_consumer.deadletters import DeadLetterSink
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.prequential import QualityMonitor
+from recstream_consumer.rebuild import SLICE_SECONDS, Partition, PartitionLog, StateRebuilder
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +68,10 @@ class BatchNotAppliedError(ConsumerError):
 
     Nothing of it was committed to the log; it must be read again.
     """
+
+
+class RebuildPausedError(BatchNotAppliedError):
+    """A time slice of a partition's rebuild ended before the batch could be applied."""
 
 
 class FlowControl(Protocol):
@@ -122,6 +144,14 @@ class RecordHandler(Protocol):
         self, records: Sequence[RawRecord], flow: FlowControl | None = None
     ) -> BatchReport: ...
 
+    def forget_partitions(self, partitions: Iterable[Partition]) -> None:
+        """The partitions were revoked or (re)assigned: where they were read from is unknown."""
+        ...
+
+    async def check_partitions(self, assignment: set[Partition]) -> None:
+        """Rebuild owned partitions whose state Redis lost while no batch arrived for them."""
+        ...
+
 
 # A watermark conflict that outlived apply_batch's own re-reads means another writer
 # is busy with the same users (a rebalance in flight): wait and try again.
@@ -140,6 +170,9 @@ class BatchHandler:
         catalog_topic: str | None = None,
         metrics: ConsumerMetrics | None = None,
         quality: QualityMonitor | None = None,
+        log: PartitionLog | None = None,
+        rebuild_batch_records: int = 2000,
+        rebuild_slice_seconds: float = SLICE_SECONDS,
     ) -> None:
         self._store = store
         self._catalog_topic = catalog_topic
@@ -151,6 +184,16 @@ class BatchHandler:
         self.counters = ConsumerCounters()
         self.metrics = metrics or ConsumerMetrics()
         self._quality = quality
+        # Without a log nothing is checked: the store takes every batch (tests, benchmarks).
+        self._rebuilder = (
+            None
+            if log is None
+            else StateRebuilder(
+                log, self._apply_from, self.metrics, rebuild_batch_records, rebuild_slice_seconds
+            )
+        )
+        self._next: dict[Partition, int] = {}  # offset after the last batch applied
+        self._locks: dict[Partition, asyncio.Lock] = {}
 
     def request_stop(self) -> None:
         """Stop waiting out an outage: a batch in backoff is abandoned whole."""
@@ -160,6 +203,16 @@ class BatchHandler:
         self, records: Sequence[RawRecord], flow: FlowControl | None = None
     ) -> BatchReport:
         """Apply one partition batch and publish its dead letters; then it may be committed."""
+        key = (records[0].topic, records[0].partition)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            report = await self._handle(key, records, flow)
+        # a redelivered older batch leaves it: the records up to it were applied before
+        self._next[key] = max(self._next.get(key, 0), records[-1].offset + 1)
+        return report
+
+    async def _handle(
+        self, key: Partition, records: Sequence[RawRecord], flow: FlowControl | None
+    ) -> BatchReport:
         deadline = time.monotonic() + self._retry.budget
         paused = False
         attempt = 0
@@ -190,15 +243,23 @@ class BatchHandler:
                 self.counters.abandoned_batches += 1
                 raise BatchNotAppliedError("stopping during an outage") from exc
 
+        first = records[0].offset
+        read_from = min(first, self._next.get(key, first))
+        lost: StateLostError | None = None
         try:
             while True:
                 try:
+                    if lost is not None:
+                        refused, lost = lost, None
+                        read_from = await self._restore(key, refused, read_from, first)
                     started, sampling = time.perf_counter(), self._sampling_seconds()
-                    report = await self._apply(records)
+                    report = await self._apply(records, read_from)
                     committed_at = time.time()
                     seconds = time.perf_counter() - started
                     seconds -= self._sampling_seconds() - sampling
                     break
+                except StateLostError as exc:
+                    lost = exc
                 except _TRANSIENT as exc:
                     await back_off(exc, "apply")
             while True:
@@ -210,6 +271,8 @@ class BatchHandler:
         finally:
             if paused and flow is not None:
                 flow.resume_fetching()
+        if self._rebuilder is not None:
+            self._rebuilder.finish(key)
         self.counters.add(report)
         interactions = records[0].topic != self._catalog_topic
         self.metrics.record_batch(report, records, seconds, committed_at if interactions else None)
@@ -233,8 +296,79 @@ class BatchHandler:
     def _sampling_seconds(self) -> float:
         return self._quality.spent if self._quality is not None else 0.0
 
-    def _apply(self, records: Sequence[RawRecord]) -> Awaitable[BatchReport]:
+    async def _restore(
+        self, key: Partition, refused: StateLostError, read_from: int, first: int
+    ) -> int:
+        """Re-apply what the store lacks below the batch; the offset it now continues from."""
+        assert self._rebuilder is not None, "only a checked batch is refused"
+        if refused.watermark is None:
+            start = await self._rebuilder.log_start(key, refresh=True)
+        else:
+            start = refused.watermark + 1
+        if read_from <= start:
+            return read_from  # the log start moved on: nothing is missing
+        if self._stopping.is_set():
+            raise BatchNotAppliedError("stopping during a rebuild")
+        if not await self._rebuilder.step(key, refused.watermark, first):
+            raise RebuildPausedError(f"rebuild of {key[0]}[{key[1]}] goes on below offset {first}")
+        return start
+
+    async def _apply(self, records: Sequence[RawRecord], read_from: int) -> BatchReport:
+        if self._rebuilder is None:
+            return await self._apply_from(records, None, 0)
+        log_start = await self._rebuilder.log_start((records[0].topic, records[0].partition))
+        return await self._apply_from(records, read_from, log_start)
+
+    def _apply_from(
+        self, records: Sequence[RawRecord], read_from: int | None, log_start: int
+    ) -> Awaitable[BatchReport]:
         if records[0].topic == self._catalog_topic:
-            return apply_catalog_batch(self._store, records)
+            return apply_catalog_batch(
+                self._store, records, read_from=read_from, log_start=log_start
+            )
         observer = self._quality.observe if self._quality is not None else None
-        return apply_batch(self._store, records, self._config, before_fold=observer)
+        return apply_batch(
+            self._store,
+            records,
+            self._config,
+            before_fold=observer,
+            read_from=read_from,
+            log_start=log_start,
+        )
+
+    def forget_partitions(self, partitions: Iterable[Partition]) -> None:
+        keys = list(partitions)
+        for key in keys:
+            self._next.pop(key, None)
+        if self._rebuilder is not None:
+            self._rebuilder.forget(keys)
+
+    async def check_partitions(self, assignment: set[Partition]) -> None:
+        if self._rebuilder is None:
+            return
+        expected = {k: n for k, n in self._next.items() if k in assignment}  # before reading
+        for topic in sorted({t for t, _ in expected}):
+            marks = await self._store.partition_watermarks(topic)
+            for (t, partition), end in expected.items():
+                mark = marks.get(partition)
+                if t == topic and (mark is None or mark < end - 1):
+                    await self._catch_up((t, partition), end)
+
+    async def _catch_up(self, key: Partition, end: int) -> None:
+        """Rebuild a partition below ``end`` (the offset after its last applied batch)."""
+        assert self._rebuilder is not None
+        while not self._stopping.is_set():
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                if self._next.get(key) != end:
+                    return  # a batch came (it rebuilds by itself), or the partition went
+                mark = (await self._store.partition_watermarks(key[0])).get(key[1])
+                if mark is not None and mark >= end - 1:
+                    self._rebuilder.finish(key)
+                    return
+                if mark is None and await self._rebuilder.log_start(key, refresh=True) >= end:
+                    self._next.pop(key)  # the log no longer holds what was applied
+                    return
+                if await self._rebuilder.step(key, mark, end):
+                    self._rebuilder.finish(key)
+                    return
+            await asyncio.sleep(0)  # a batch waiting for the partition goes first

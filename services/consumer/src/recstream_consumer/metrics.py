@@ -14,6 +14,13 @@
 - ``recstream_consumer_lag{topic,partition}`` (gauge): high-water mark minus the
   next offset to apply, per owned partition;
 - ``recstream_consumer_rebalances_total``, ``recstream_consumer_retries_total``;
+- ``recstream_consumer_state_lost_total{topic,partition}`` (counter): partitions
+  found to have lost state in Redis (it came back empty, or went back in time),
+  each one rebuilt from the log (:mod:`~recstream_consumer.rebuild`);
+- ``recstream_consumer_rebuilding{topic,partition}`` (gauge): 1 while the
+  partition is being rebuilt (``/readyz`` answers 503 meanwhile);
+- ``recstream_consumer_rebuilt_records_total{topic}`` (counter): records
+  re-applied from the log by rebuilds;
 - ``recstream_quality_hit_rate{k}``, ``recstream_quality_mrr{k}`` (gauges): the
   prequential sampler's rolling window (:mod:`~recstream_consumer.prequential`);
 - ``recstream_quality_samples_total{outcome}`` and
@@ -63,6 +70,7 @@ class ConsumerMetrics:
         self.registry = registry if registry is not None else _registry_with_process_collectors()
         self._clock = clock
         self.store_seen_at: float | None = None
+        self.rebuilding_partitions: set[tuple[str, int]] = set()
         r = self.registry
         self.events = Counter(
             "recstream_consumer_events",
@@ -110,6 +118,25 @@ class ConsumerMetrics:
         self.retries = Counter(
             "recstream_consumer_retries",
             "Batch attempts retried after a Redis or dead-letter topic failure",
+            registry=r,
+        )
+        self.state_lost = Counter(
+            "recstream_consumer_state_lost",
+            "Partitions found to have lost state in Redis (empty, or gone back in time), "
+            "then rebuilt from the log",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.rebuilding = Gauge(
+            "recstream_consumer_rebuilding",
+            "1 while the partition's state is being rebuilt from the log",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.rebuilt_records = Counter(
+            "recstream_consumer_rebuilt_records",
+            "Records re-applied from the log by rebuilds of lost state",
+            ["topic"],
             registry=r,
         )
         self.hit_rate = Gauge(
@@ -178,6 +205,15 @@ class ConsumerMetrics:
         for topic, partition in partitions:
             with contextlib.suppress(KeyError):
                 self.lag.remove(topic, str(partition))
+
+    def set_rebuilding(self, topic: str, partition: int, rebuilding: bool) -> None:
+        if rebuilding:
+            self.rebuilding_partitions.add((topic, partition))
+            self.rebuilding.labels(topic, str(partition)).set(1)
+        else:
+            self.rebuilding_partitions.discard((topic, partition))
+            with contextlib.suppress(KeyError):
+                self.rebuilding.remove(topic, str(partition))
 
     def set_quality(self, k: int, hit_rate: float, mrr: float) -> None:
         self.hit_rate.labels(str(k)).set(hit_rate)

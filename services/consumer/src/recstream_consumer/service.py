@@ -1,9 +1,12 @@
 """Wiring of one consumer process: settings in, a running source out.
 
 :func:`open_consumer` builds the Redis client, the store, the dead-letter
-producer, the metrics, the quality monitor, the shared batch handler, the
-chosen :class:`EventSource` and the status port (``/metrics``, ``/healthz``,
-``/readyz``), and closes them again. ``__main__`` (the composition root), the
+producer, the log reader for rebuilds, the metrics, the quality monitor, the
+shared batch handler, the chosen :class:`EventSource` and the status port
+(``/metrics``, ``/healthz``, ``/readyz``), and closes them again. Next to the
+status port run the Redis watch behind ``/readyz`` and the check of the owned
+partitions' state (:meth:`~recstream_consumer.handler.BatchHandler.check_partitions`,
+every ``STATE_CHECK_SECONDS``). ``__main__`` (the composition root), the
 benchmark and the tests use it.
 """
 
@@ -14,12 +17,14 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from recstream.ports import StoreError
 from recstream.store import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.deadletters import KafkaDeadLetterSink
@@ -31,6 +36,7 @@ from recstream_consumer.handler import (
 )
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.prequential import QualityMonitor
+from recstream_consumer.rebuild import KafkaPartitionLog
 from recstream_consumer.settings import ConsumerSettings
 from recstream_consumer.source import EventSource
 from recstream_consumer.topics import ensure_topics, topic_specs
@@ -39,6 +45,7 @@ from recstream_consumer.web import Readiness, StatusServer, readiness
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL_SECONDS = 30.0
+STATE_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -55,11 +62,13 @@ class Consumer:
         return self.handler.counters
 
     def readiness(self) -> Readiness:
-        return readiness(
+        """Ready: owns partitions, Redis answers, and no partition is being rebuilt."""
+        state = readiness(
             len(self.source.assignment()),
             self.metrics.store_age(),
             self.settings.consumer.ready_redis_seconds,
         )
+        return replace(state, ready=False) if self.metrics.rebuilding_partitions else state
 
     def stop(self) -> None:
         self.source.stop()
@@ -127,7 +136,11 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         linger_ms=5,
     )
     await producer.start()
+    log_reader = KafkaPartitionLog(
+        kafka.bootstrap_servers, f"{kafka.client_id}-rebuild-{section.instance_id}"
+    )
     try:
+        await log_reader.start()
         retry = RetryPolicy(
             initial_delay=section.retry_initial_delay_ms / 1000,
             max_delay=section.retry_max_delay_ms / 1000,
@@ -145,12 +158,15 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
             catalog_topic=kafka.catalog_topic,
             metrics=metrics,
             quality=quality,
+            log=log_reader,
+            rebuild_batch_records=section.max_batch_records,
         )
         source = build_source(settings, handler, metrics)
         consumer = Consumer(settings, handler, source, metrics, quality)
         async with _status_port(consumer, redis):
             yield consumer
     finally:
+        await log_reader.stop()
         await producer.stop()
         await redis.aclose()
 
@@ -162,16 +178,20 @@ async def _status_port(consumer: Consumer, redis: Redis) -> AsyncIterator[None]:
     server = StatusServer(consumer.metrics, consumer.readiness)
     if section.http_port:
         consumer.status_port = await server.start(section.http_host, section.http_port)
-    watch = asyncio.create_task(
-        _watch_store(redis, consumer.metrics, section.ready_redis_seconds / 3),
-        name="recstream-redis-watch",
-    )
+    watches = [
+        asyncio.create_task(
+            _watch_store(redis, consumer.metrics, section.ready_redis_seconds / 3),
+            name="recstream-redis-watch",
+        ),
+        asyncio.create_task(_check_state(consumer), name="recstream-state-check"),
+    ]
     try:
         yield
     finally:
-        watch.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watch
+        for watch in watches:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await server.stop()
 
 
@@ -187,6 +207,18 @@ async def _watch_store(redis: Redis, metrics: ConsumerMetrics, interval: float) 
             else:
                 metrics.store_seen()
         await asyncio.sleep(interval)
+
+
+async def _check_state(consumer: Consumer) -> None:
+    """Find owned partitions whose state Redis lost while no batch came, and rebuild them."""
+    while True:
+        await asyncio.sleep(STATE_CHECK_SECONDS)
+        try:
+            await consumer.handler.check_partitions(consumer.source.assignment())
+        except (StoreError, KafkaError, RedisError, OSError, TimeoutError) as exc:
+            log.debug("state check failed (tried again): %s", exc)
+        except Exception:  # the check must never end: it is tried again next time
+            log.exception("state check failed")
 
 
 async def _log_stats(consumer: Consumer, interval: float) -> None:
