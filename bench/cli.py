@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.context import BenchContext
 from bench.results import BenchResult, machine, write_report
+from recstream.runtime import tune_gc
 
 Benchmark = Callable[[BenchContext], Awaitable[BenchResult]]
 # name -> module, in run order: memory uses the rebuild's Redis and the RSS seen before it
@@ -81,6 +82,7 @@ def run(
     command = "recstream bench " + shlex.join(args[1:] if args[:1] == ["bench"] else args)
     from recstream_consumer.__main__ import event_loop_runner
 
+    tune_gc()  # as the consumer and replay processes do: the in-process limits compare to them
     try:
         results = event_loop_runner("auto")(run_all(ctx, names))
     finally:

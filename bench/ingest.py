@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ from recstream.store import RedisStore
 from recstream_cli.localstack import LocalService, start_redis, start_tansu
 from recstream_consumer.__main__ import event_loop_runner
 from recstream_consumer.handler import ConsumerCounters, FlowControl
+from recstream_consumer.rebuild import Partition
 from recstream_consumer.service import build_source
 from recstream_consumer.settings import ConsumerSettings, Runtime
 from recstream_consumer.topics import TopicSpec, ensure_topics
@@ -157,6 +158,12 @@ class CountingHandler:
         self._config = config
 
     def request_stop(self) -> None:
+        pass
+
+    def forget_partitions(self, partitions: Iterable[Partition]) -> None:
+        pass
+
+    async def check_partitions(self, assignment: set[Partition]) -> None:
         pass
 
     async def handle(

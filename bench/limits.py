@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from bench.stack import cpu_seconds
@@ -30,20 +31,19 @@ from recstream.memory import MemoryStore
 from recstream.ports import BatchCommit
 from recstream.store import APPLY_OP_LUA, RedisStore
 
+# KEYS: the users' state hashes. ARGV[1]: every statistic op as JSON, flat [code, key, a, b,
+# ...] (the production script's packing); ARGV[2 + 2i], ARGV[3 + 2i]: user i's watermark, state.
 MINIMAL_WRITE_LUA = (
     APPLY_OP_LUA
     + """
-local users = tonumber(ARGV[1])
-local a = 2
-for i = 1, users do
-  redis.call('HSET', KEYS[i], 'wm', ARGV[a], 'st', ARGV[a + 1])
-  a = a + 2
+local ops = cjson.decode(ARGV[1])
+for i = 1, #KEYS do
+  redis.call('HSET', KEYS[i], 'wm', ARGV[2 * i], 'st', ARGV[2 * i + 1])
 end
-for k = users + 1, #KEYS do
-  apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
-  a = a + 3
+for o = 1, #ops, 4 do
+  apply_op(ops[o], ops[o + 1], ops[o + 2], ops[o + 3])
 end
-return users
+return #KEYS
 """
 )
 
@@ -98,18 +98,14 @@ async def fold_only(
 
 def _minimal_call(commit: BatchCommit) -> tuple[list[str], list[Any]]:
     keys: list[str] = []
-    args: list[Any] = [len(commit.writes)]
-    keyspace_keys = []
+    users: list[Any] = []
     for write in commit.writes:
         state = write.state
         assert state.watermark is not None
         keys.append(_user_key(state.user_id))
-        args += [state.watermark.encode(), state.to_json()]
-    for shard in commit.shards:
-        for op in shard.ops:
-            keyspace_keys.append(op.key)
-            args += [op.code, op.a, op.b]
-    return keys + keyspace_keys, args
+        users += [state.watermark.encode(), state.to_stored()]
+    ops = [str(x) for shard in commit.shards for op in shard.ops for x in op]
+    return keys, [orjson.dumps(ops), *users]
 
 
 def _user_key(user_id: str) -> str:
@@ -130,7 +126,7 @@ async def lua_write(
     redis = Redis.from_url(redis_url)
     try:
         script = redis.register_script(MINIMAL_WRITE_LUA)
-        await script(keys=[], args=[0])
+        await script(keys=[], args=["[]"])
         cpu, started = cpu_seconds(redis_pid), time.perf_counter()
         for keys, args in calls:
             await script(keys=keys, args=args)

@@ -78,14 +78,15 @@ def _add(snapshot: Snapshot, keyspace: Keyspace, name: str, kind: str, row: Any)
     if kind == "zset":
         snapshot.zsets[name] = {_text(m): float(s) for m, s in row}
     elif kind == "hash":
-        fields = {_text(k): _text(v) for k, v in row.items()}
-        if "{u:" in name and name.endswith(":state") and "st" in fields:
+        raw = {_text(k): v for k, v in row.items()}
+        if "{u:" in name and name.endswith(":state") and "st" in raw:
             user = keyspace.user_id_of(name)
-            snapshot.users[user] = UserState.from_json(
-                user, fields["st"].encode(), Watermark.decode(fields.get("wm"))
+            stored = raw["st"] if isinstance(raw["st"], bytes) else raw["st"].encode()
+            snapshot.users[user] = UserState.from_stored(
+                user, stored, Watermark.decode(raw.get("wm"))
             )
         else:
-            snapshot.hashes[name] = fields
+            snapshot.hashes[name] = {k: _text(v) for k, v in raw.items()}
     elif kind == "string" and row is not None:
         snapshot.strings[name] = _text(row)
     elif row is not None:

@@ -4,7 +4,8 @@
 
 Folds synthetic events (36-character ids, 3 s apart, 150 categories, one new
 product per event) with the default ``CoreConfig`` and prints
-``len(state.to_json())``, the bytes of the ``st`` field in Redis.
+the bytes of the ``st`` field in Redis (``state.to_stored()``, compressed JSON) and of
+the JSON itself.
 """
 
 from __future__ import annotations
@@ -49,12 +50,12 @@ def main() -> None:
     for chunk in range(0, EVENTS, 500):
         state = fold_user(state, events[chunk : chunk + 500], config).state
     print(
-        f"every cap full: {len(state.to_json())} bytes "
+        f"every cap full: {len(state.to_stored())} bytes stored, {len(state.to_json())} as JSON "
         f"(items={len(state.items)} history={len(state.history)} dedupe={len(state.dedupe)} "
         f"categories={len(state.categories)} preferences={len(state.category_prefs)})"
     )
     small = fold_user(UserState("u-0000002"), events[:20], config).state
-    print(f"20 events: {len(small.to_json())} bytes")
+    print(f"20 events: {len(small.to_stored())} bytes stored, {len(small.to_json())} as JSON")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import itertools
 import math
 import time
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,10 @@ async def dump(client: Redis, keyspace: Keyspace) -> dict[str, Any]:
         kind: Any = await client.type(key)
         value: Any
         if kind == b"hash":
-            value = {k.decode(): v.decode() for k, v in (await client.hgetall(key)).items()}  # type: ignore[union-attr]
-            if "st" in value:
-                value["st"] = orjson.loads(value["st"])
+            fields = {k.decode(): v for k, v in (await client.hgetall(key)).items()}  # type: ignore[union-attr]
+            value = {k: v.decode() for k, v in fields.items() if k != "st"}
+            if "st" in fields:
+                value["st"] = orjson.loads(zlib.decompress(fields["st"]))
         elif kind == b"zset":
             rows: Any = await client.zrange(key, 0, -1, withscores=True)
             value = {member.decode(): score for member, score in rows}

@@ -179,3 +179,17 @@ def test_state_survives_its_stored_form() -> None:
     )
     state = fold_user(UserState("u1"), log, CONFIG).state
     assert UserState.from_json("u1", state.to_json(), state.watermark) == state
+
+
+def test_the_stored_form_is_compressed_json_and_plain_json_is_still_read() -> None:
+    log = positioned(
+        [
+            make_event(f"e{i}", EventType.PRODUCT_VIEW, minutes=i, product_id=f"p{i % 3}")
+            for i in range(20)
+        ]
+    )
+    state = fold_user(UserState("u1"), log, CONFIG).state
+    stored = state.to_stored()
+    assert len(stored) < len(state.to_json()) / 2
+    assert UserState.from_stored("u1", stored, state.watermark) == state
+    assert UserState.from_stored("u1", state.to_json(), state.watermark) == state

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
@@ -27,6 +28,7 @@ from recstream.ports import (
     WatermarkConflictError,
 )
 from recstream.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
+from recstream.shards import ShardOp
 from recstream.state import UserState, Watermark
 
 # One shard operation (see recstream.shards), shared by the scripts below.
@@ -47,55 +49,50 @@ local function apply_op(code, key, x, y)
 end
 """
 
-# KEYS: partition watermark hash, the users' state hashes, then per shard its watermark
-# hash followed by one key per op.
-# ARGV: partition, last offset, user TTL (0 = none), #users, #shards, read-from offset
-# ('' = not checked), log-start offset; per user: expected watermark ('' = absent), new
-# watermark, state; per shard: expected offset, #ops, and per op: code, a, b.
+# KEYS: the partition watermark hash, the users' state hashes, the touched shards'
+# watermark hashes. ARGV[1]: the batch as JSON (decoded once by cjson, which is far cheaper
+# for both sides than thousands of separate arguments):
+#   [partition, last offset, user TTL (0 = none),
+#    [expected watermark ('' = absent), new watermark] per user, flat,
+#    [[expected offset, [code, key, a, b] per op, flat] per shard],
+#    read-from offset ('' = not checked), log-start offset]
+# ARGV[1 + i]: user i's new state. Numbers travel as strings: Lua would print a number with
+# only 14 significant digits. Every op key carries the hash tag of its shard's watermark key.
 # A batch must continue its partition (see recstream.ports.BatchCommit), else STATELOST.
 COMMIT_BATCH_LUA = (
     APPLY_OP_LUA
     + """
-local partition, last, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local users, shards = tonumber(ARGV[4]), tonumber(ARGV[5])
-if ARGV[6] ~= '' then
+local batch = cjson.decode(ARGV[1])
+local partition, last, ttl = batch[1], batch[2], tonumber(batch[3])
+local marks, shards = batch[4], batch[5]
+if batch[6] ~= '' then
   local mark = redis.call('HGET', KEYS[1], partition)
-  if tonumber(ARGV[6]) > (mark and tonumber(mark) + 1 or tonumber(ARGV[7])) then
+  if tonumber(batch[6]) > (mark and tonumber(mark) + 1 or tonumber(batch[7])) then
     return redis.error_reply('STATELOST ' .. (mark or ''))
   end
 end
-local a = 8
+local users = #marks / 2
 for i = 1, users do
-  if (redis.call('HGET', KEYS[1 + i], 'wm') or '') ~= ARGV[a] then
+  if (redis.call('HGET', KEYS[1 + i], 'wm') or '') ~= marks[2 * i - 1] then
     return redis.error_reply('WMCONFLICT ' .. KEYS[1 + i])
   end
-  a = a + 3
 end
-local shards_at, k = a, 2 + users
-for j = 1, shards do
-  local current = tonumber(redis.call('HGET', KEYS[k], partition) or '-1')
-  if current ~= tonumber(ARGV[a]) then
-    return redis.error_reply('WMCONFLICT ' .. KEYS[k])
+for j = 1, #shards do
+  local key = KEYS[1 + users + j]
+  if tonumber(redis.call('HGET', key, partition) or '-1') ~= tonumber(shards[j][1]) then
+    return redis.error_reply('WMCONFLICT ' .. key)
   end
-  local ops = tonumber(ARGV[a + 1])
-  k = k + 1 + ops
-  a = a + 2 + ops * 3
 end
-a, k = shards_at, 2 + users
-for j = 1, shards do
-  local marks, ops = KEYS[k], tonumber(ARGV[a + 1])
-  a, k = a + 2, k + 1
-  for o = 1, ops do
-    apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
-    a, k = a + 3, k + 1
+for j = 1, #shards do
+  local ops = shards[j][2]
+  for o = 1, #ops, 4 do
+    apply_op(ops[o], ops[o + 1], ops[o + 2], ops[o + 3])
   end
-  redis.call('HSET', marks, partition, last)
+  redis.call('HSET', KEYS[1 + users + j], partition, last)
 end
-a = 8
 for i = 1, users do
-  redis.call('HSET', KEYS[1 + i], 'wm', ARGV[a + 1], 'st', ARGV[a + 2])
+  redis.call('HSET', KEYS[1 + i], 'wm', marks[2 * i], 'st', ARGV[1 + i])
   if ttl > 0 then redis.call('EXPIRE', KEYS[1 + i], ttl) end
-  a = a + 3
 end
 local previous = tonumber(redis.call('HGET', KEYS[1], partition) or '-1')
 if tonumber(last) > previous then
@@ -166,30 +163,28 @@ class RedisStore:
 
     async def commit_batch(self, commit: BatchCommit) -> None:
         keys: list[str] = [self._keys.partition_watermarks(commit.topic)]
-        args: list[Any] = [
-            commit.partition,
-            commit.last_offset,
-            self._keys.user_ttl_seconds,
-            len(commit.writes),
-            len(commit.shards),
-            "" if commit.read_from is None else commit.read_from,
-            commit.log_start,
-        ]
+        states: list[bytes] = []
+        marks: list[str] = []
         for write in commit.writes:
             state = write.state
             assert state.watermark is not None, "a written state has applied a record"
             keys.append(self._keys.user_state(state.user_id))
-            args += [
-                write.expected.encode() if write.expected else "",
-                state.watermark.encode(),
-                state.to_json(),
-            ]
+            marks += [write.expected.encode() if write.expected else "", state.watermark.encode()]
+            states.append(state.to_stored())
+        shards = []
         for shard in commit.shards:
             keys.append(self._keys.shard_watermarks(shard.shard, commit.topic))
-            args += [shard.expected, len(shard.ops)]
-            for op in shard.ops:
-                keys.append(op.key)
-                args += [op.code, op.a, op.b]
+            shards.append([str(shard.expected), _flat_ops(shard.ops)])
+        batch = [
+            str(commit.partition),
+            str(commit.last_offset),
+            str(self._keys.user_ttl_seconds),
+            marks,
+            shards,
+            "" if commit.read_from is None else str(commit.read_from),
+            str(commit.log_start),
+        ]
+        args: list[Any] = [orjson.dumps(batch), *states]
         try:
             await self._commit(keys=keys, args=args)
         except ResponseError as exc:
@@ -276,6 +271,14 @@ class RedisStore:
         return {int(p): int(o) for p, o in raw.items()}
 
 
+def _flat_ops(ops: Sequence[ShardOp]) -> list[str]:
+    """``code, key, a, b`` of every op, as strings (see :data:`COMMIT_BATCH_LUA`)."""
+    flat: list[str] = []
+    for code, key, a, b in ops:
+        flat += (code, key, a if type(a) is str else str(a), b if type(b) is str else str(b))
+    return flat
+
+
 def _text(raw: bytes | str | None) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else raw
 
@@ -349,4 +352,4 @@ def _decode_user(user_id: str, row: Sequence[bytes | str | None]) -> UserState:
         return UserState(user_id=user_id)
     if isinstance(state_raw, str):
         state_raw = state_raw.encode()
-    return UserState.from_json(user_id, state_raw, Watermark.decode(watermark_raw))
+    return UserState.from_stored(user_id, state_raw, Watermark.decode(watermark_raw))
