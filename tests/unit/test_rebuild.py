@@ -20,6 +20,8 @@ from recstream.ingest import DeadLetter, RawRecord, apply_batch
 from recstream.memory import MemoryStore
 from recstream_consumer.handler import BatchHandler, RebuildPausedError, RetryPolicy
 from recstream_consumer.metrics import ConsumerMetrics
+from recstream_consumer.service import Consumer
+from recstream_consumer.settings import ConsumerSettings
 
 from .eventgen import BASE, make_event
 
@@ -242,3 +244,29 @@ async def test_a_long_rebuild_goes_in_slices_and_the_batch_waits_for_it() -> Non
     assert_same_state(store, await oracle(records))
     assert metric(handler, "recstream_consumer_state_lost_total", topic=TOPIC, partition="2") == 1
     assert handler.metrics.rebuilding_partitions == set()
+
+
+class OnePartition:
+    name = "fake"
+
+    async def run(self) -> None:
+        return None
+
+    def stop(self) -> None:
+        return None
+
+    def assignment(self) -> set[tuple[str, int]]:
+        return {(TOPIC, 2)}
+
+
+def test_the_consumer_is_not_ready_while_a_partition_is_rebuilt() -> None:
+    metrics = ConsumerMetrics()
+    metrics.store_seen()
+    handler = handler_for(MemoryStore(), MemoryLog([]))
+    consumer = Consumer(ConsumerSettings(), handler, OnePartition(), metrics)
+    assert consumer.readiness().ready
+    metrics.set_rebuilding(TOPIC, 2, True)
+    assert not consumer.readiness().ready
+    assert consumer.readiness().partitions == 1
+    metrics.set_rebuilding(TOPIC, 2, False)
+    assert consumer.readiness().ready

@@ -39,6 +39,8 @@ ApplyBatch = Callable[[Sequence[RawRecord], int, int], Awaitable[BatchReport]]
 
 SLICE_SECONDS = 5.0  # one rebuild step, then the source polls again (heartbeats, rebalances)
 READ_TIMEOUT_SECONDS = 30.0
+# The reader only fetches during a rebuild: no long polls, they would hold up its other requests.
+FETCH_MAX_WAIT_MS = 10
 
 
 class PartitionLog(Protocol):
@@ -66,9 +68,9 @@ class KafkaPartitionLog:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._lock = asyncio.Lock()
-        self._at: tuple[TopicPartition, int] | None = None  # where the next fetch starts
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -89,27 +91,26 @@ class KafkaPartitionLog:
     ) -> list[RawRecord]:
         tp = TopicPartition(topic, partition)
         async with self._lock:
-            if self._consumer.assignment() != {tp}:
-                self._consumer.assign([tp])
-                self._at = None
-            if self._at != (tp, start):
-                self._consumer.seek(tp, start)
-            deadline = time.monotonic() + READ_TIMEOUT_SECONDS
-            while True:
-                polled = await self._consumer.getmany(tp, timeout_ms=200, max_records=limit)
-                messages = polled.get(tp, [])
-                position = await self._consumer.position(tp)
-                self._at = (tp, position)
-                records = [
-                    make_record(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value,
-                                m.headers)
-                    for m in messages
-                    if start <= m.offset < end
-                ]  # fmt: skip
-                if records or position >= end:
-                    return records
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{topic}[{partition}]: no record from {start} in the log")
+            self._consumer.assign([tp])
+            self._consumer.seek(tp, start)
+            try:
+                return await self._fetch(tp, start, end, limit)
+            finally:
+                self._consumer.unsubscribe()  # no fetching between reads
+
+    async def _fetch(self, tp: TopicPartition, start: int, end: int, limit: int) -> list[RawRecord]:
+        deadline = time.monotonic() + READ_TIMEOUT_SECONDS
+        while True:
+            polled = await self._consumer.getmany(tp, timeout_ms=200, max_records=limit)
+            records = [
+                make_record(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value, m.headers)
+                for m in polled.get(tp, [])
+                if start <= m.offset < end
+            ]
+            if records or await self._consumer.position(tp) >= end:
+                return records
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{tp.topic}[{tp.partition}]: no record from {start} on")
 
 
 @dataclass(slots=True)
