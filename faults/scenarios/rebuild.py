@@ -1,11 +1,21 @@
-"""Redis flushed, and Redis restarted empty under load: detected, then rebuilt by replay.
+"""Redis flushed, and Redis restarted empty under load: the consumer finds it and rebuilds.
 
-Detection compares the partition watermarks in Redis with the group's committed
-offsets (:func:`faults.probes.lost_state`): a commit is made only after the
-batch is in Redis, so a committed offset above a missing (or lower) watermark
-means Redis lost applied state. The rebuild replays the recorded input (what the
-topic holds) through :func:`recstream.ingest.apply_batch` into the real Redis,
-with the oracle's own batches, so the result must equal the oracle exactly.
+1. ``FLUSHALL`` on a quiet system: no batch arrives, the consumer's state check
+   (every second) finds its partitions without a watermark and rebuilds them
+   from the log start.
+2. Redis killed and restarted empty while the driver keeps producing: the
+   store refuses the next batch of every partition (it does not continue the
+   missing state) and the consumer rebuilds the partition before applying it.
+3. The replay path: with the consumer stopped, Redis is emptied and the
+   recorded input (what the topic holds) is replayed through
+   :func:`recstream.ingest.apply_batch` with the oracle's own batches, so the
+   result must equal the oracle bit for bit; a consumer started afterwards goes
+   on from its commits with no rebuild.
+
+Detection is read from the consumer's ``recstream_consumer_state_lost_total``;
+after each rebuild the state must equal the oracle of everything sent so far,
+and no partition watermark may lie below the group's committed offset
+(:func:`faults.probes.lost_state`).
 """
 
 from __future__ import annotations
@@ -16,7 +26,7 @@ import time
 from faults.checker import compare
 from faults.driver import Driver, Outgoing
 from faults.oracle import expect, replay
-from faults.probes import MarkWatch, committed_offsets, lost_state
+from faults.probes import MarkWatch, committed_offsets, consumer_metrics, lost_state
 from faults.report import ScenarioResult, seconds
 from faults.rig import Rig, RigOptions, open_rig
 from faults.scenarios.common import (
@@ -29,41 +39,54 @@ from faults.scenarios.common import (
     workload,
 )
 from faults.snapshot import redis_snapshot
+from faults.stack import free_port
 from recstream.store import RedisStore
 
-REBUILD_BATCH = 500
+REPLAY_BATCH = 500
+LOST = "recstream_consumer_state_lost_total"
+REBUILT = "recstream_consumer_rebuilt_records_total"
 
 
-async def _detect(rig: Rig, within: float) -> float | None:
-    """Seconds until the watermarks are seen behind the committed offsets (None: not seen)."""
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        try:
-            marks = await rig.store().partition_watermarks(rig.topic)
-            committed = await committed_offsets(
-                rig.broker.bootstrap, rig.group, rig.topic, rig.partitions
-            )
-        except Exception:
-            await asyncio.sleep(0.1)
-            continue
-        if lost_state(marks, committed):
-            return time.monotonic() - started
-        await asyncio.sleep(0.1)
+async def _metric(port: int, name: str) -> float | None:
+    try:
+        return (await consumer_metrics(port)).get(name, 0.0)
+    except Exception:  # the consumer is busy or restarting: ask again
+        return None
+
+
+async def _detected(port: int, before: float, since: float, within: float) -> float | None:
+    """Seconds from ``since`` until the consumer counted a partition that lost its state."""
+    while time.monotonic() - since < within:
+        value = await _metric(port, LOST)
+        if value is not None and value > before:
+            return time.monotonic() - since
+        await asyncio.sleep(0.05)
     return None
 
 
-async def _rebuild(rig: Rig, driver: Driver, result: ScenarioResult, label: str) -> float:
+async def _check_rebuilt(rig: Rig, driver: Driver, result: ScenarioResult, label: str) -> None:
+    """The state equals the oracle of everything sent; no watermark is below a commit."""
+    expectation = await expect(driver.records, rig.config, rig.keyspace)
+    actual = await redis_snapshot(rig.client, rig.keyspace)
+    result.add_check(label, compare(expectation.snapshot, actual))
+    await asyncio.sleep(1.5)  # the consumer commits what it applied
+    marks = await rig.store().partition_watermarks(rig.topic)
+    committed = await committed_offsets(rig.broker.bootstrap, rig.group, rig.topic, rig.partitions)
+    behind = lost_state(marks, committed)
+    result.require(not behind, f"{label}: watermarks behind the commits {behind}")
+
+
+async def _replay(rig: Rig, driver: Driver, result: ScenarioResult) -> float:
     """Empty the keyspace, replay the recorded input, compare with the oracle exactly."""
     await rig.client.flushall()
     started = time.monotonic()
-    await replay(RedisStore(rig.client, rig.keyspace), driver.records, rig.config, REBUILD_BATCH)
+    await replay(RedisStore(rig.client, rig.keyspace), driver.records, rig.config, REPLAY_BATCH)
     took = time.monotonic() - started
-    result.counts.setdefault("rebuild rate (records/s)", []).append(
-        round(len(driver.records) / took)
-    )
-    expectation = await expect(driver.records, rig.config, rig.keyspace, REBUILD_BATCH)
+    result.counts["replay rate (records/s)"] = round(len(driver.records) / took)
+    expectation = await expect(driver.records, rig.config, rig.keyspace, REPLAY_BATCH)
     actual = await redis_snapshot(rig.client, rig.keyspace)
-    result.add_check(label, compare(expectation.snapshot, actual, tolerance=0.0, exact_marks=True))
+    check = compare(expectation.snapshot, actual, tolerance=0.0, exact_marks=True)
+    result.add_check("rebuild by replay (bit-exact)", check)
     return took
 
 
@@ -75,56 +98,77 @@ async def _phase(
 
 
 async def redis_lost(options: SuiteOptions) -> ScenarioResult:
-    result = ScenarioResult("redis-lost", "Redis flushed / restarted empty: detect and rebuild")
+    result = ScenarioResult("redis-lost", "Redis flushed / restarted empty: found and rebuilt")
     started = time.monotonic()
     rate = options.size(1000.0, 1500.0)
     size = options.size(2500, 10000)
     items = workload(options, size * 3, options.size(150, 400), "r")
     phases = [items[:size], items[size : 2 * size], items[2 * size :]]
     detections: list[float | None] = []
-    rebuilds: list[float] = []
+    rebuilds: list[float | None] = []
     async with (
         open_rig("redis-lost", options.workdir, RigOptions(runtime=options.runtime)) as rig,
         driving(rig) as (driver, watch),
     ):
-        consumer = rig.spawn_consumer()
+        port = free_port()
+        consumer = rig.spawn_consumer(http_port=port)
         result.require(await _phase(driver, watch, phases[0], rate) is not None, "phase 1 stuck")
         await asyncio.sleep(1.0)  # the consumer commits what it applied
         # 1. FLUSHALL on a quiet system
+        before = await _metric(port, LOST) or 0.0
+        flushed = time.monotonic()
         await rig.client.flushall()
-        detections.append(await _detect(rig, 10))
-        await consumer.terminate()
-        rebuilds.append(await _rebuild(rig, driver, result, "rebuild after FLUSHALL (exact)"))
-        consumer = rig.spawn_consumer()
+        detections.append(await _detected(port, before, flushed, 20))
+        caught_up = await converge(watch, driver, 120)
+        rebuilds.append(None if caught_up is None else time.monotonic() - flushed)
+        await _check_rebuilt(rig, driver, result, "rebuilt by the consumer after FLUSHALL")
         result.require(await _phase(driver, watch, phases[1], rate) is not None, "phase 2 stuck")
         # 2. Redis killed and restarted empty while the driver keeps producing
+        before = await _metric(port, LOST) or 0.0
         producing = asyncio.create_task(driver.send_paced(phases[2][: size // 2], rate / 2))
         await asyncio.sleep(1.0)
         rig.redis.kill()
         rig.redis.start(empty=True)
-        detections.append(await _detect(rig, 10))
+        restarted = time.monotonic()
+        detections.append(await _detected(port, before, restarted, 30))
         await producing
-        await converge(watch, driver, 60)
-        broken = compare((await expect(driver.records, rig.config, rig.keyspace)).snapshot,
-                         await redis_snapshot(rig.client, rig.keyspace))  # fmt: skip
-        result.counts["state before the rebuild (restart empty)"] = broken.describe()
-        result.require(broken.lost > 0, "the checker did not see the lost state")
-        await consumer.terminate()
-        rebuilds.append(
-            await _rebuild(rig, driver, result, "rebuild after an empty restart (exact)")
+        caught_up = await converge(watch, driver, 120)
+        rebuilds.append(None if caught_up is None else time.monotonic() - restarted)
+        await _check_rebuilt(rig, driver, result, "rebuilt by the consumer after an empty restart")
+        totals = await consumer_metrics(port)
+        result.counts["partitions found without their state (state_lost_total)"] = totals[LOST]
+        result.counts["records re-applied from the log"] = totals[REBUILT]
+        result.require(
+            totals[LOST] == 2 * rig.partitions,
+            f"{totals[LOST]} partitions counted as lost, {2 * rig.partitions} expected",
         )
-        consumer = rig.spawn_consumer()
+        alive_or_fail(result, consumer)
+        await consumer.terminate()
+        # 3. the replay path, then a consumer that goes on from its commits
+        replayed = await _replay(rig, driver, result)
+        port = free_port()
+        consumer = rig.spawn_consumer(http_port=port)
         last = await _phase(driver, watch, phases[2][size // 2 :], rate)
         result.require(last is not None, "phase 3 stuck")
+        result.require(await _metric(port, LOST) == 0, "a rebuild after the replay")
         alive_or_fail(result, consumer)
         await consumer.terminate()
         result.require(all(d is not None for d in detections), f"detection times {detections}")
-        result.counts["detection (flush / empty restart under load) (s)"] = [
+        result.require(all(r is not None for r in rebuilds), f"rebuild times {rebuilds}")
+        result.counts["detection (flush quiet / empty restart under load) (s)"] = [
             None if d is None else round(d, 2) for d in detections
         ]
-        result.counts["rebuild times (s)"] = [round(r, 2) for r in rebuilds]
-        result.resume_s = max(rebuilds)
-        result.figure = f"detected in {seconds(detections)}; rebuilt exactly in {seconds(rebuilds)}"
+        result.counts["caught up after the fault (s)"] = [
+            None if r is None else round(r, 2) for r in rebuilds
+        ]
+        result.counts["replay rebuild (s)"] = round(replayed, 2)
+        known = [r for r in rebuilds if r is not None]
+        result.resume_s = max(known) if known else None
+        result.figure = (
+            f"the consumer found the loss in {seconds(detections)} and rebuilt the state "
+            f"exactly (caught up {seconds(rebuilds)} after the fault); "
+            f"replay rebuild bit-exact in {replayed:.2f} s"
+        )
         await verify_log(rig, driver, result)
         await oracle_check(rig, driver, result)
     return result.finish(started)
