@@ -8,7 +8,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SOURCES := shared/src services/consumer/src services/api/src services/cli/src
 COMPOSE := docker-compose --env-file .env.example -f docker-compose.yml
 
-.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint audit pytest bench clean
+.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint audit pytest bench faults clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -59,6 +59,10 @@ audit: ## scan the locked dependencies for known vulnerabilities (pip-audit; nee
 bench: ## the benchmark harness (ingest, freshness, API latency, rebuild, memory, scaling); QUICK=1 for a short run
 	@scripts/bootstrap.sh
 	$(UV) run recstream bench $(if $(QUICK),--quick) --out results/bench-$$(date +%F-%H%M)
+
+faults: ## the whole fault-injection suite with its report; QUICK=1 for a short run
+	@scripts/bootstrap.sh
+	$(UV) run recstream faults $(if $(QUICK),--quick) --out results/faults-$$(date +%F-%H%M)
 
 clean: ## remove caches and build output (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis .stack build dist
