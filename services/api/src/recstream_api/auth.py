@@ -11,7 +11,10 @@ Two kinds of credentials:
   ``iss`` and ``aud`` are required and checked when configured (a token with an
   ``aud`` is refused when none is configured). With a JWKS the token must name
   its key (``kid``). ``sub`` is the user id; the user is an admin when the role
-  claim (``roles`` list or ``scope`` string) holds the admin role.
+  claim (``roles`` list or ``scope`` string) holds the admin role. A token that
+  passed is remembered (:mod:`recstream_api.verified_tokens`) until its ``exp``,
+  at most :data:`TOKEN_CACHE_SECONDS` (and no longer than a JWKS key set is
+  cached), so a client's repeated requests skip the signature check.
 - an API key (``X-API-Key``) for server-side producers, hashed (SHA-256) and
   compared in constant time against every configured hash. Scope ``track`` may
   only track events (for any user); scope ``admin`` may do everything.
@@ -43,12 +46,15 @@ from recstream_api.exceptions import (
 from recstream_api.identifiers import checked_id, is_valid_id
 from recstream_api.jwks import JwksKeys
 from recstream_api.settings import ApiSettings, AuthSettings
+from recstream_api.verified_tokens import VerifiedTokens
 
 READ = "read"
 TRACK = "track"
 ADMIN = "admin"
 USER_SCOPES = frozenset({READ, TRACK})
 ALL_SCOPES = frozenset({READ, TRACK, ADMIN})
+TOKEN_CACHE_SIZE = 4096  # verified tokens remembered per process (a few MiB at most)
+TOKEN_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +126,10 @@ class Authenticator:
             "verify_sub": True,
             "enforce_minimum_key_length": True,  # HMAC secrets >= 32 bytes, RSA >= 2048 bits
         }
+        max_age = TOKEN_CACHE_SECONDS
+        if self._jwks is not None:
+            max_age = min(max_age, auth.jwks_cache_seconds)
+        self._verified: VerifiedTokens[Principal] = VerifiedTokens(TOKEN_CACHE_SIZE, max_age)
 
     async def authenticate(self, bearer: str | None, api_key: str | None) -> Principal:
         if bearer:
@@ -129,11 +139,20 @@ class Authenticator:
         raise NotAuthenticatedError("missing credentials: send a bearer token or an X-API-Key")
 
     async def verify_token(self, token: str) -> Principal:
+        principal = self._verified.get(token)
+        if principal is not None:
+            return principal
         key = self._key if self._jwks is None else await self._jwks.key_for(_key_id(token))
-        return self.verify_token_with(token, key)
+        claims = self._claims(token, key)
+        principal = self._principal(claims)
+        self._verified.put(token, principal, float(claims["exp"]))
+        return principal
 
     def verify_token_with(self, token: str, key: Any) -> Principal:
         """Verify ``token`` with ``key`` (the configured one, or the JWKS key of its kid)."""
+        return self._principal(self._claims(token, key))
+
+    def _claims(self, token: str, key: Any) -> dict[str, Any]:
         auth = self._auth
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -147,6 +166,10 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise NotAuthenticatedError(f"invalid token: {exc}") from exc
+        return claims
+
+    def _principal(self, claims: dict[str, Any]) -> Principal:
+        auth = self._auth
         user_id = claims["sub"]
         if not is_valid_id(user_id):
             raise NotAuthenticatedError("invalid token: 'sub' is not a valid user id")
