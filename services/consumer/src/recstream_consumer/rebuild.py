@@ -122,6 +122,8 @@ class _Rebuild:
 
 
 class StateRebuilder:
+    """Rebuild steps of partitions (the caller serialises the steps of one partition)."""
+
     def __init__(
         self,
         log: PartitionLog,
