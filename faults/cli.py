@@ -45,7 +45,10 @@ def run(
         soak_seconds=soak_seconds,
         keep=keep,
     )
-    command = "recstream faults " + shlex.join(sys.argv[1:]) if sys.argv else "recstream faults"
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["faults"]:  # run as `recstream faults ...`
+        arguments = arguments[1:]
+    command = "recstream faults " + shlex.join(arguments)
     try:
         results = asyncio.run(run_suite(list(only), options, out, command))
     finally:
