@@ -9,7 +9,7 @@ once per hash slot, shards before users; see ``docs/keyspace.md``.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -326,13 +326,11 @@ def _score_pairs(row: list[Any]) -> list[tuple[str, float]]:
     """``ZREVRANGE ... WITHSCORES`` as (member, score) pairs, from a RESP3 reply
     (``[[member, score], ...]``) or a RESP2 one (``[member, score, member, score, ...]``)."""
     if row and isinstance(row[0], list):
-        return [(_member(member), float(score)) for member, score in row]
-    flat = iter(row)
-    return [(_member(member), float(score)) for member, score in zip(flat, flat, strict=True)]
-
-
-def _member(raw: bytes | str) -> str:
-    return raw.decode() if isinstance(raw, bytes) else raw
+        pairs: Iterable[tuple[bytes | str, Any]] = row
+    else:
+        flat = iter(row)
+        pairs = zip(flat, flat, strict=True)
+    return [(m.decode() if isinstance(m, bytes) else m, float(s)) for m, s in pairs]
 
 
 def _decode_read(request: Read, row: Any) -> Any:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping
+from operator import itemgetter
 
 from recstream.catalog import CatalogItem
 from recstream.context import RecommendationContext
@@ -54,14 +55,20 @@ def normalise(scores: Mapping[str, float]) -> dict[str, float]:
 
 def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """All positive scores, best first, ties by item id."""
-    return sorted(((i, s) for i, s in scores.items() if s > 0), key=lambda kv: (-kv[1], kv[0]))
+    rows = sorted((i, s) for i, s in scores.items() if s > 0)  # by item id
+    rows.sort(key=_score, reverse=True)  # stable: equal scores keep the item order
+    return rows
 
 
 def top(scores: Mapping[str, float], n: int) -> dict[str, float]:
     """The ``n`` best positive scores (ties by item id)."""
-    positive = ((i, s) for i, s in scores.items() if s > 0)
-    best = heapq.nsmallest(n, positive, key=lambda kv: (-kv[1], kv[0]))
-    return dict(best)
+    if len(scores) > 4 * n:  # a heap is cheaper than sorting everything
+        positive = ((i, s) for i, s in scores.items() if s > 0)
+        return dict(heapq.nsmallest(n, positive, key=lambda kv: (-kv[1], kv[0])))
+    return dict(ranked(scores)[:n])
+
+
+_score = itemgetter(1)
 
 
 def dedupe(items: Iterable[str]) -> list[str]:
