@@ -1,0 +1,265 @@
+"""The API's CPU and Redis commands per request, in process: ``python -m bench.api_cpu``.
+
+The noise-resistant companion of :mod:`bench.api_latency`. A fresh Redis is filled
+through the consumer's core (``apply_batch`` into the production store) with that
+benchmark's workload: users whose sessions fall in the last 3 hours, then live clicks of
+the same users in the last minute, as the paced producer sends them while ingesting, so
+every requested user has a current session. The production app (plus the bare route of
+:mod:`bench.app`) is then driven through ASGI in this process, one request after another,
+with its clock fixed at the end of the workload (the sessions stay current however long
+the run takes). Per endpoint it prints:
+
+- CPU time per request (user and system, ``getrusage``): the API's work without the
+  HTTP parsing of uvicorn, without a load generator competing for the cores;
+- every Redis command per request, from ``INFO commandstats`` of that Redis (exact:
+  nothing else talks to it).
+
+``--profile DIR`` also writes a pyinstrument profile of each endpoint when pyinstrument
+is importable (``uv run --with pyinstrument python -m bench.api_cpu --profile DIR``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import os
+import random
+import resource
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from redis.asyncio import Redis
+from starlette.types import Message
+
+from bench.app import BARE_PATH
+from bench.context import DEFAULT_DATASETS, PARTITIONS
+from bench.workload import generate, live_event, load_sessions
+from recstream.config import CoreConfig
+from recstream.ingest import RawRecord, apply_batch
+from recstream.keyspace import Keyspace
+from recstream.store import RedisStore
+from recstream_api.auth import issue_token
+from recstream_api.main import create_app
+from recstream_api.settings import ApiSettings
+from recstream_cli.localstack import start_redis
+
+API = "/api/behavioral-ml"
+PREFIX = "cpu"
+ENDPOINTS = ("bare", "profile", "recommendations", "session", "next-products")
+Scope = dict[str, Any]
+
+
+async def fill(redis_url: str, users: int, live: int, now: float) -> dict[str, str]:
+    """Apply the workload; the last product each user clicked (for next-products)."""
+    sessions = load_sessions(DEFAULT_DATASETS)
+    workload = generate(sessions, users, end=now - 120.0, span_seconds=3 * 3600.0)
+    rng = random.Random(7)
+    names = [f"u{n}" for n in range(users)]
+    plan = {u: (sessions[rng.randrange(len(sessions))], 0) for u in names}
+    events = [(u.encode(), v) for u, v in workload.events]
+    for i in range(live):
+        user = names[rng.randrange(users)]
+        session, position = plan[user]
+        plan[user] = (session, position + 1)
+        events.append(live_event(rng, user, session, position, now - 60.0 + 60.0 * i / live, i))
+    by_partition: dict[int, list[RawRecord]] = {p: [] for p in range(PARTITIONS)}
+    last_item: dict[str, str] = {}
+    for key, value in events:
+        partition = zlib.crc32(key) % PARTITIONS
+        rows = by_partition[partition]
+        rows.append(RawRecord("t", partition, len(rows), int(now * 1000), key, value))
+        product = json.loads(value).get("product_id")
+        if product is not None:
+            last_item[key.decode()] = product
+    redis = Redis.from_url(redis_url)
+    store = RedisStore(redis, Keyspace(prefix=PREFIX))
+    config = CoreConfig()
+    try:
+        for rows in by_partition.values():
+            for start in range(0, len(rows), 500):
+                await apply_batch(store, rows[start : start + 500], config)
+    finally:
+        await redis.aclose()
+    return last_item
+
+
+def scope(method: str, path: str, query: str = "", token: str | None = None) -> Scope:
+    headers = [(b"host", b"127.0.0.1")]
+    if token is not None:
+        headers.append((b"authorization", f"Bearer {token}".encode()))
+    if method == "POST":
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"13")]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+def requests_of(settings: ApiSettings, last_item: dict[str, str], n: int) -> dict[str, list[Scope]]:
+    users = [u for u in sorted(last_item, key=lambda u: int(u[1:]))][:n]
+    tokens = {u: issue_token(settings, u, ttl=timedelta(hours=2)) for u in users}
+    keys = Keyspace(prefix=PREFIX)
+    return {
+        "bare": [scope("GET", BARE_PATH, f"key={keys.user_state(u)}") for u in users],
+        "profile": [scope("GET", f"{API}/user-profile/behavioral", "", tokens[u]) for u in users],
+        "recommendations": [scope("POST", f"{API}/recommendations", "", tokens[u]) for u in users],
+        "session": [
+            scope("GET", f"{API}/session/recommendations", "limit=10", tokens[u]) for u in users
+        ],
+        "next-products": [
+            scope(
+                "GET",
+                f"{API}/sequential/next-products",
+                f"product_id={last_item[u]}&limit=10",
+                tokens[u],
+            )
+            for u in users
+        ],
+    }
+
+
+async def call(app: FastAPI, request: Scope) -> int:
+    body = b'{"limit": 10}' if request["method"] == "POST" else b""
+    status = [0]
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status[0] = message["status"]
+
+    await app(request, receive, send)
+    return status[0]
+
+
+def bench_app(settings: ApiSettings, now: datetime) -> FastAPI:
+    app = create_app(settings, clock=lambda: now)
+
+    @app.get(BARE_PATH, include_in_schema=False)
+    async def bare(request: Request, key: str) -> dict[str, int]:
+        value = await request.app.state.resources.redis.hget(key, "st")
+        return {"bytes": len(value) if value is not None else 0}
+
+    return app
+
+
+async def measure(
+    app: FastAPI, redis: Redis, requests: list[Scope], count: int, wrap: Callable[..., Any]
+) -> dict[str, Any]:
+    for request in requests[:200]:  # warm-up: imports, connections, caches
+        status = await call(app, request)
+        if status != 200:
+            raise RuntimeError(f"{request['path']} answered {status}")
+    before = await redis.info("commandstats")
+    usage0 = resource.getrusage(resource.RUSAGE_SELF)
+
+    async def loop() -> None:
+        for i in range(count):
+            await call(app, requests[i % len(requests)])
+
+    await wrap(loop)
+    usage1 = resource.getrusage(resource.RUSAGE_SELF)
+    after = await redis.info("commandstats")
+    commands = {
+        name.removeprefix("cmdstat_"): (stats["calls"] - before.get(name, {"calls": 0})["calls"])
+        / count
+        for name, stats in after.items()
+        if name != "cmdstat_info"
+    }
+    return {
+        "user_ms": 1000 * (usage1.ru_utime - usage0.ru_utime) / count,
+        "system_ms": 1000 * (usage1.ru_stime - usage0.ru_stime) / count,
+        "commands": {name: calls for name, calls in sorted(commands.items()) if calls > 0},
+    }
+
+
+def profiler(enabled: bool, texts: dict[str, str], name: str) -> Callable[..., Any]:
+    """Runs a loop, under pyinstrument when ``enabled`` (its text report lands in ``texts``)."""
+
+    async def plain(loop: Callable[[], Awaitable[None]]) -> None:
+        await loop()
+
+    if not enabled:
+        return plain
+    pyinstrument = importlib.import_module("pyinstrument")  # optional: only with --profile
+
+    async def profiled(loop: Callable[[], Awaitable[None]]) -> None:
+        with pyinstrument.Profiler(async_mode="disabled") as profile:
+            await loop()
+        texts[name] = profile.output_text()
+
+    return profiled
+
+
+async def run(args: argparse.Namespace, profiles: dict[str, str]) -> dict[str, Any]:
+    redis_server = start_redis()
+    try:
+        now = time.time()
+        print(f"filling Redis: {args.users:,} users, {args.live:,} live clicks", flush=True)
+        last_item = await fill(redis_server.address, args.users, args.live, now)
+        os.environ["RECSTREAM_RATE_LIMITS__ENABLED"] = "false"
+        settings = ApiSettings(
+            redis={"url": redis_server.address, "key_prefix": PREFIX},
+            kafka={"bootstrap_servers": "127.0.0.1:9"},  # the read routes never publish
+        )
+        app = bench_app(settings, datetime.fromtimestamp(now, UTC))
+        requests = requests_of(settings, last_item, 500)
+        results: dict[str, Any] = {}
+        redis = Redis.from_url(redis_server.address)
+        async with app.router.lifespan_context(app):
+            for endpoint in args.endpoints:
+                wrap = profiler(args.profile is not None, profiles, endpoint)
+                figures = await measure(app, redis, requests[endpoint], args.requests, wrap)
+                results[endpoint] = figures
+                commands = ", ".join(f"{n} {c:.1f}" for n, c in figures["commands"].items())
+                print(
+                    f"{endpoint}: CPU {figures['user_ms'] + figures['system_ms']:.3f} ms/request "
+                    f"(user {figures['user_ms']:.3f}, system {figures['system_ms']:.3f}); "
+                    f"Redis commands/request: {commands}",
+                    flush=True,
+                )
+        await redis.aclose()
+        return results
+    finally:
+        redis_server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.api_cpu", description=__doc__)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--live", type=int, default=20_000, help="live clicks in the last minute")
+    parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
+    parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS))
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile per endpoint")
+    parser.add_argument("--out", type=Path, help="write the figures as JSON")
+    args = parser.parse_args()
+    profiles: dict[str, str] = {}
+    results = asyncio.run(run(args, profiles))
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2))
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        for endpoint, text in profiles.items():
+            (args.profile / f"{endpoint}.txt").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
