@@ -56,9 +56,9 @@ ENDPOINTS = ("bare", "profile", "recommendations", "session", "next-products")
 Scope = dict[str, Any]
 
 
-async def fill(redis_url: str, users: int, live: int, now: float) -> dict[str, str]:
+async def fill(redis_url: str, datasets: Path, users: int, live: int, now: float) -> dict[str, str]:
     """Apply the workload; the last product each user clicked (for next-products)."""
-    sessions = load_sessions(DEFAULT_DATASETS)
+    sessions = load_sessions(datasets)
     workload = generate(sessions, users, end=now - 120.0, span_seconds=3 * 3600.0)
     rng = random.Random(7)
     names = [f"u{n}" for n in range(users)]
@@ -214,7 +214,7 @@ async def run(args: argparse.Namespace, profiles: dict[str, str]) -> dict[str, A
     try:
         now = time.time()
         print(f"filling Redis: {args.users:,} users, {args.live:,} live clicks", flush=True)
-        last_item = await fill(redis_server.address, args.users, args.live, now)
+        last_item = await fill(redis_server.address, args.datasets, args.users, args.live, now)
         os.environ["RECSTREAM_RATE_LIMITS__ENABLED"] = "false"
         settings = ApiSettings(
             redis={"url": redis_server.address, "key_prefix": PREFIX},
@@ -244,6 +244,7 @@ async def run(args: argparse.Namespace, profiles: dict[str, str]) -> dict[str, A
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.api_cpu", description=__doc__)
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--live", type=int, default=20_000, help="live clicks in the last minute")
     parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
