@@ -164,10 +164,12 @@ async def load_context(
     candidates = set(popular)
     for next_items in (*transitions.values(), transitions2, *by_category.values()):
         candidates.update(next_items)
-    (session_items_raw,) = await reader.read(
-        [StringsRead(tuple(keys.stat("sitems", k) for k in neighbour_keys))]
-    )
     neighbours = []
+    session_items_raw: list[str | None] = []
+    if neighbour_keys:
+        (session_items_raw,) = await reader.read(
+            [StringsRead(tuple(keys.stat("sitems", k) for k in neighbour_keys))]
+        )
     for k, raw in zip(neighbour_keys, session_items_raw, strict=True):
         if raw is not None:
             items = tuple(orjson.loads(raw))
