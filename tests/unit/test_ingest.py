@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch
+from recstream.evaluation.records import RecordLog
+from recstream.events import EventType, decode_event, validate_event
+from recstream.ingest import RawRecord, apply_batch, decode_record
 from recstream.memory import MemoryStore
 from recstream.ports import WatermarkConflictError
 from recstream.state import UserState, Watermark
@@ -90,3 +91,13 @@ async def test_persistent_conflicts_raise_and_write_nothing() -> None:
     with pytest.raises(WatermarkConflictError):
         await apply_batch(store, records, CONFIG)
     assert await store.partition_watermarks("interactions") == {}
+
+
+def test_a_laid_out_record_carries_its_validated_event_and_is_not_decoded_again() -> None:
+    event = validate_event(make_event("e1", EventType.PRODUCT_VIEW))
+    laid_out = RecordLog("interactions", 4).append(event, RECEIVED_MS)
+    assert laid_out.event is event
+    assert decode_event(laid_out.value or b"") == event
+    assert decode_record(laid_out, CONFIG).event is event  # the same object: no second decode
+    read = RawRecord("interactions", 0, 0, RECEIVED_MS, b"u1", laid_out.value)
+    assert decode_record(read, CONFIG).event == event  # a record from the log is decoded

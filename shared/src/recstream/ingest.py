@@ -37,6 +37,9 @@ class RawRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # The event ``value`` encodes, when the record was made from an already validated event
+    # (records laid out by a replay): decoding it again is skipped.
+    event: Event | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ def decode_record(record: RawRecord, config: CoreConfig) -> PositionedEvent:
     """Decode and validate one record, or raise :class:`EventError` with the reason."""
     if record.value is None:
         raise EventError("empty", "record has no value")
-    event = decode_event(record.value)
+    event = record.event if record.event is not None else decode_event(record.value)
     if record.key is not None and record.key != event.user_id.encode():
         raise EventError("key_mismatch", "record key is not the event's user_id")
     received_at = record.timestamp_ms / 1000.0

@@ -70,7 +70,7 @@ def read_file(path: Path, fmt: str, console: Console) -> tuple[list[Event], list
     with progress_bar(console) as progress:
         task = progress.add_task(f"read {path.name}", total=count_lines(path))
         chosen = source_format(path, fmt)
-        events = list(iter_source(path, chosen, bad_rows, lambda: progress.advance(task)))
+        events = list(iter_source(path, chosen, bad_rows, advancer(progress, task)))
     report_bad_rows(console, path, bad_rows)
     return events, bad_rows
 

@@ -49,6 +49,7 @@ from recstream_consumer.topics import TopicSpec, ensure_topics
 
 RecordTime = Literal["event", "now"]
 SHOWN_BAD_ROWS = 20
+PROGRESS_LINES = 1000  # lines read between two progress bar updates
 IN_FLIGHT = 2000
 
 
@@ -65,15 +66,23 @@ def source_format(path: Path, fmt: str) -> DatasetFormat:
 
 
 def iter_source(
-    path: Path, fmt: DatasetFormat, bad_rows: list[BadRow], on_line: Callable[[], None]
+    path: Path, fmt: DatasetFormat, bad_rows: list[BadRow], on_lines: Callable[[int], None]
 ) -> Iterator[Event]:
-    """The file's events in order; unmappable rows are collected into ``bad_rows``."""
+    """The file's events in order; unmappable rows are collected into ``bad_rows``.
+
+    ``on_lines`` is told how many lines were read, every :data:`PROGRESS_LINES` lines.
+    """
     with path.open(encoding="utf-8", newline="") as handle:
 
         def lines() -> Iterator[str]:
+            read = 0
             for line in handle:
-                on_line()
+                read += 1
+                if read == PROGRESS_LINES:
+                    on_lines(read)
+                    read = 0
                 yield line
+            on_lines(read)
 
         yield from read_events(lines(), fmt, bad_rows)
 
@@ -263,7 +272,7 @@ def replay(
     started = time.monotonic()
     with progress_bar(console) as progress:
         task = progress.add_task(f"{source.name} -> {target}", total=count_lines(source))
-        events = iter_source(source, chosen, bad_rows, lambda: progress.advance(task))
+        events = iter_source(source, chosen, bad_rows, advancer(progress, task))
         if target == "kafka":
             bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
             pacer = Pacer(rate, time_compression)

@@ -73,7 +73,7 @@ class RecordLog:
         offset = self.next_offsets[partition]
         self.next_offsets[partition] = offset + 1
         stamp = event_time_ms(event) if timestamp_ms is None else timestamp_ms
-        return RawRecord(self.topic, partition, offset, stamp, key, encode_event(event))
+        return RawRecord(self.topic, partition, offset, stamp, key, encode_event(event), (), event)
 
 
 def partition_batches(records: Iterable[RawRecord], max_records: int) -> Iterator[list[RawRecord]]:
