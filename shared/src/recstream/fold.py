@@ -13,6 +13,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from recstream.config import CoreConfig
 from recstream.decay import add_decayed, value_at
@@ -31,8 +32,7 @@ from recstream.state import (
 DAY = 86_400.0
 
 
-@dataclass(frozen=True, slots=True)
-class PositionedEvent:
+class PositionedEvent(NamedTuple):
     """A valid event and where it sits in the log."""
 
     event: Event

@@ -99,7 +99,7 @@ def recompute_state(state: UserState, config: CoreConfig) -> UserState:
             )
     offsets = {entry.event_id: entry.offset for entry in state.history}
     fresh.history = [
-        dataclasses.replace(entry, offset=offsets.get(entry.event_id, entry.offset))
+        entry._replace(offset=offsets.get(entry.event_id, entry.offset))
         for entry in fresh.history
     ]
     return fresh

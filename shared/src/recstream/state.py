@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -21,8 +21,7 @@ STATE_FORMAT = 1
 STORED_COMPRESSION_LEVEL = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Watermark:
+class Watermark(NamedTuple):
     """The last applied record of a user: all of a user's events are in one partition."""
 
     partition: int
@@ -61,9 +60,12 @@ class ItemStats:
         return ItemStats(float(raw[0]), float(raw[1]), int(raw[2]), float(raw[3]), raw[4])
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One recent event, kept for sessions, sequences and explanations."""
+class HistoryEntry(NamedTuple):
+    """One recent event, kept for sessions, sequences and explanations.
+
+    A named tuple, not a dataclass: a state holds up to ``history_cap`` of them and
+    every state read builds them all, so their construction cost counts.
+    """
 
     event_id: str
     event_type: str
@@ -74,15 +76,7 @@ class HistoryEntry:
     offset: int
 
     def to_list(self) -> list[Any]:
-        return [
-            self.event_id,
-            self.event_type,
-            self.at,
-            self.item,
-            self.category,
-            self.session_id,
-            self.offset,
-        ]
+        return list(self)
 
     @staticmethod
     def from_list(raw: list[Any]) -> HistoryEntry:
