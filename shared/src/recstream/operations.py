@@ -99,8 +99,7 @@ def recompute_state(state: UserState, config: CoreConfig) -> UserState:
             )
     offsets = {entry.event_id: entry.offset for entry in state.history}
     fresh.history = [
-        entry._replace(offset=offsets.get(entry.event_id, entry.offset))
-        for entry in fresh.history
+        entry._replace(offset=offsets.get(entry.event_id, entry.offset)) for entry in fresh.history
     ]
     return fresh
 
