@@ -32,6 +32,7 @@ from recstream_api.publisher import EventPublisher
 from recstream_api.ratelimit import RateLimiter
 from recstream_api.recommendation_routes import router as recommendation_router
 from recstream_api.recommendation_views import session_scoring
+from recstream_api.redis_packing import packing_options
 from recstream_api.requestlog import RequestLog
 from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
@@ -63,13 +64,14 @@ def package_version() -> str:
 
 
 def build_redis(settings: ApiSettings) -> Redis:
-    """A client that counts its round trips for the request metrics."""
+    """A client that counts its round trips for the request metrics, commands packed in C."""
     timeout = settings.redis.socket_timeout_seconds
     return CountingRedis.from_url(
         settings.redis.url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(REDIS_BACKOFF, REDIS_RETRIES),
+        **packing_options(settings.redis.url),
     )
 
 
