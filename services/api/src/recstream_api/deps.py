@@ -37,7 +37,9 @@ class Resources:
     rate_limiter: RateLimiter
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
+    """The app's resources. ``async`` although it awaits nothing: FastAPI runs a plain
+    function dependency in its thread pool, a thread hand-off on every request."""
     return cast(Resources, request.app.state.resources)
 
 
