@@ -246,6 +246,30 @@ async def test_a_long_rebuild_goes_in_slices_and_the_batch_waits_for_it() -> Non
     assert handler.metrics.rebuilding_partitions == set()
 
 
+async def test_a_store_lost_again_during_a_rebuild_is_rebuilt_from_the_log_start() -> None:
+    records = log_records(40)
+    store, log = MemoryStore(), MemoryLog(records)
+    handler = handler_for(store, log, batch=2, slice_seconds=0.0)
+    await handler.handle(records[:10])
+    snapshot = copy.deepcopy(store.__dict__)
+    await handler.handle(records[10:30])
+    store.__dict__.update(snapshot)  # back in time: watermark 9, the rebuild starts at 10
+    with pytest.raises(RebuildPausedError):
+        await handler.handle(records[30:])
+    lose_everything(store)  # and now empty, in the middle of that rebuild
+    for _ in range(100):
+        try:
+            await handler.handle(records[30:])
+            break
+        except RebuildPausedError:
+            pass
+    else:
+        pytest.fail(f"no end to the rebuild after 100 slices ({log.reads} log reads)")
+    assert_same_state(store, await oracle(records))
+    assert metric(handler, "recstream_consumer_state_lost_total", topic=TOPIC, partition="2") == 2
+    assert handler.metrics.rebuilding_partitions == set()
+
+
 class OnePartition:
     name = "fake"
 

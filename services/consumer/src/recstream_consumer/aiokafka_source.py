@@ -27,7 +27,12 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
 
-from recstream_consumer.handler import BatchNotAppliedError, RecordHandler, batch_fields
+from recstream_consumer.handler import (
+    BatchNotAppliedError,
+    RecordHandler,
+    batch_fields,
+    not_applied_level,
+)
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
@@ -140,8 +145,11 @@ class AiokafkaSource:
             try:
                 await self._handler.handle(records, flow=self)
             except BatchNotAppliedError as exc:
-                log.warning(
-                    "batch not applied, will read it again: %s", exc, extra=batch_fields(records)
+                log.log(
+                    not_applied_level(exc),
+                    "batch not applied, will read it again: %s",
+                    exc,
+                    extra=batch_fields(records),
                 )
                 self._rewind(pending[index:])
                 return

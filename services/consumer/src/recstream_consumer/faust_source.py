@@ -47,7 +47,12 @@ import faust
 from faust.exceptions import ConsumerNotStarted
 
 from recstream.ingest import RawRecord
-from recstream_consumer.handler import BatchNotAppliedError, RecordHandler, batch_fields
+from recstream_consumer.handler import (
+    BatchNotAppliedError,
+    RecordHandler,
+    batch_fields,
+    not_applied_level,
+)
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
@@ -224,7 +229,12 @@ class FaustSource:
             except BatchNotAppliedError as exc:
                 if self._stopping.is_set():
                     return False  # abandoned whole: not acked, read again after restart
-                log.warning("batch not applied, trying again: %s", exc, extra=batch_fields(records))
+                log.log(
+                    not_applied_level(exc),
+                    "batch not applied, trying again: %s",
+                    exc,
+                    extra=batch_fields(records),
+                )
         for event, stream in pairs:
             await stream.ack(event)
         self._set_lag(pairs[-1][0].message)

@@ -74,6 +74,11 @@ class RebuildPausedError(BatchNotAppliedError):
     """A time slice of a partition's rebuild ended before the batch could be applied."""
 
 
+def not_applied_level(exc: BatchNotAppliedError) -> int:
+    """The log level of a batch not applied: a paused rebuild is progress, not a problem."""
+    return logging.INFO if isinstance(exc, RebuildPausedError) else logging.WARNING
+
+
 class FlowControl(Protocol):
     """What a source offers the handler while it waits for an outage to end."""
 
@@ -189,7 +194,7 @@ class BatchHandler:
             None
             if log is None
             else StateRebuilder(
-                log, self._apply_from, self.metrics, rebuild_batch_records, rebuild_slice_seconds
+                log, self._rebuild_from, self.metrics, rebuild_batch_records, rebuild_slice_seconds
             )
         )
         self._next: dict[Partition, int] = {}  # offset after the last batch applied
@@ -319,14 +324,26 @@ class BatchHandler:
         log_start = await self._rebuilder.log_start((records[0].topic, records[0].partition))
         return await self._apply_from(records, read_from, log_start)
 
+    def _rebuild_from(
+        self, records: Sequence[RawRecord], read_from: int, log_start: int
+    ) -> Awaitable[BatchReport]:
+        """Re-apply records read back from the log: past events, not live quality samples."""
+        return self._apply_from(records, read_from, log_start, observe=False)
+
     def _apply_from(
-        self, records: Sequence[RawRecord], read_from: int | None, log_start: int
+        self,
+        records: Sequence[RawRecord],
+        read_from: int | None,
+        log_start: int,
+        *,
+        observe: bool = True,
     ) -> Awaitable[BatchReport]:
         if records[0].topic == self._catalog_topic:
             return apply_catalog_batch(
                 self._store, records, read_from=read_from, log_start=log_start
             )
-        observer = self._quality.observe if self._quality is not None else None
+        quality = self._quality if observe else None
+        observer = quality.observe if quality is not None else None
         return apply_batch(
             self._store,
             records,

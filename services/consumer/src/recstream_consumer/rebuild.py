@@ -119,6 +119,7 @@ class _Rebuild:
     start: int
     lost: bool  # known to have lost records (no watermark, or records found below the batch)
     records: int = 0
+    next: int = 0  # the offset after the last record this rebuild applied
 
 
 class StateRebuilder:
@@ -159,6 +160,7 @@ class StateRebuilder:
         start = log_start if watermark is None else watermark + 1
         self._begin(key, watermark, start, end, log_start)
         running = self._running[key]
+        read_from = start  # this step reads on from here without a break
         deadline = time.monotonic() + self._slice
         while start < end:
             chunk = await self._log.read(*key, start, end, self._batch)
@@ -172,11 +174,11 @@ class StateRebuilder:
                     *key, start - 1, chunk[0].offset, extra=_fields(key),
                 )  # fmt: skip
                 self._metrics.state_lost.labels(*_labels(key)).inc()
-            await self._apply(chunk, running.start, log_start)
+            await self._apply(chunk, read_from, log_start)
             self._metrics.store_seen()
             self._metrics.rebuilt_records.labels(key[0]).inc(len(chunk))
             running.records += len(chunk)
-            start = chunk[-1].offset + 1
+            start = running.next = chunk[-1].offset + 1
             if start < end and time.monotonic() > deadline:
                 return False
         return True
@@ -203,9 +205,11 @@ class StateRebuilder:
     def _begin(
         self, key: Partition, watermark: int | None, start: int, end: int, log_start: int
     ) -> None:
-        if key in self._running:
-            return
-        self._running[key] = _Rebuild(time.monotonic(), start, lost=watermark is None)
+        running = self._running.get(key)
+        if running is not None and start >= running.next:
+            return  # the rebuild goes on where its last step ended
+        # A new rebuild, or the store lost what this one had applied: begin again from here.
+        self._running[key] = _Rebuild(time.monotonic(), start, lost=watermark is None, next=start)
         self._metrics.set_rebuilding(*key, True)
         if watermark is not None:
             return  # records below the batch may only be offsets without records: see step()
