@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from recstream.config import CoreConfig
 from recstream.evaluation.records import RecordLog
-from recstream.events import EventType, decode_event, validate_event
+from recstream.events import MAX_EVENT_BYTES, EventError, EventType, decode_event, validate_event
 from recstream.ingest import RawRecord, apply_batch, decode_record
 from recstream.memory import MemoryStore
 from recstream.ports import WatermarkConflictError
@@ -101,3 +102,13 @@ def test_a_laid_out_record_carries_its_validated_event_and_is_not_decoded_again(
     assert decode_record(laid_out, CONFIG).event is event  # the same object: no second decode
     read = RawRecord("interactions", 0, 0, RECEIVED_MS, b"u1", laid_out.value)
     assert decode_record(read, CONFIG).event == event  # a record from the log is decoded
+
+
+def test_a_laid_out_record_above_the_size_limit_is_refused_like_a_read_one() -> None:
+    event = validate_event(make_event("e1", EventType.PRODUCT_VIEW))
+    laid_out = RecordLog("interactions", 4).append(event, RECEIVED_MS)
+    padded = laid_out.value + b" " * MAX_EVENT_BYTES  # type: ignore[operator]
+    for record in (replace(laid_out, value=padded), replace(laid_out, value=padded, event=None)):
+        with pytest.raises(EventError) as refused:
+            decode_record(record, CONFIG)
+        assert refused.value.reason == "oversize"

@@ -250,10 +250,15 @@ def _first_error(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_event(raw: bytes) -> Event:
-    """Decode one serialized event, or raise :class:`EventError` with a reason."""
+def check_event_size(raw: bytes) -> None:
+    """Refuse a serialized event above :data:`MAX_EVENT_BYTES`, before any parsing."""
     if len(raw) > MAX_EVENT_BYTES:
         raise EventError("oversize", f"{len(raw)} bytes > {MAX_EVENT_BYTES}")
+
+
+def decode_event(raw: bytes) -> Event:
+    """Decode one serialized event, or raise :class:`EventError` with a reason."""
+    check_event_size(raw)
     try:
         return EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from recstream.catalog import CatalogRecord, decode_catalog_record
 from recstream.config import CoreConfig
 from recstream.erasure import is_erased
-from recstream.events import Event, EventError, decode_event
+from recstream.events import Event, EventError, check_event_size, decode_event
 from recstream.fold import PositionedEvent, fold_user
 from recstream.patterns import StatDelta
 from recstream.ports import BatchCommit, BatchState, StateStore, UserWrite, WatermarkConflictError
@@ -78,7 +78,11 @@ def decode_record(record: RawRecord, config: CoreConfig) -> PositionedEvent:
     """Decode and validate one record, or raise :class:`EventError` with the reason."""
     if record.value is None:
         raise EventError("empty", "record has no value")
-    event = record.event if record.event is not None else decode_event(record.value)
+    if record.event is not None:  # validated already; the size rule holds for it too
+        check_event_size(record.value)
+        event = record.event
+    else:
+        event = decode_event(record.value)
     if record.key is not None and record.key != event.user_id.encode():
         raise EventError("key_mismatch", "record key is not the event's user_id")
     received_at = record.timestamp_ms / 1000.0
