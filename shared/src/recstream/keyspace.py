@@ -28,7 +28,7 @@ class Keyspace:
         return f"{self.prefix}:v{self.version}"
 
     def user_state(self, user_id: str) -> str:
-        """Hash ``{wm: "<partition>:<offset>", st: <state JSON>}`` of one user."""
+        """Hash ``{wm: "<partition>:<offset>", st: <zlib-compressed state JSON>}`` of one user."""
         return f"{self.root}:{{u:{user_id}}}:state"
 
     def partition_watermarks(self, topic: str) -> str:

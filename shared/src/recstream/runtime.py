@@ -1,4 +1,4 @@
-"""Process set-up every long-running recstream process (consumer, replay, API) applies."""
+"""Process set-up of the processes that fold events (the consumer, the replay command)."""
 
 from __future__ import annotations
 

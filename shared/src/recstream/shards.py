@@ -68,10 +68,10 @@ def plan_shard_writes(
     # The usual batch lies wholly above every watermark: no per-delta check then.
     floor = max(marks.values(), default=-1)
     for offset, kind, subject, member, value in deltas:
-        place = located.get((kind, member if kind == "pop" else subject))
+        about = member if kind == "pop" else subject  # popularity is sharded by item
+        place = located.get((kind, about))
         if place is None:
-            place = keyspace.locate(kind, member if kind == "pop" else subject)
-            located[(kind, member if kind == "pop" else subject)] = place
+            place = located[(kind, about)] = keyspace.locate(kind, about)
         shard, key = place
         if offset <= floor and offset <= marks.get(shard, -1):
             continue

@@ -148,10 +148,6 @@ class Authenticator:
         self._verified.put(token, principal, float(claims["exp"]))
         return principal
 
-    def verify_token_with(self, token: str, key: Any) -> Principal:
-        """Verify ``token`` with ``key`` (the configured one, or the JWKS key of its kid)."""
-        return self._principal(self._claims(token, key))
-
     def _claims(self, token: str, key: Any) -> dict[str, Any]:
         auth = self._auth
         try:
