@@ -19,7 +19,11 @@ BARE_PATH = "/bench/bare"
 
 
 def create_bench_app() -> FastAPI:
-    app = create_app()
+    return add_bare_route(create_app())
+
+
+def add_bare_route(app: FastAPI) -> FastAPI:
+    """Mount ``GET /bench/bare?key=...`` on ``app``."""
 
     @app.get(BARE_PATH, include_in_schema=False)
     async def bare(request: Request, key: str) -> dict[str, int]:
