@@ -16,11 +16,12 @@ stops fetching the partitions). Faust's ``Consumer.pause_partitions`` is not
 used for this: it silently drops records already fetched for the paused
 partitions while the fetch position moves on.
 
-At a stop (and at a rebalance) the app does not wait for delivered events
-to be acked (``stream_wait_empty=False``): it commits the acked offsets and
-goes. Events still queued for the batcher are read again by the next owner;
-a batch still being applied for a revoked partition may be applied by the
-new owner as well, which the watermarks make a no-op.
+At a rebalance the app waits, as faust does by default, until every event
+delivered to the agent is acked: the batcher goes on applying them. At a stop
+it does not (``stream_wait_empty`` is switched off just before ``App.stop``):
+the batcher is cancelled first, so events still queued for it, or in a batch
+abandoned at the stop, are never acked and faust's wait would never end; it
+commits the acked offsets and goes, and the next owner reads the rest again.
 
 Rebalances are counted from the app's ``on_partitions_assigned`` signal; lag
 is the high-water mark faust's consumer knows minus the next offset to apply,
@@ -39,12 +40,13 @@ import asyncio
 import contextlib
 import logging
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.exceptions import ConsumerNotStarted
+from faust.exceptions import AlreadyConfiguredWarning, ConsumerNotStarted
 
 from recstream.ingest import RawRecord
 from recstream_consumer.handler import (
@@ -108,10 +110,7 @@ class FaustSource:
             consumer_max_fetch_size=settings.max_partition_fetch_bytes,
             stream_buffer_maxsize=settings.faust_stream_buffer_maxsize,
             stream_recovery_delay=0.0,
-            # Do not wait for delivered events to be acked at a stop or a rebalance: events
-            # queued for the batcher, or in a batch abandoned at the stop, are never acked (they
-            # are read again), so faust's wait_empty would wait for them forever.
-            stream_wait_empty=False,
+            stream_wait_empty=True,  # at a rebalance; switched off for the stop (see run)
         )
         self._topics = list(topics)
         for name in self._topics:
@@ -182,6 +181,10 @@ class FaustSource:
                 await batcher
             if self._inflight is not None:
                 await self._inflight  # finishes, or is abandoned whole once stop is requested
+            # The queued events will never be acked now: waiting for them would never end.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AlreadyConfiguredWarning)
+                self._app.conf.stream_wait_empty = False
             await self._app.stop()
             if self._tmpdir is not None:
                 self._tmpdir.cleanup()
