@@ -93,7 +93,12 @@ def test_recommend_blends_with_contributions_that_add_up() -> None:
     assert by_item["p:knn"].source == "session"
     for scored in got.items:
         assert scored.score == pytest.approx(sum(scored.components.values()))
-    assert [s.item for s in got.items][:3] == ["p:both", "p:seq", "p:a"]
+    # p:a, the session's own item, comes back only when the request includes seen items
+    assert [s.item for s in got.items][:3] == ["p:both", "p:seq", "p:knn"]
+    request = RecommendationRequest(limit=5, include_seen=True)
+    seen = recommend(_two_source_context(), request, CONFIG, CORE)
+    assert [s.item for s in seen.items][:3] == ["p:both", "p:seq", "p:a"]
+    assert seen.session_items == {"p:a"}
 
 
 def test_scaling_a_components_raw_scores_changes_nothing() -> None:
@@ -117,7 +122,7 @@ def test_configured_weights_change_the_order() -> None:
         transitions={"p:a": {"p:seq": 1.0}},
         neighbours=[neighbour("n1", ["p:a", "p:knn"])],
     )
-    request = RecommendationRequest(limit=3)
+    request = RecommendationRequest(limit=3, include_seen=True)
     seq_first = ScoringConfig(
         intent_shift=False, reminder_weight=0.0, weights=BlendWeights(sequential=0.9, session=0.1)
     )

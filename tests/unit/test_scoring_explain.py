@@ -59,8 +59,8 @@ def test_a_recommended_item_is_explained_with_the_events_behind_it() -> None:
     assert why.filtered_by is None
     assert why.intent == recs.intent
     assert why.triggers, "a recommendation cites the user's own events"
-    assert {t.event_id for t in why.triggers} <= {"view-1", "view-2", "view-3"}
-    assert all(t.at <= NOW and t.event_type == "product_view" for t in why.triggers)
+    assert {t.event_id for t in why.triggers} <= {e.event_id for e in ctx.state.history}
+    assert all(t.at <= NOW for t in why.triggers)
     assert "rank 1" in why.reason
 
 
@@ -119,8 +119,19 @@ def test_an_unrelated_item_is_not_recommended_and_says_so() -> None:
     assert why.reason.startswith("Not recommended")
 
 
+def test_items_seen_in_the_session_and_the_item_on_screen_say_why_they_are_left_out() -> None:
+    ctx = _ctx()
+    assert explain(ctx, "p:a", REQUEST, CONFIG, CORE).filtered_by == "seen_in_session"
+    seen_ok = RecommendationRequest(limit=3, include_seen=True)
+    assert explain(ctx, "p:a", seen_ok, CONFIG, CORE).filtered_by is None
+    on_screen = RecommendationRequest(limit=3, include_seen=True, current_items=frozenset({"p:a"}))
+    why = explain(ctx, "p:a", on_screen, CONFIG, CORE)
+    assert (why.filtered_by, why.recommended) == ("on_screen", False)
+    assert why.reason == "Not recommended: it is the item on screen."
+
+
 def test_the_diversity_cap_is_reported_as_a_filter() -> None:
-    request = RecommendationRequest(limit=20, max_per_category=1)
+    request = RecommendationRequest(limit=20, max_per_category=1, include_seen=True)
     ctx = _ctx()
     kept = [s.item for s in recommend(ctx, request, CONFIG, CORE).items]
     shoes = [i for i in ("p:a", "p:b", "p:knn") if i not in kept]

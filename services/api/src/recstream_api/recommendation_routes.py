@@ -33,6 +33,7 @@ from recstream_api.recommendation_views import (
     core_request,
     explanation_view,
     item_key,
+    item_keys,
     next_products_view,
     recommendations_view,
     session_recommendations_view,
@@ -54,7 +55,19 @@ def _id_query(description: str) -> Any:
 
 
 AnchorQuery = Annotated[
-    str | None, _id_query("predict what follows this product (default: the session's items)")
+    str | None,
+    _id_query(
+        "predict what follows this product (default: the session's items); it is never returned"
+    ),
+]
+CurrentProductQuery = Annotated[str | None, _id_query("the product on screen: never returned")]
+CurrentGroupQuery = Annotated[str | None, _id_query("the group deal on screen: never returned")]
+IncludeSeenQuery = Annotated[
+    bool,
+    Query(
+        description='items already seen in the current session may come back ("continue '
+        'browsing"), marked seen_in_session'
+    ),
 ]
 
 
@@ -92,6 +105,7 @@ async def explain_recommendation(
     product_id: ProductIdQuery = None,
     group_id: GroupIdQuery = None,
     limit: LimitQuery = 10,
+    include_seen: IncludeSeenQuery = False,
     user_id: UserIdQuery = None,
 ) -> ExplanationResponse:
     settings = resources.settings
@@ -99,7 +113,7 @@ async def explain_recommendation(
     subject = resolve_user(principal, user_id)
     now = resources.clock()
     ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
-    request = RecommendationRequest(limit=limit)
+    request = RecommendationRequest(limit=limit, include_seen=include_seen)
     explanation = explain(ctx, item.key, request, settings.scoring, settings.core)
     return explanation_view(ctx, explanation, limit, now)
 
@@ -115,13 +129,21 @@ async def session_recommendations(
     principal: PrincipalDep,
     limit: LimitQuery = 10,
     kind: KindQuery = None,
+    product_id: CurrentProductQuery = None,
+    group_id: CurrentGroupQuery = None,
+    include_seen: IncludeSeenQuery = False,
     user_id: UserIdQuery = None,
 ) -> SessionRecommendationsResponse:
     settings = resources.settings
+    product_id = checked_id(product_id, "product_id")
+    group_id = checked_id(group_id, "group_id")
     subject = resolve_user(principal, user_id)
     now = resources.clock()
     ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
-    request = RecommendationRequest(limit=limit, kind=kind)
+    current = item_keys([product_id] if product_id else [], [group_id] if group_id else [])
+    request = RecommendationRequest(
+        limit=limit, kind=kind, current_items=current, include_seen=include_seen
+    )
     result = recommend(ctx, request, resources.session_scoring, settings.core)
     return session_recommendations_view(ctx, result, now)
 
@@ -137,6 +159,7 @@ async def next_products(
     principal: PrincipalDep,
     product_id: AnchorQuery = None,
     limit: LimitQuery = 10,
+    include_seen: IncludeSeenQuery = False,
     user_id: UserIdQuery = None,
 ) -> NextProductsResponse:
     settings = resources.settings
@@ -147,5 +170,6 @@ async def next_products(
     ctx = await load_context(
         resources.store, subject, now.timestamp(), settings.core, anchor=anchor
     )
-    items = next_items(ctx, limit, settings.scoring)
+    exclude = frozenset({anchor}) if anchor is not None else frozenset()
+    items = next_items(ctx, limit, settings.scoring, exclude=exclude, include_seen=include_seen)
     return next_products_view(ctx, product_id, items, now)

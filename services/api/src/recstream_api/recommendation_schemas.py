@@ -37,6 +37,9 @@ class RecommendationFilters(BaseModel):
     exclude_purchased: bool | None = Field(
         None, description="drop products bought and groups joined (default: the setting)"
     )
+    exclude_in_cart: bool | None = Field(
+        None, description="drop products in the user's cart (default: the setting)"
+    )
     include_categories: list[Category] | None = Field(
         None, max_length=MAX_LIST, description="only items of these categories"
     )
@@ -50,12 +53,19 @@ class RecommendationFilters(BaseModel):
 
 class PageContext(BaseModel):
     """Where the user is: the product or group page they look at (the sequential component
-    starts from it, and it is not recommended back), and the page type."""
+    starts from it), other items the page shows, and the page type. Items on screen are
+    never recommended back."""
 
     model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
 
-    product_id: IdStr | None = None
-    group_id: IdStr | None = None
+    product_id: IdStr | None = Field(None, description="the product the page is about")
+    group_id: IdStr | None = Field(None, description="the group deal the page is about")
+    shown_product_ids: list[IdStr] = Field(
+        [], max_length=MAX_LIST, description="other products on screen (a cart, a comparison)"
+    )
+    shown_group_ids: list[IdStr] = Field(
+        [], max_length=MAX_LIST, description="other group deals on screen"
+    )
     page: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")] | None = (
         Field(
             None,
@@ -95,6 +105,11 @@ class RecommendationsRequest(BaseModel):
     kind: ItemKindFilter | None = Field(None, description="default: the setting (both)")
     filters: RecommendationFilters = Field(default_factory=RecommendationFilters)
     context: PageContext | None = None
+    include_seen: bool = Field(
+        False,
+        description='items already seen in the current session may come back ("continue '
+        'browsing"), marked seen_in_session; the item on screen never does',
+    )
     weights: WeightOverride | None = None
     user_id: IdStr | None = Field(None, description="the user to recommend for (admins only)")
 
@@ -109,6 +124,10 @@ RECOMMEND_EXAMPLES: dict[str, Any] = {
             "filters": {"max_per_category": 1, "exclude_categories": ["gift-cards"]},
             "context": {"product_id": "p-9", "page": "product"},
         },
+    },
+    "continue_browsing": {
+        "summary": "a shelf of items seen earlier in the session (marked seen_in_session)",
+        "value": {"limit": 5, "include_seen": True, "context": {"product_id": "p-9"}},
     },
     "override": {
         "summary": "an admin tries other blend weights for a user",
@@ -157,6 +176,9 @@ class RecommendedItem(BaseModel):
     source: SourceName
     components: ComponentScores
     category: str | None
+    seen_in_session: bool = Field(
+        description="already seen in the current session (only with include_seen)"
+    )
 
 
 _INTENT_EXAMPLE: dict[str, Any] = {
@@ -173,6 +195,7 @@ _ITEM_EXAMPLE: dict[str, Any] = {
     "source": "sequential",
     "components": {"content": 0.21, "sequential": 0.45, "session": 0.16, "popular": 0.0},
     "category": "kitchen",
+    "seen_in_session": False,
 }
 
 
@@ -303,6 +326,9 @@ class NextProduct(BaseModel):
     score: float
     source: SourceName
     components: ComponentScores
+    seen_in_session: bool = Field(
+        description="already seen in the current session (only with include_seen)"
+    )
 
 
 class NextProductsResponse(BaseModel):
@@ -318,6 +344,7 @@ class NextProductsResponse(BaseModel):
                     "score": 0.9,
                     "source": "sequential",
                     "components": {"sequential": 0.6, "session": 0.3},
+                    "seen_in_session": False,
                 }
             ],
             "computed_at": _TIME,

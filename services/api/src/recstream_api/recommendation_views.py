@@ -12,6 +12,7 @@ from datetime import datetime
 from recstream.context import RecommendationContext
 from recstream.features import timestamp
 from recstream.scoring.config import BlendWeights, ScoringConfig
+from recstream.scoring.filters import session_items
 from recstream.scoring.items import category_of
 from recstream.scoring.models import (
     Explanation,
@@ -61,22 +62,33 @@ def anchor_of(context: PageContext | None) -> str | None:
     return item_key(context.product_id, context.group_id)
 
 
+def item_keys(product_ids: Iterable[str], group_ids: Iterable[str]) -> frozenset[str]:
+    return frozenset({*(f"p:{p}" for p in product_ids), *(f"g:{g}" for g in group_ids)})
+
+
+def on_screen(context: PageContext | None) -> frozenset[str]:
+    """The items on screen: the page's own product or group and the others it shows."""
+    if context is None:
+        return frozenset()
+    shown = item_keys(context.shown_product_ids, context.shown_group_ids)
+    anchor = anchor_of(context)
+    return shown | {anchor} if anchor is not None else shown
+
+
 def core_request(body: RecommendationsRequest) -> RecommendationRequest:
-    """The scoring request of a body; the page's own item is never recommended back."""
+    """The scoring request of a body; the items on screen are never recommended back."""
     filters = body.filters
-    excluded = {f"p:{p}" for p in filters.exclude_product_ids}
-    excluded |= {f"g:{g}" for g in filters.exclude_group_ids}
-    anchor = anchor_of(body.context)
-    if anchor is not None:
-        excluded.add(anchor)
     include = filters.include_categories
     return RecommendationRequest(
         limit=body.limit,
         kind=body.kind,
         include_categories=frozenset(include) if include is not None else None,
         exclude_categories=frozenset(filters.exclude_categories),
-        exclude_items=frozenset(excluded),
+        exclude_items=item_keys(filters.exclude_product_ids, filters.exclude_group_ids),
+        current_items=on_screen(body.context),
+        include_seen=body.include_seen,
         exclude_purchased=filters.exclude_purchased,
+        exclude_in_cart=filters.exclude_in_cart,
         max_per_category=filters.max_per_category,
         weights=body.weights.model_dump() if body.weights is not None else None,
     )
@@ -117,7 +129,7 @@ def component_scores(components: Mapping[str, float]) -> ComponentScores:
 
 
 def recommended_items(
-    ctx: RecommendationContext, items: Iterable[ScoredItem]
+    ctx: RecommendationContext, items: Iterable[ScoredItem], seen: frozenset[str]
 ) -> list[RecommendedItem]:
     out = []
     for rank, scored in enumerate(items, start=1):
@@ -131,6 +143,7 @@ def recommended_items(
                 source=scored.source,
                 components=component_scores(scored.components),
                 category=category_of(ctx, scored.item),
+                seen_in_session=scored.item in seen,
             )
         )
     return out
@@ -145,7 +158,7 @@ def recommendations_view(
         cold_start=result.cold_start,
         intent=intent_view(result.intent),
         weights=weights_used(result.weights),
-        items=recommended_items(ctx, result.items),
+        items=recommended_items(ctx, result.items, result.session_items),
         computed_at=now,
         watermark=watermark_position(ctx.state.watermark),
     )
@@ -174,7 +187,7 @@ def session_recommendations_view(
         intent=intent_view(result.intent),
         source=result.source,
         weights=weights_used(result.weights),
-        items=recommended_items(ctx, result.items),
+        items=recommended_items(ctx, result.items, result.session_items),
         computed_at=now,
         watermark=watermark_position(ctx.state.watermark),
     )
@@ -186,6 +199,7 @@ def next_products_view(
     items: Iterable[ScoredItem],
     now: datetime,
 ) -> NextProductsResponse:
+    seen = session_items(ctx)
     return NextProductsResponse(
         user_id=ctx.user_id,
         product_id=product_id,
@@ -197,6 +211,7 @@ def next_products_view(
                 score=s.score,
                 source=s.source,
                 components=component_scores(s.components),
+                seen_in_session=s.item in seen,
             )
             for rank, s in enumerate(items, start=1)
         ],

@@ -3,7 +3,8 @@
 For a sampled share of the ``interactions`` events (:func:`~recstream_consumer.quality.is_sampled`,
 by ``event_id``), before their batch is folded, the monitor asks: was the event's
 product among the user's top ``k`` next items, as the next-products endpoint
-would have ranked them at the event's own time? The user's state is the one
+would have ranked them at the event's own time (with its defaults: items already
+seen in the session are not listed, so a re-visit counts as a miss)? The user's state is the one
 loaded for the batch with the user's earlier events of the same batch folded
 into a private copy; the shared statistics are those before the batch. The
 ranks feed a rolling window (:class:`~recstream_consumer.quality.RollingQuality`)

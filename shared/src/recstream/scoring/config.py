@@ -60,6 +60,7 @@ class ScoringConfig(BaseModel):
     exclude_purchased: bool = Field(
         True, description="drop products already bought and groups already joined"
     )
+    exclude_in_cart: bool = Field(True, description="drop products in the user's cart")
     default_kind: ItemKind = "both"
     max_per_category: int | None = Field(
         None, ge=1, description="diversity: at most this many items of one category"

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from recstream.config import CoreConfig
 from recstream.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.filters import cut, filter_reason, purchased_items, resolve_filters
+from recstream.scoring.filters import cut, filter_reason, resolve_filters, user_items
 from recstream.scoring.items import category_of, product_of
 from recstream.scoring.models import (
     Explanation,
@@ -40,10 +40,13 @@ MAX_TRIGGERS = 10
 PER_ITEM = 2
 
 FILTER_TEXT = {
+    "on_screen": "it is the item on screen",
     "excluded_item": "the request excludes it",
+    "seen_in_session": "you already saw it in this session",
     "kind": "the request asks for another kind of item",
     "already_purchased": "you already bought it",
     "already_joined": "you already joined this group",
+    "in_cart": "it is in your cart",
     "out_of_stock": "it is out of stock",
     "group_closed": "the group is closed",
     "group_cancelled": "the group was cancelled",
@@ -165,7 +168,7 @@ def explain(
     by_item = {s.item: s for s in ranking.items}
     scored = by_item.get(item)
     kept, skipped = cut(ctx, (s.item for s in ranking.items), filters, len(ranking.items))
-    filtered_by = filter_reason(ctx, item, filters, purchased_items(ctx)) or skipped.get(item)
+    filtered_by = filter_reason(ctx, item, filters, user_items(ctx)) or skipped.get(item)
     rank_ = kept.index(item) + 1 if item in kept else None
     limit = max(0, min(request.limit, config.max_limit))
     triggers = _triggers(ctx, item, scored, config)

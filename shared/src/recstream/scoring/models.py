@@ -36,7 +36,12 @@ class RecommendationRequest:
     include_categories: frozenset[str] | None = None
     exclude_categories: frozenset[str] = frozenset()
     exclude_items: frozenset[str] = frozenset()
+    # the items on screen (the page's product or group, others it shows): never returned
+    current_items: frozenset[str] = frozenset()
+    # items already seen in the current session may come back ("continue browsing"), marked
+    include_seen: bool = False
     exclude_purchased: bool | None = None  # None: the configured default
+    exclude_in_cart: bool | None = None  # None: the configured default
     max_per_category: int | None = None  # None: the configured default
     weights: Mapping[str, float] | None = None  # component -> weight; replaces the config's
 
@@ -59,6 +64,8 @@ class Recommendations:
     weights: Mapping[str, float]  # the effective weights after re-normalisation and shift
     source: Source  # the dominant source; ``cold_start`` for a user without any history
     cold_start: bool
+    # the items of the current session (those in ``items`` come back only on request)
+    session_items: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from recstream.context import RecommendationContext
 from recstream.scoring.blend import blend, blend_weights, normalise_components
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.content import content_scores
-from recstream.scoring.filters import cut, resolve_filters
+from recstream.scoring.filters import cut, resolve_filters, session_items
 from recstream.scoring.groups import lift_to_groups, open_groups
 from recstream.scoring.intent import infer_intent
 from recstream.scoring.items import dedupe, is_group, normalise, ranked
@@ -136,6 +136,7 @@ def recommend(
         weights=ranking.weights,
         source=_overall_source(chosen, ranking.cold_start),
         cold_start=ranking.cold_start,
+        session_items=session_items(ctx),
     )
 
 
@@ -151,12 +152,22 @@ def _overall_source(items: tuple[ScoredItem, ...], cold_start: bool) -> Source:
     return max(counts, key=lambda s: (counts[s], -COMPONENTS.index(s)))
 
 
-def next_items(ctx: RecommendationContext, limit: int, config: ScoringConfig) -> list[ScoredItem]:
+def next_items(
+    ctx: RecommendationContext,
+    limit: int,
+    config: ScoringConfig,
+    *,
+    exclude: frozenset[str] = frozenset(),
+    include_seen: bool = False,
+) -> list[ScoredItem]:
     """Next-item predictions: sequential and session components only, products only.
 
     The two keep their configured relative weights (re-normalised over those with
     signal); intent does not shift them. Popular products back-fill a short list.
+    Never returns an item of ``exclude`` (the anchor the request names, the items on
+    screen), nor, unless ``include_seen``, an item already seen in the current session.
     """
+    excluded = exclude if include_seen else exclude | session_items(ctx)
     raw = {"sequential": sequential_for(ctx, config), "session": session_for(ctx, config)}
     components = normalise_components(raw)
     weights = config.weights.as_dict()
@@ -165,12 +176,20 @@ def next_items(ctx: RecommendationContext, limit: int, config: ScoringConfig) ->
     contributions = blend(
         components, blend_weights(weights, Intent("unknown", 0.0), with_signal, config)
     )
-    totals = {i: sum(p.values()) for i, p in contributions.items() if _sellable(ctx, i)}
+    totals = {
+        i: sum(p.values())
+        for i, p in contributions.items()
+        if i not in excluded and _sellable(ctx, i)
+    }
     items = [
         ScoredItem(i, s, contributions[i], _source(contributions[i])) for i, s in ranked(totals)
     ]
     if len(items) < limit:
-        popular = {i: s for i, s in popular_scores(ctx, config).items() if _sellable(ctx, i)}
+        popular = {
+            i: s
+            for i, s in popular_scores(ctx, config).items()
+            if i not in excluded and _sellable(ctx, i)
+        }
         source: Source = "cold_start" if is_cold_start(ctx) else "popular"
         items += _backfill(popular, set(totals), source, config.backfill_scale)
     return items[: max(0, min(limit, config.max_limit))]
