@@ -1,5 +1,6 @@
-// Types of the recstream tracking client (recstream.js). They mirror the event
-// contract of shared/src/recstream/events.py (schema version 1, docs/events.md).
+// Types of the recstream client (recstream.js). They mirror the event contract of
+// shared/src/recstream/events.py (schema version 1, docs/events.md) and the answers of the
+// recommendation endpoints (services/api/src/recstream_api/recommendation_schemas.py).
 
 export declare const API_PREFIX: "/api/behavioral-ml";
 export declare const MAX_BATCH_EVENTS: 100;
@@ -170,6 +171,193 @@ export interface ClientOptions {
   lifecycleTarget?: EventTarget | null;
 }
 
+// ---- reads ---------------------------------------------------------------------------
+
+export type ItemKind = "product" | "group";
+
+/** An item: a product or a group deal. */
+export interface ItemRef {
+  kind: ItemKind;
+  id: Id;
+}
+
+/** Business filters of a recommendations request (applied before the top-K cut). */
+export interface RecommendationFilters {
+  /** Drop products bought and groups joined. Default: the API's setting. */
+  exclude_purchased?: boolean | null;
+  /** Drop products in the user's cart. Default: the API's setting. */
+  exclude_in_cart?: boolean | null;
+  include_categories?: string[] | null;
+  exclude_categories?: string[];
+  exclude_product_ids?: Id[];
+  exclude_group_ids?: Id[];
+  /** Diversity: at most this many items per category. */
+  max_per_category?: number | null;
+}
+
+/** Products, groups or both. Default: the API's setting (both). */
+export type KindFilter = "products" | "groups" | "both";
+
+/** The `context` of a recommendations request. */
+export interface PageContext {
+  product_id?: Id;
+  group_id?: Id;
+  shown_product_ids?: Id[];
+  shown_group_ids?: Id[];
+  page?: string;
+}
+
+export interface RecommendationsOptions {
+  /** 1..100. Default: the API's (10). */
+  limit?: number;
+  kind?: KindFilter;
+  filters?: RecommendationFilters;
+  /** The item the page is about: never returned; the sequential component starts from it. */
+  currentItem?: ItemRef | null;
+  /** Other items the page shows: never returned. */
+  shownItems?: ItemRef[];
+  /** The page type, e.g. "home", "product", "cart" (context.page). */
+  page?: string;
+  /** Whether items already seen in the current session may come back. Default: false. */
+  includeSeen?: boolean;
+  /** Whose recommendations (admins). Default: the token's user; the client's with an API key. */
+  userId?: Id;
+}
+
+export interface SessionRecommendationsOptions {
+  limit?: number;
+  kind?: KindFilter;
+  /** The item the page is about: never returned. */
+  currentItem?: ItemRef | null;
+  includeSeen?: boolean;
+  userId?: Id;
+}
+
+export interface NextProductsOptions {
+  /** Predict what follows this product (never returned); default: the session's items. */
+  productId?: Id | null;
+  limit?: number;
+  includeSeen?: boolean;
+  userId?: Id;
+}
+
+export type SourceName = "content" | "sequential" | "session" | "popular" | "cold_start";
+
+export interface ComponentScores {
+  content: number;
+  sequential: number;
+  session: number;
+  popular: number;
+}
+
+export interface IntentView {
+  kind: "transactional" | "research" | "browsing" | "deal_seeking" | "group_seeking" | "unknown";
+  confidence: number;
+  scores: Record<string, number>;
+  signals: Record<string, number>;
+}
+
+export interface BlendWeights {
+  content: number;
+  sequential: number;
+  session: number;
+}
+
+export interface Watermark {
+  partition: number;
+  offset: number;
+}
+
+export interface RecommendedItem {
+  rank: number;
+  kind: ItemKind;
+  id: Id;
+  score: number;
+  source: SourceName;
+  components: ComponentScores;
+  category: string | null;
+  /** The user already saw it in the current session. */
+  seen_in_session: boolean;
+}
+
+export interface RecommendationsResponse {
+  user_id: Id;
+  source: SourceName;
+  cold_start: boolean;
+  intent: IntentView;
+  weights: BlendWeights;
+  items: RecommendedItem[];
+  /** RFC 3339. */
+  computed_at: string;
+  watermark: Watermark | null;
+}
+
+export interface SessionView {
+  session_id: string;
+  started_at: string;
+  last_event_at: string;
+  events: number;
+  /** In event order, oldest first. */
+  items: ItemRef[];
+  counts: Record<string, number>;
+  categories: Record<string, number>;
+}
+
+export interface SessionRecommendationsResponse {
+  user_id: Id;
+  /** Null: no session within the session gap. */
+  session: SessionView | null;
+  intent: IntentView;
+  source: SourceName;
+  weights: BlendWeights;
+  items: RecommendedItem[];
+  computed_at: string;
+  watermark: Watermark | null;
+}
+
+export interface NextProduct {
+  rank: number;
+  product_id: Id;
+  score: number;
+  source: SourceName;
+  components: ComponentScores;
+  seen_in_session: boolean;
+}
+
+export interface NextProductsResponse {
+  user_id: Id;
+  /** The product asked about; null: the session's items. */
+  product_id: Id | null;
+  anchors: ItemRef[];
+  items: NextProduct[];
+  computed_at: string;
+  watermark: Watermark | null;
+}
+
+/** The API's error body: `{"error": {...}}`. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; details: unknown; request_id: string | null };
+}
+
+/** A read answered with a non-2xx status. */
+export declare class RecstreamApiError extends Error {
+  constructor(method: string, path: string, status: number, body: unknown);
+  /** The HTTP status. */
+  readonly status: number;
+  /** The API's error code, e.g. "invalid_request"; null without an error body. */
+  readonly code: string | null;
+  readonly requestId: string | null;
+  /** The parsed answer (an {@link ApiErrorBody} from the API), or null when it is not JSON. */
+  readonly body: unknown;
+}
+
+/** The `context` of a recommendations request; null when there is nothing to say. */
+export declare function pageContext(options?: {
+  currentItem?: ItemRef | null;
+  shownItems?: ItemRef[];
+  page?: string | null;
+}): PageContext | null;
+
 export declare function uuid4(cryptoImpl?: Crypto): string;
 export declare function checkEvent(event: Record<string, unknown>): void;
 export declare function retryDelay(
@@ -201,4 +389,15 @@ export declare class RecstreamClient {
   flushOnHide(): number;
   /** Remove the page listeners and send what waits. */
   close(): Promise<void>;
+  /**
+   * POST /recommendations: ranked products and group deals. Rejects with a
+   * {@link RecstreamApiError} on a non-2xx answer, with a TypeError on a malformed item.
+   */
+  recommendations(options?: RecommendationsOptions): Promise<RecommendationsResponse>;
+  /** GET /session/recommendations: from the current session, with its intent. */
+  sessionRecommendations(
+    options?: SessionRecommendationsOptions,
+  ): Promise<SessionRecommendationsResponse>;
+  /** GET /sequential/next-products: the products most likely to come next. */
+  nextProducts(options?: NextProductsOptions): Promise<NextProductsResponse>;
 }

@@ -14,6 +14,12 @@
 // exponential backoff and full jitter, honouring Retry-After; other 4xx
 // answers drop the batch and are reported to `onError`.
 //
+// The same client reads what the API recommends (recommendations, sessionRecommendations,
+// nextProducts), with the same credentials. A read names the item the page is about
+// (`currentItem`, never recommended back) and may name other items the page shows
+// (`shownItems`); it resolves to the API's JSON answer and rejects with a
+// RecstreamApiError (status, code, the API's message) on a non-2xx answer.
+//
 // When the page is hidden, waiting events go out with fetch(..., {keepalive: true}),
 // which carries the Authorization / X-API-Key header. navigator.sendBeacon cannot
 // carry a header, and the API takes credentials only in headers (never in the URL
@@ -82,6 +88,57 @@ export function checkEvent(event) {
   for (const name of Object.keys(event)) {
     if (!EVENT_FIELDS.includes(name)) throw new TypeError(`unknown field ${name}`);
   }
+}
+
+/** A read the API answered with a non-2xx status; `message` carries the API's own message. */
+export class RecstreamApiError extends Error {
+  constructor(method, path, status, body) {
+    const error = body && typeof body === "object" ? body.error : null;
+    const detail = typeof error?.message === "string" ? error.message : "no error message";
+    super(`${method} ${path}: HTTP ${status}: ${detail}`);
+    this.name = "RecstreamApiError";
+    this.status = status;
+    this.code = error?.code ?? null;
+    this.requestId = error?.request_id ?? null;
+    this.body = body;
+  }
+}
+
+function checkItemRef(item, what) {
+  if (!item || (item.kind !== "product" && item.kind !== "group")
+      || typeof item.id !== "string" || !item.id) {
+    throw new TypeError(`${what} must be {kind: "product" | "group", id}`);
+  }
+  return item;
+}
+
+/**
+ * The `context` of a recommendations request: the item the page is about
+ * (`{kind, id}` -> product_id or group_id) and the other items it shows. Null when empty.
+ */
+export function pageContext({ currentItem = null, shownItems = [], page = null } = {}) {
+  const context = {};
+  if (currentItem) {
+    const item = checkItemRef(currentItem, "currentItem");
+    context[item.kind === "product" ? "product_id" : "group_id"] = item.id;
+  }
+  const shown = [...(shownItems ?? [])].map((item) => checkItemRef(item, "each of shownItems"));
+  const products = shown.filter((i) => i.kind === "product").map((i) => i.id);
+  const groups = shown.filter((i) => i.kind === "group").map((i) => i.id);
+  if (products.length) context.shown_product_ids = products;
+  if (groups.length) context.shown_group_ids = groups;
+  if (page) context.page = page;
+  return Object.keys(context).length ? context : null;
+}
+
+/** `?name=value&...` of the parameters that are set (undefined and null are left out). */
+function queryString(params) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null) query.append(name, String(value));
+  }
+  const text = query.toString();
+  return text ? `?${text}` : "";
 }
 
 /** Session ids per user and tab: sessionStorage when usable, else memory. */
@@ -272,8 +329,72 @@ export class RecstreamClient {
     }
   }
 
-  async _headers() {
-    const headers = { "Content-Type": "application/json" };
+  // ---- reads --------------------------------------------------------------------------
+
+  /**
+   * Ranked products and group deals for the user now (POST /recommendations). The
+   * current item is never returned, nor are the shown items; items already seen in the
+   * session come back only with `includeSeen: true`.
+   */
+  async recommendations({ limit, kind, filters, currentItem, shownItems, page, includeSeen,
+                    userId } = {}) {
+    const body = {
+      limit, kind, filters,
+      context: pageContext({ currentItem, shownItems, page }) ?? undefined,
+      include_seen: includeSeen,
+      user_id: this._readUser(userId),
+    };
+    return this._read("POST", "/recommendations", body); // JSON leaves out what is undefined
+  }
+
+  /** Recommendations from the current session, with its intent (GET /session/recommendations). */
+  async sessionRecommendations({ limit, kind, currentItem, includeSeen, userId } = {}) {
+    const item = currentItem ? checkItemRef(currentItem, "currentItem") : null;
+    return this._read("GET", `/session/recommendations${queryString({
+      limit, kind,
+      product_id: item?.kind === "product" ? item.id : null,
+      group_id: item?.kind === "group" ? item.id : null,
+      include_seen: includeSeen, user_id: this._readUser(userId),
+    })}`);
+  }
+
+  /**
+   * The products most likely to come next after `productId`, or after the session's items
+   * without it (GET /sequential/next-products); `productId` itself is never returned.
+   */
+  async nextProducts({ productId, limit, includeSeen, userId } = {}) {
+    return this._read("GET", `/sequential/next-products${queryString({
+      product_id: productId, limit, include_seen: includeSeen,
+      user_id: this._readUser(userId),
+    })}`);
+  }
+
+  /** Whose data a read asks for: the given user, or the client's when an API key is used. */
+  _readUser(userId) {
+    if (userId !== undefined && userId !== null) return userId;
+    return this.getToken || this.token ? undefined : this.userId;
+  }
+
+  async _read(method, path, body) {
+    const controller = typeof AbortController === "function" ? new AbortController() : null;
+    const timeout = controller
+      ? this.timers.setTimeout(() => controller.abort(), this.requestTimeoutMs) : null;
+    try {
+      const init = { method, headers: await this._headers(body !== undefined),
+                     signal: controller?.signal };
+      if (body !== undefined) init.body = JSON.stringify(body);
+      const response = await this.fetch(`${this.endpoint}${path}`, init);
+      let parsed = null;
+      try { parsed = await response.json(); } catch { /* not JSON */ }
+      if (!response.ok) throw new RecstreamApiError(method, path, response.status, parsed);
+      return parsed;
+    } finally {
+      if (timeout !== null) this.timers.clearTimeout(timeout);
+    }
+  }
+
+  async _headers(json = true) {
+    const headers = json ? { "Content-Type": "application/json" } : {};
     if (this.getToken) headers.Authorization = `Bearer ${await this.getToken()}`;
     else if (this.token) headers.Authorization = `Bearer ${this.token}`;
     else headers["X-API-Key"] = this.apiKey;

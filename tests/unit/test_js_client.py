@@ -1,8 +1,9 @@
-"""The JavaScript tracking client (``clients/js``): its own Node test suite, and its contract.
+"""The JavaScript client (``clients/js``): its own Node test suite, and its contract.
 
 Node is required in CI; elsewhere these tests skip when ``node`` is not installed.
-The contract tests make the client build events with a fake fetch and validate
-them with the Python contract, so the two cannot drift apart.
+The contract tests make the client build events and read requests with a fake fetch
+and validate them with the Python contract (the event models, the recommendations
+request model, the query parameters the routes declare), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from recstream.events import EventType, ProductView, validate_event
+from recstream_api.main import create_app
+from recstream_api.recommendation_schemas import RecommendationsRequest
+from recstream_api.routes import PREFIX
+from recstream_api.settings import ApiSettings, AuthSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "js"
@@ -139,6 +144,82 @@ def test_the_client_requires_exactly_the_fields_the_contract_requires(
         kept = {name: SAMPLE_VALUES[name] for name in required if name != missing}
         with pytest.raises(ValidationError):
             validate_event({**base, **kept})
+
+
+BUILD_READS = """
+import { RecstreamClient } from './recstream.js';
+const calls = [];
+const fetch = async (url, init) => {
+  calls.push({ url, method: init.method, headers: init.headers,
+               body: init.body === undefined ? null : JSON.parse(init.body) });
+  return { status: 200, ok: true, headers: { get: () => null }, json: async () => ({}) };
+};
+const client = new RecstreamClient({
+  endpoint: '/api/behavioral-ml', userId: 'u-js', token: 't', fetch, storage: null,
+  lifecycleTarget: null,
+});
+const onScreen = { kind: 'product', id: 'p-9' };
+await client.recommendations({
+  limit: 8, kind: 'both', filters: { max_per_category: 2, exclude_categories: ['gifts'] },
+  currentItem: onScreen, shownItems: [{ kind: 'group', id: 'g-2' }, { kind: 'product', id: 'p-3' }],
+  page: 'product', includeSeen: false,
+});
+await client.recommendations({ limit: 3, currentItem: { kind: 'group', id: 'g-2' } });
+await client.sessionRecommendations({
+  limit: 5, kind: 'products', currentItem: onScreen, includeSeen: true, userId: 'u-js',
+});
+await client.sessionRecommendations({ limit: 5, currentItem: { kind: 'group', id: 'g-2' } });
+await client.nextProducts({ productId: 'p-9', limit: 4, includeSeen: false, userId: 'u-js' });
+console.log(JSON.stringify(calls));
+"""
+
+
+def _query_parameters(path: str, method: str) -> set[str]:
+    settings = ApiSettings(
+        environment="dev",
+        auth=AuthSettings(jwt_secret=SecretStr("unit-js-client-secret-0123456789abcdef0123")),
+    )
+    operation = create_app(settings).openapi()["paths"][f"{PREFIX}{path}"][method]
+    return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+
+
+def test_reads_the_client_sends_are_requests_the_api_declares() -> None:
+    calls = _run_module(BUILD_READS)
+    assert [c["method"] for c in calls] == ["POST", "POST", "GET", "GET", "GET"]
+    assert all(c["headers"]["Authorization"] == "Bearer t" for c in calls)
+
+    product_page, group_page = (RecommendationsRequest.model_validate(c["body"]) for c in calls[:2])
+    assert calls[0]["url"] == calls[1]["url"] == f"{PREFIX}/recommendations"
+    assert product_page.context is not None
+    assert product_page.context.product_id == "p-9"
+    assert product_page.context.group_id is None
+    assert product_page.model_dump(include={"context", "include_seen"}) == {
+        "context": {
+            "product_id": "p-9",
+            "group_id": None,
+            "shown_product_ids": ["p-3"],
+            "shown_group_ids": ["g-2"],
+            "page": "product",
+        },
+        "include_seen": False,
+    }
+    assert group_page.context is not None
+    assert (group_page.context.product_id, group_page.context.group_id) == (None, "g-2")
+
+    for call in calls[2:]:
+        path, _, query = call["url"].partition("?")
+        assert path.startswith(PREFIX)
+        sent = {name for name, _ in (pair.split("=", 1) for pair in query.split("&"))}
+        declared = _query_parameters(path.removeprefix(PREFIX), "get")
+        assert sent <= declared, (call["url"], sorted(declared))
+    assert calls[2]["url"] == (
+        f"{PREFIX}/session/recommendations?limit=5&kind=products&product_id=p-9"
+        "&include_seen=true&user_id=u-js"
+    )
+    assert calls[3]["url"] == f"{PREFIX}/session/recommendations?limit=5&group_id=g-2"
+    assert calls[4]["url"] == (
+        f"{PREFIX}/sequential/next-products?product_id=p-9&limit=4&include_seen=false&user_id=u-js"
+    )
 
 
 _REQUIRED_CACHE: dict[str, list[str]] = {}

@@ -18,7 +18,7 @@ export function accepted(count) {
 export function fakeFetch(...script) {
   const calls = [];
   const fetch = async (url, init) => {
-    const call = { url, init, body: JSON.parse(init.body) };
+    const call = { url, init, body: init.body === undefined ? null : JSON.parse(init.body) };
     calls.push(call);
     const next = script.length ? script.shift() : accepted(call.body.events.length);
     if (next instanceof Error) throw next;
