@@ -39,9 +39,11 @@ def test_eval_writes_the_table_json_markdown_and_plot(tmp_path: Path) -> None:
     assert (frozen["cases"], frozen["sessions"], frozen["targets_in_catalogue"]) == (4, 2, 3)
     assert list(frozen["methods"]) == ["blend", "session", "pop-baseline", "vsknn"]
     assert len(frozen["methods"]["blend"]["hr"]) == 5
+    assert frozen["methods"]["blend"]["widget"]["cases"] == 4  # no re-visit in the test
     assert document["config"]["core"]["decay_landmark"] == BASE - BASE % 86_400
     report = (out / "report.md").read_text()
     assert "| blend |" in report
+    assert "widget HR@5" in report
     assert "prequential mode" in report
     assert (out / "hr_mrr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

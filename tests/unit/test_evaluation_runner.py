@@ -61,17 +61,17 @@ async def test_frozen_mode_leaves_the_store_alone_and_prequential_learns() -> No
         3, 3, 4, 3,
     )  # fmt: skip
     # training has X -> Q only: frozen never predicts Y after X
-    assert frozen.methods["sequential"].hit_rate(1) == 0.0
-    assert frozen.methods["sequential"].revisit_cases == 0  # X, Y: no target seen before
+    assert frozen.methods["sequential"].full.hit_rate(1) == 0.0
+    assert frozen.methods["sequential"].full.revisit_cases == 0  # X, Y: no target seen before
 
     preq = await evaluate_next_item(store, TRAIN, TEST, log, setup, "prequential")
     assert preq.cases == 3
     assert {"te0", "te1", "te2"} <= set(store.users)
     # after the first test session, X -> Y is known and more recent than X -> Q
-    assert preq.methods["sequential"].hit_rate(1) >= 1 / 3
+    assert preq.methods["sequential"].full.hit_rate(1) >= 1 / 3
     # the baselines learn from training only, in both modes
     for name in ("pop-baseline", "vsknn"):
-        assert preq.methods[name].ranks == frozen.methods[name].ranks
+        assert preq.methods[name].full.ranks == frozen.methods[name].full.ranks
 
 
 async def test_every_method_runs_and_the_result_is_deterministic() -> None:
@@ -83,7 +83,8 @@ async def test_every_method_runs_and_the_result_is_deterministic() -> None:
         summary = next_item_summary(result, 3)
         for metrics in summary["methods"].values():
             assert metrics["cases"] == 3
-            del metrics["latency_ms"]
+            assert metrics["widget"]["cases"] == 3  # no re-visit among X, Y
+            del metrics["latency_ms"], metrics["widget"]["latency_ms"], metrics["fit_seconds"]
         results.append(summary)
     assert results[0] == results[1]
     assert set(results[0]["methods"]) == set(ALL_METHODS)
@@ -105,7 +106,7 @@ async def test_top_n_holds_out_the_last_events_of_users_with_enough_history() ->
     result = await evaluate_top_n(store, train, holdouts, setup, min_events=5, fraction=0.2)
     summary = top_n_summary(result, 2)
     assert summary["users"] == 2
-    pop = result.methods["pop-baseline"]
+    pop = result.methods["pop-baseline"].full
     assert pop.users == 2
     # most popular in training: B (3 events), then C and D (2 each): no held-out item in the top 2
     assert pop.hits == 0
@@ -118,3 +119,36 @@ def test_parse_methods() -> None:
         parse_methods("blend,gru4rec")
     with pytest.raises(UnknownMethodError):
         parse_methods(" , ")
+
+
+REVISITS = sessions_of(1000, "rv", ["X", "Q", "X"], ["Y", "Q", "Y"])
+
+
+async def test_the_widget_list_shows_nothing_of_the_session_and_counts_new_items_only() -> None:
+    store, log, core = await trained(TRAIN)
+    methods = ("blend", "next-items", "pop-baseline", "vsknn")
+    setup = NextItemSetup(4, methods, core)
+    result = await evaluate_next_item(store, TRAIN, REVISITS, log, setup, "frozen")
+    assert result.cases == 4  # two per session: Q new, then X / Y a re-visit
+    for name in methods:
+        scores = result.methods[name]
+        assert (scores.full.cases, scores.full.revisit_cases) == (4, 2), name
+        assert scores.widget.cases == 2, name
+    # a re-visit is a hit of the full list (the session's item comes back) ...
+    assert result.methods["blend"].full.split_hit_rates()[0] == 1.0
+    # ... and Q after X or Y is in every list: the widget scores it like the full list
+    assert result.methods["blend"].widget.hit_rate(4) == 1.0
+    summary = next_item_summary(result, 4)
+    assert summary["methods"]["blend"]["widget"]["cases"] == 2
+
+
+async def test_top_n_widget_is_scored_on_items_new_to_the_last_session() -> None:
+    events = sessions_of(0, "u", ["A", "B", "C", "D", "B"], ["C", "D"], ["B", "C", "D", "E", "F"])
+    train, holdouts = holdout_split(events, min_events=5, fraction=0.2, gap_seconds=GAP)
+    assert [sorted(h.relevant_new) for h in holdouts] == [[], ["p:F"]]  # u0 re-visits B
+    assert holdouts[0].profile == ("p:A", "p:B", "p:C", "p:D")
+    store, _, core = await trained(train)
+    setup = TopNSetup(3, ("blend", "pop-baseline"), core)
+    result = await evaluate_top_n(store, train, holdouts, setup, min_events=5, fraction=0.2)
+    for name in ("blend", "pop-baseline"):
+        assert (result.methods[name].full.users, result.methods[name].widget.users) == (2, 1)

@@ -7,6 +7,10 @@ Next item (one target per case), for a cut-off ``k``:
 - ``NDCG@k``: the mean of ``1 / log2(rank + 1)``, 0 below ``k`` (one relevant item,
   so the ideal DCG is 1).
 
+Each is also kept for the cases whose target is new to the session (not a
+re-visit): the share of re-visits differs between datasets and a re-visit is
+never shown by a widget, so the new-item figures compare what users can gain.
+
 Top-N (a set of relevant items per user): Precision@k, Recall@k, NDCG@k with binary
 gains, and the hit rate (the share of users with at least one relevant item in the
 top ``k``). Item coverage is the share of the catalogue recommended to anyone.
@@ -50,10 +54,13 @@ class NextItemMetrics:
     # cases whose target is already in the session (a re-visit), and their hits at k
     revisit_cases: int = 0
     revisit_hits: int = 0
+    new_ranks: list[int] = field(default_factory=list)  # as ``ranks``, new-item cases only
 
     def __post_init__(self) -> None:
         if not self.ranks:
             self.ranks = [0] * self.k
+        if not self.new_ranks:
+            self.new_ranks = [0] * self.k
 
     def add(
         self,
@@ -74,7 +81,16 @@ class NextItemMetrics:
         if revisit:
             self.revisit_cases += 1
             self.revisit_hits += rank is not None
+        elif rank is not None:
+            self.new_ranks[rank - 1] += 1
         return rank
+
+    @property
+    def new_cases(self) -> int:
+        return self.cases - self.revisit_cases
+
+    def revisit_share(self) -> float:
+        return self.revisit_cases / self.cases if self.cases else 0.0
 
     def split_hit_rates(self) -> tuple[float, float]:
         """HR@k of the re-visit cases and of the cases whose target is new to the session."""
@@ -89,6 +105,18 @@ class NextItemMetrics:
     def mrr(self, k: int) -> float:
         total = sum(n / r for r, n in enumerate(self.ranks[:k], start=1))
         return total / self.cases if self.cases else 0.0
+
+    def new_hit_rate(self, k: int) -> float:
+        """HR@k over the cases whose target is new to the session."""
+        return sum(self.new_ranks[:k]) / self.new_cases if self.new_cases else 0.0
+
+    def new_mrr(self, k: int) -> float:
+        total = sum(n / r for r, n in enumerate(self.new_ranks[:k], start=1))
+        return total / self.new_cases if self.new_cases else 0.0
+
+    def mean_ms(self) -> float:
+        """The mean cost of one case in milliseconds (what a method costs per request)."""
+        return 1000.0 * sum(self.latencies) / len(self.latencies) if self.latencies else 0.0
 
     def ndcg(self, k: int) -> float:
         total = sum(n / math.log2(r + 1) for r, n in enumerate(self.ranks[:k], start=1))
@@ -136,6 +164,9 @@ class TopNMetrics:
 
     def mean(self, total: float) -> float:
         return total / self.users if self.users else 0.0
+
+    def mean_ms(self) -> float:
+        return 1000.0 * sum(self.latencies) / len(self.latencies) if self.latencies else 0.0
 
     def coverage(self, catalogue_size: int) -> float:
         return len(self.recommended) / catalogue_size if catalogue_size else 0.0

@@ -15,6 +15,11 @@ it; the baselines rank from the session's items.
   :func:`recstream.ingest.apply_batch`, so later cases see it, as live.
 
 The baselines are trained on the training sessions only, in both modes.
+
+Every method gives two lists per case (see :mod:`recstream.evaluation.methods`):
+the full list is scored on every case (the published protocol) and split into
+re-visit and new-item cases; the widget list, which shows nothing of the
+session, is scored on the new-item cases (a re-visit is never in it).
 """
 
 from __future__ import annotations
@@ -26,8 +31,7 @@ from typing import Literal
 
 from recstream.config import CoreConfig
 from recstream.context import RecommendationContext
-from recstream.evaluation.baselines import VSKNN, MostPopular
-from recstream.evaluation.methods import split_methods, system_ranking
+from recstream.evaluation.methods import fit_baselines, split_methods, system_ranking
 from recstream.evaluation.metrics import NextItemMetrics
 from recstream.evaluation.protocol import (
     EventSession,
@@ -55,6 +59,16 @@ class NextItemSetup:
     methods: tuple[str, ...]
     core: CoreConfig
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    baseline_params: str = "default"  # a published parameter set of the baselines
+
+
+@dataclass(slots=True)
+class MethodScores:
+    """One method: the full list on every case, the widget list on the new-item cases."""
+
+    full: NextItemMetrics
+    widget: NextItemMetrics
+    fit_seconds: float = 0.0  # training time (baselines; the system's state is the fold's)
 
 
 @dataclass(slots=True)
@@ -64,7 +78,7 @@ class NextItemResult:
     cases: int
     catalogue: int
     targets_in_catalogue: int
-    methods: dict[str, NextItemMetrics]
+    methods: dict[str, MethodScores]
 
 
 class _Scorer:
@@ -76,27 +90,43 @@ class _Scorer:
         self.setup = setup
         self.system, baselines = split_methods(setup.methods)
         self.result = result
-        self.baselines = {
-            name: (MostPopular(train_sessions) if name == "pop-baseline" else VSKNN(train_sessions))
-            for name in baselines
-        }
+        self.baselines = fit_baselines(
+            baselines, train_sessions, level="session", params=setup.baseline_params
+        )
+        for name, fitted in self.baselines.items():
+            result.methods[name].fit_seconds = fitted.fit_seconds
 
     def case(
         self, ctx: RecommendationContext, load_seconds: float, items: Sequence[str], target: str
     ) -> None:
         """Every method's top K for one case: the context for the system, ``items`` (the
-        session's items so far) for the baselines."""
+        session's items so far, oldest first) for the baselines."""
         setup, revisit = self.setup, target in items
+        current = frozenset(items[-1:])  # the product just viewed is on screen
         for method in self.system:
+            scores = self.result.methods[method]
             started = time.perf_counter()
             ranking = system_ranking(method, ctx, setup.k, setup.scoring, setup.core)
             latency = load_seconds + time.perf_counter() - started
-            self.result.methods[method].add(ranking, target, latency, revisit=revisit)
-        for name, model in self.baselines.items():
+            scores.full.add(ranking, target, latency, revisit=revisit)
+            if not revisit:
+                started = time.perf_counter()
+                widget = system_ranking(
+                    method, ctx, setup.k, setup.scoring, setup.core,
+                    current=current, include_seen=False,
+                )  # fmt: skip
+                latency = load_seconds + time.perf_counter() - started
+                scores.widget.add(widget, target, latency)
+        seen = frozenset(items)
+        for name, fitted in self.baselines.items():
+            scores = self.result.methods[name]
             started = time.perf_counter()
-            ranking = model.recommend(items, setup.k)
-            latency = time.perf_counter() - started
-            self.result.methods[name].add(ranking, target, latency, revisit=revisit)
+            ranking = fitted.model.recommend(items, setup.k)
+            scores.full.add(ranking, target, time.perf_counter() - started, revisit=revisit)
+            if not revisit:
+                started = time.perf_counter()
+                widget = fitted.model.recommend(items, setup.k, exclude=seen)
+                scores.widget.add(widget, target, time.perf_counter() - started)
 
 
 def _new_result(
@@ -110,7 +140,10 @@ def _new_result(
         cases=count_cases(test),
         catalogue=len(items),
         targets_in_catalogue=sum(1 for t in targets if t in items),
-        methods={m: NextItemMetrics(setup.k) for m in setup.methods},
+        methods={
+            m: MethodScores(NextItemMetrics(setup.k), NextItemMetrics(setup.k))
+            for m in setup.methods
+        },
     )
 
 
