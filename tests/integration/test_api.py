@@ -14,18 +14,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
-from recstream.events import decode_event
+from recstream.events import EventType, decode_event
 from recstream.keyspace import Keyspace
 from recstream.settings import KafkaSettings, RedisSettings
 from recstream_api.auth import issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiKeyEntry, ApiSettings, AuthSettings, hash_api_key
 from recstream_cli.localstack import free_port
+from tests.unit.logcapture import captured_api_log
 
 pytestmark = pytest.mark.integration
 
@@ -311,9 +313,54 @@ async def test_track_needs_credentials(client: httpx.AsyncClient, settings: ApiS
     forged = issue_token(settings.model_copy(update={"auth": AuthSettings()}), "u-1")
     wrong = await client.post(url, json=event("u-1"), headers={"Authorization": f"Bearer {forged}"})
     assert wrong.status_code == 401
-    assert "Signature" in wrong.json()["error"]["message"]
+    assert "signature does not verify" in wrong.json()["error"]["message"]
     bad_key = await client.post(url, json=event("u-1"), headers={"X-API-Key": "nope"})
     assert bad_key.status_code == 401
+
+
+async def test_an_unknown_event_type_is_told_the_valid_types_plainly(
+    client: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    response = await client.post(
+        f"{PREFIX}/track-interaction",
+        json=event("u-1", "teleport"),
+        headers=bearer(settings, "u-1"),
+    )
+    assert response.status_code == 422
+    (bad,) = response.json()["error"]["details"]
+    (problem,) = bad["errors"]
+    assert problem["type"] == "union_tag_invalid"
+    assert "'teleport'" in problem["msg"]
+    assert problem["msg"].endswith("expected tags: " + ", ".join(t.value for t in EventType))
+    assert "EventType" not in response.text
+
+
+GARBAGE_TOKENS = (
+    "not-a-jwt",
+    "a.b.c",
+    "eyJhbGciOiJIUzI1NiJ9.@@@.x",
+    # signed with the API's secret, but the payload is no UTF-8 / no JSON
+    jwt.api_jws.encode(b"\xc3\x28", SECRET, algorithm="HS256"),
+    jwt.api_jws.encode(b"not json", SECRET, algorithm="HS256"),
+)
+
+
+async def test_a_garbage_bearer_token_is_refused_in_the_api_s_words(
+    client: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    with captured_api_log(settings) as log:
+        for token in GARBAGE_TOKENS:
+            response = await client.get(
+                f"{PREFIX}/user-profile/behavioral", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 401
+            error = response.json()["error"]
+            assert error["code"] == "not_authenticated"
+            assert error["message"] == "invalid token: the bearer token is not a valid JWT"
+    causes = [r["msg"] for r in log.api_records() if r["logger"] == "recstream_api.auth"]
+    assert len(causes) == len(GARBAGE_TOKENS)
+    assert all(c.startswith("bearer token refused: DecodeError: ") for c in causes)
+    assert "codec can't decode" in " ".join(causes)  # in the log, never in an answer
 
 
 async def test_oversize_body_is_413(client: httpx.AsyncClient, settings: ApiSettings) -> None:

@@ -200,7 +200,7 @@ async def test_subject_must_be_a_valid_user_id(sub: str) -> None:
 
 async def test_bad_signature_is_refused() -> None:
     token = jwt.encode(future_claims(), "another-secret-that-is-also-long-enough-42", "HS256")
-    with pytest.raises(NotAuthenticatedError, match="Signature verification failed"):
+    with pytest.raises(NotAuthenticatedError, match="signature does not verify"):
         await Authenticator(hs_settings().auth).verify_token(token)
 
 
@@ -292,6 +292,50 @@ async def test_malformed_tokens(token: str) -> None:
     authenticator = Authenticator(hs_settings().auth)
     with pytest.raises(NotAuthenticatedError):
         await authenticator.authenticate(token or None, None)
+
+
+GARBAGE = [
+    "not-a-jwt",  # Not enough segments
+    "a.b.c",  # Invalid header padding
+    _b64(b"{}") + ".x.y",  # Invalid payload padding
+    _b64(b"\xff\xfe") + ".e30.sig",  # a header that is no JSON
+    _b64(b"[1]") + ".e30.sig",  # a header that is no JSON object
+    # signed, but the payload is no JSON: "Invalid payload string: Expecting value: ..."
+    jwt.api_jws.encode(b"not json", SECRET, algorithm="HS256"),
+    jwt.api_jws.encode(b"\xc3\x28", SECRET, algorithm="HS256"),  # a codec error
+]
+
+
+@pytest.mark.parametrize("token", GARBAGE)
+async def test_a_garbage_token_is_refused_in_the_api_s_words(
+    token: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    authenticator = Authenticator(hs_settings().auth)
+    with (
+        caplog.at_level(logging.INFO, logger="recstream_api.auth"),
+        pytest.raises(NotAuthenticatedError) as caught,
+    ):
+        await authenticator.verify_token(token)
+    message = caught.value.message
+    assert message == "invalid token: the bearer token is not a valid JWT"
+    (record,) = caplog.records
+    assert record.getMessage().startswith("bearer token refused: ")
+    cause = str(caught.value.__cause__)
+    assert cause in record.getMessage()  # the library's reason is in the log only
+    assert cause not in message
+
+
+async def test_a_short_secret_is_not_told_to_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    short = "short-dev-secret"
+    settings = ApiSettings(auth=AuthSettings(jwt_secret=short))
+    token = forge({"alg": "HS256", "typ": "JWT"}, future_claims(), short.encode())
+    with pytest.raises(NotAuthenticatedError) as caught:
+        await Authenticator(settings.auth).verify_token(token)
+    assert "16 bytes" not in caught.value.message
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "16 bytes" in caplog.records[0].getMessage()
 
 
 # --- API keys -------------------------------------------------------------------------

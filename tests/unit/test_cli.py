@@ -1,32 +1,77 @@
-"""The recstream command line: help texts, dev tokens, process supervision."""
+"""The recstream command line: help texts, start-up cost, dev tokens, the dev stack's banner,
+process supervision."""
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import click
 import jwt
 import pytest
 from click.testing import CliRunner
 
-from recstream_cli.main import cli
+from recstream_cli.devstack import ADMIN_USER, DEFAULT_USER, banner
+from recstream_cli.main import LAZY_COMMANDS, cli
 from recstream_cli.stack import Supervisor, port_or_free, stop_process
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 SECRET = "unit-test-secret-0123456789abcdef0123456789"
+ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ("api", "bench", "consumer", "demo-generate", "eval", "faults", "replay", "run", "token")
+# packages `recstream token` has no use for, each 50 ms to 1 s to import
+HEAVY_MODULES = (
+    "aiokafka", "redis", "faust", "matplotlib", "rich.progress", "numpy", "uvicorn", "fastapi",
+    "recstream.evaluation", "recstream_consumer",
+)  # fmt: skip
 
 
 def test_the_group_lists_the_commands() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0, result.output
-    for name in ("run", "token", "consumer", "api"):
-        assert name in cli.commands
-        assert f"  {name} " in result.output
+    assert cli.list_commands(click.Context(cli)) == sorted(COMMANDS)
+    for name in COMMANDS:
+        command = cli.get_command(click.Context(cli), name)
+        assert command is not None
+        summary = command.get_short_help_str(limit=30).removesuffix("...")
+        assert re.search(rf"^  {re.escape(name)} +{re.escape(summary)}", result.output, re.M)
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
+@pytest.mark.parametrize("name", sorted(LAZY_COMMANDS))
+def test_a_lazy_command_is_the_command_of_its_name(name: str) -> None:
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None
+    assert command.name == name
+
+
+def test_the_token_command_imports_no_heavy_package() -> None:
+    """``recstream token`` resolves and runs without importing Kafka, Redis, rich's progress
+    bars, numpy, matplotlib, faust, the evaluation or the services (a lazy group)."""
+    code = f"""
+import json, sys
+from recstream_cli.main import cli
+cli.main(["token", "--user", "u-1"], prog_name="recstream", standalone_mode=False)
+print(json.dumps([m for m in {list(HEAVY_MODULES)!r} if m in sys.modules]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "RECSTREAM_AUTH__JWT_SECRET": SECRET},
+    )
+    token, imported = done.stdout.strip().splitlines()
+    assert jwt.decode(token, SECRET, algorithms=["HS256"])["sub"] == "u-1"
+    assert json.loads(imported) == []
+
+
+@pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output
@@ -64,6 +109,32 @@ def test_token_refuses_invalid_settings(monkeypatch: pytest.MonkeyPatch) -> None
     result = CliRunner().invoke(cli, ["token", "--user", "u"])
     assert result.exit_code != 0
     assert "placeholder" in result.output
+
+
+def test_the_run_banner_prints_export_lines_for_the_readme_examples(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECSTREAM_AUTH__JWT_SECRET", SECRET)
+    env = {
+        "RECSTREAM_REDIS__URL": "redis://:hunter2@127.0.0.1:16379/0",
+        "RECSTREAM_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:19092",
+    }
+    with Supervisor() as supervisor:
+        text = banner("http://127.0.0.1:8000", env, supervisor, DEFAULT_USER)
+    exports = dict(re.findall(r"^  export (API|TOKEN|ADMIN)=(\S+)$", text, re.M))
+    assert exports["API"] == "http://127.0.0.1:8000/api/behavioral-ml"
+    user = jwt.decode(exports["TOKEN"], SECRET, algorithms=["HS256"])
+    assert user["sub"] == "u-1001"
+    assert "roles" not in user
+    admin = jwt.decode(exports["ADMIN"], SECRET, algorithms=["HS256"])
+    assert (admin["sub"], admin["roles"]) == (ADMIN_USER, ["admin"])
+    assert '"Authorization: Bearer $TOKEN" "$API/' in text
+    assert "hunter2" not in text
+    assert text.endswith("Press Ctrl-C to stop.")
+    readme = (ROOT / "README.md").read_text()  # the examples the exports are for
+    assert "API=http://127.0.0.1:8000/api/behavioral-ml" in readme
+    assert f"TOKEN=$(uv run recstream token --user {DEFAULT_USER})" in readme
+    assert f"[default: {DEFAULT_USER}]" in CliRunner().invoke(cli, ["run", "--help"]).output
 
 
 def test_port_or_free_keeps_a_free_port_and_replaces_a_taken_one() -> None:

@@ -17,6 +17,8 @@ import pytest
 import yaml
 
 from recstream_api.demo import CLIENT, DATASET
+from recstream_api.settings import ApiSettings
+from recstream_consumer.settings import ConsumerSection, ConsumerSettings
 from tests.unit.settings_names import known_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +107,34 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
     assert not stale, f"not a setting: {sorted(stale)}"
 
 
+# lines that show an example rather than the default
+EXAMPLE_VALUES = {
+    "RECSTREAM_CORE__WEIGHTS", "RECSTREAM_AUTH__API_KEYS", "RECSTREAM_CONSUMER__INSTANCE_ID",
+}  # fmt: skip
+
+
+def test_env_example_shows_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in [v for v in os.environ if v.startswith("RECSTREAM_")]:
+        monkeypatch.delenv(variable)
+    settings = ConsumerSettings().model_dump(mode="json") | ApiSettings().model_dump(mode="json")
+    shown = re.findall(r"^# (RECSTREAM_[A-Z0-9_]+)=(.*)$", ENV_EXAMPLE.read_text(), re.M)
+    assert shown
+    for name, text in shown:
+        if name in EXAMPLE_VALUES:
+            continue
+        value: Any = settings
+        for part in name.removeprefix("RECSTREAM_").lower().split("__"):
+            value = value[part]
+        if value is None or value == "":
+            assert text == "", name
+        elif isinstance(value, bool):
+            assert text == str(value).lower(), name
+        elif isinstance(value, int | float):
+            assert float(text) == value, name
+        elif isinstance(value, str) and name != "RECSTREAM_AUTH__JWT_SECRET":
+            assert text == value, name
+
+
 # --- the observability and demo services ---------------------------------------------
 
 
@@ -137,6 +167,9 @@ def test_two_consumers_form_one_group_and_report_health_on_their_port() -> None:
     probe = " ".join(consumer["healthcheck"]["test"])
     assert "127.0.0.1:9100/healthz" in probe
     assert "EXPOSE 9100" in _dockerfile("consumer")
+    # loopback by default; Prometheus scrapes the port over the compose network
+    assert ConsumerSection().http_host == "127.0.0.1"
+    assert consumer["environment"]["RECSTREAM_CONSUMER__HTTP_HOST"] == "0.0.0.0"
 
 
 def test_prometheus_scrapes_the_api_and_every_consumer_replica() -> None:

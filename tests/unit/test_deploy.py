@@ -99,6 +99,11 @@ def test_consumers_fit_the_partitions_and_shut_down_within_the_grace_period(targ
     assert grace >= RedisSettings().socket_timeout_seconds + COMMIT_TIMEOUT_SECONDS + 5
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["consumer"]["stop_grace_period"] == f"{grace}s"
+    # the status port listens on loopback unless told otherwise: probes and Prometheus
+    # come from outside the pod
+    (container,) = consumer["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    assert env["RECSTREAM_CONSUMER__HTTP_HOST"] == "0.0.0.0"
     trigger = scaled["spec"]["triggers"][0]["metadata"]
     host = trigger["bootstrapServers"].split(",")[0].rsplit(":", 1)[0]
     assert host.endswith(".svc.cluster.local"), "KEDA resolves it from its own namespace"

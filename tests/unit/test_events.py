@@ -5,6 +5,7 @@ import json
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from recstream.events import (
     MAX_EVENT_BYTES,
@@ -12,6 +13,7 @@ from recstream.events import (
     EventType,
     decode_event,
     encode_event,
+    validate_event,
 )
 
 from .eventgen import make_event
@@ -61,6 +63,36 @@ def test_unknown_type_and_bad_json_have_their_own_reasons() -> None:
     with pytest.raises(EventError) as bad_json:
         decode_event(b"{not json")
     assert bad_json.value.reason == "invalid_json"
+
+
+PLAIN_NAMES = ", ".join(t.value for t in EventType)
+
+
+def test_an_unknown_type_is_told_the_valid_type_names_plainly() -> None:
+    raw = make_event("e1", EventType.PAGE_VIEW) | {"event_type": "teleport"}
+    with pytest.raises(EventError) as decoded:
+        decode_event(_raw(raw))
+    with pytest.raises(ValidationError) as validated:
+        validate_event(raw)
+    (error,) = validated.value.errors(include_url=False)
+    assert error["type"] == "union_tag_invalid"
+    for message in (decoded.value.detail, error["msg"]):
+        assert "'teleport'" in message
+        assert message.endswith(f"expected tags: {PLAIN_NAMES}")
+        assert "<EventType" not in message
+    assert decode_event(_raw(make_event("e2", EventType.PAGE_VIEW))).event_id == "e2"
+
+
+def test_other_errors_keep_pydantic_s_own_messages() -> None:
+    event = make_event("e1", EventType.PRODUCT_VIEW)
+    del event["product_id"]
+    with pytest.raises(ValidationError) as caught:
+        validate_event(event)
+    assert "product_id" in str(caught.value)
+    with pytest.raises(EventError) as missing:
+        decode_event(_raw({"event_id": "e1", "user_id": "u"}))
+    assert missing.value.reason == "unknown_event_type"
+    assert "Unable to extract tag" in missing.value.detail
 
 
 def test_oversize_messages_are_rejected_before_parsing() -> None:

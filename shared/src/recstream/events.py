@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -21,6 +21,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+if TYPE_CHECKING:
+    from pydantic_core import InitErrorDetails
 
 SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 16 * 1024
@@ -238,7 +241,53 @@ Event = Annotated[
     Field(discriminator="event_type"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPE_NAMES = ", ".join(t.value for t in EventType)
+
+
+def _with_plain_type_names(exc: ValidationError) -> ValidationError | None:
+    """An unknown ``event_type``'s error listing the valid types as plain names, where
+    pydantic lists the enum members' reprs (``<EventType.PRODUCT_VIEW: 'product_view'>``);
+    None for any other error."""
+    errors = exc.errors(include_url=False)
+    if len(errors) != 1 or errors[0]["type"] != "union_tag_invalid":
+        return None
+    error = errors[0]
+    details: InitErrorDetails = {
+        "type": "union_tag_invalid",
+        "loc": error["loc"],
+        "input": error["input"],
+        "ctx": {**error.get("ctx", {}), "expected_tags": EVENT_TYPE_NAMES},
+    }
+    return ValidationError.from_exception_data(exc.title, [details])
+
+
+class EventAdapter:
+    """``TypeAdapter(Event)``, whose error for an unknown ``event_type`` names the valid
+    types plainly: ``... does not match any of the expected tags: purchase_completed, ...``."""
+
+    def __init__(self) -> None:
+        self.adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+    def validate_json(self, data: str | bytes, /, *, strict: bool | None = None) -> Event:
+        try:
+            return self.adapter.validate_json(data, strict=strict)
+        except ValidationError as exc:
+            plain = _with_plain_type_names(exc)
+            if plain is None:
+                raise
+            raise plain from None
+
+    def validate_python(self, data: Any, /, *, strict: bool | None = None) -> Event:
+        try:
+            return self.adapter.validate_python(data, strict=strict)
+        except ValidationError as exc:
+            plain = _with_plain_type_names(exc)
+            if plain is None:
+                raise
+            raise plain from None
+
+
+EVENT_ADAPTER = EventAdapter()
 
 
 def _first_error(exc: ValidationError) -> str:

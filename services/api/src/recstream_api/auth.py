@@ -14,7 +14,9 @@ Two kinds of credentials:
   claim (``roles`` list or ``scope`` string) holds the admin role. A token that
   passed is remembered (:mod:`recstream_api.verified_tokens`) until its ``exp``,
   at most :data:`TOKEN_CACHE_SECONDS` (and no longer than a JWKS key set is
-  cached), so a client's repeated requests skip the signature check.
+  cached), so a client's repeated requests skip the signature check. A refused
+  token's 401 says what is wrong in the API's words (:func:`refusal`); PyJWT's own
+  reason goes to the log only.
 - an API key (``X-API-Key``) for server-side producers, hashed (SHA-256) and
   compared in constant time against every configured hash. Scope ``track`` may
   only track events (for any user); scope ``admin`` may do everything.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +50,8 @@ from recstream_api.identifiers import checked_id, is_valid_id
 from recstream_api.jwks import JwksKeys
 from recstream_api.settings import ApiSettings, AuthSettings
 from recstream_api.verified_tokens import VerifiedTokens
+
+log = logging.getLogger(__name__)
 
 READ = "read"
 TRACK = "track"
@@ -97,11 +102,41 @@ def _jwks(auth: AuthSettings) -> JwksKeys | None:
     )
 
 
+# What a caller is told about a token that does not verify, in the API's words, most
+# specific first (InvalidSignatureError is a DecodeError). PyJWT's own message stays in
+# the log: it can quote decoder internals ("Invalid header string: 'utf-8' codec can't
+# decode byte ...") or the server's key ("The HMAC key is 16 bytes long ...").
+_REFUSALS: tuple[tuple[type[jwt.PyJWTError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not yet valid (its nbf or iat is in the future)"),
+    (jwt.InvalidIssuedAtError, "the token's issue time (iat) is not a number"),
+    (jwt.InvalidAudienceError, "the token's audience (aud) is not accepted"),
+    (jwt.InvalidIssuerError, "the token's issuer (iss) is not accepted"),
+    (jwt.exceptions.InvalidSubjectError, "the token's subject (sub) is not a string"),
+    (jwt.InvalidAlgorithmError, "the token's signing algorithm (alg) is not accepted"),
+    (jwt.InvalidKeyError, "the token cannot be verified with the configured key"),
+    (jwt.InvalidSignatureError, "the token's signature does not verify"),
+    (jwt.DecodeError, "the bearer token is not a valid JWT"),
+)
+
+
+def refusal(exc: jwt.PyJWTError) -> NotAuthenticatedError:
+    """The 401 for a token PyJWT refused; the library's message is logged, not returned."""
+    if isinstance(exc, jwt.InvalidKeyError):  # the server's key, not the caller's token
+        log.warning("bearer token not verifiable with the configured key: %s", exc)
+    else:
+        log.info("bearer token refused: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return NotAuthenticatedError(f"invalid token: the '{exc.claim}' claim is missing")
+    message = next((m for kind, m in _REFUSALS if isinstance(exc, kind)), "it does not verify")
+    return NotAuthenticatedError(f"invalid token: {message}")
+
+
 def _key_id(token: str) -> object:
     try:
         return jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError as exc:
-        raise NotAuthenticatedError(f"invalid token: {exc}") from exc
+        raise refusal(exc) from exc
 
 
 class Authenticator:
@@ -161,7 +196,7 @@ class Authenticator:
                 options=self._options,
             )
         except jwt.PyJWTError as exc:
-            raise NotAuthenticatedError(f"invalid token: {exc}") from exc
+            raise refusal(exc) from exc
         return claims
 
     def _principal(self, claims: dict[str, Any]) -> Principal:

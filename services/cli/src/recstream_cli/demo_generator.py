@@ -18,7 +18,9 @@ image), so docker-compose runs it as a plain script in that image:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import random
 import re
 import signal
@@ -32,7 +34,7 @@ from typing import cast
 
 import click
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from recstream.datasets import FORMATS, DatasetFormat, detect_format, read_events
 from recstream.events import MAX_ID_LENGTH, Event, encode_event, validate_event
@@ -113,24 +115,46 @@ def pace_delay(sent: int, rate: float, elapsed: float) -> float:
     return max(0.0, sent / rate - elapsed)
 
 
+@contextlib.contextmanager
+def quiet_client_log() -> Iterator[None]:
+    """aiokafka's own lines (one per failed connection attempt) held back while the block runs:
+    :func:`start_producer` says itself that it waits, and the command why it gave up."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def start_producer(bootstrap: str, connect_timeout: float) -> AIOKafkaProducer:
     """A started producer; retries while the broker is not reachable, up to the timeout."""
     deadline = time.monotonic() + connect_timeout
-    while True:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id="recstream-demo-generator",
-            acks="all",
-            linger_ms=20,
-        )
-        try:
-            await producer.start()
-            return producer
-        except KafkaError:
-            await producer.stop()
-            if time.monotonic() >= deadline:
-                raise
-            await asyncio.sleep(CONNECT_RETRY_SECONDS)
+    waiting = False
+    with quiet_client_log():
+        while True:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=bootstrap,
+                client_id="recstream-demo-generator",
+                acks="all",
+                linger_ms=20,
+            )
+            try:
+                await producer.start()
+                return producer
+            except KafkaError:
+                await producer.stop()
+                if time.monotonic() >= deadline:
+                    raise
+                if not waiting:
+                    waiting = True
+                    click.echo(
+                        f"demo-generator waiting for Kafka at {bootstrap} "
+                        f"(up to {connect_timeout:g}s)",
+                        err=True,
+                    )
+                await asyncio.sleep(CONNECT_RETRY_SECONDS)
 
 
 async def publish(
@@ -311,20 +335,29 @@ def demo_generate(
         f"demo-generator dataset={dataset} sessions={len(sessions)} "
         f"events={sum(map(len, sessions))} rate={rate}/s topic={topic} run={tag}"
     )
-    sent = asyncio.run(
-        run_generator(
-            bootstrap_servers,
-            topic,
-            sessions,
-            rate=rate,
-            limit=limit,
-            concurrency=concurrency,
-            loop=loop,
-            seed=seed,
-            run_id=tag,
-            connect_timeout=connect_timeout,
+    try:
+        sent = asyncio.run(
+            run_generator(
+                bootstrap_servers,
+                topic,
+                sessions,
+                rate=rate,
+                limit=limit,
+                concurrency=concurrency,
+                loop=loop,
+                seed=seed,
+                run_id=tag,
+                connect_timeout=connect_timeout,
+            )
         )
-    )
+    except KafkaConnectionError as exc:
+        raise click.ClickException(
+            f"cannot reach Kafka at {bootstrap_servers} (no answer within --connect-timeout "
+            f"{connect_timeout:g}s): start a broker there, or point --bootstrap-servers or "
+            "RECSTREAM_KAFKA__BOOTSTRAP_SERVERS at one"
+        ) from exc
+    except KafkaError as exc:
+        raise click.ClickException(f"Kafka at {bootstrap_servers} failed: {exc}") from exc
     click.echo(f"demo-generator stopped sent={sent}")
 
 

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from recstream.config import CoreConfig
 from recstream.datasets import FORMATS, BadRow
+from recstream.evaluation.baselines import PARAMS
 from recstream.evaluation.methods import (
     BASELINE_METHODS,
     DEFAULT_METHODS,
@@ -52,6 +53,7 @@ from recstream.memory import MemoryStore
 from recstream.scoring.config import ScoringConfig
 from recstream.store import RedisStore
 from recstream_cli.localstack import start_redis
+from recstream_cli.reachability import check_redis
 from recstream_cli.replay import (
     advancer,
     count_lines,
@@ -225,6 +227,14 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
 )
 @click.option("--methods", default=",".join(DEFAULT_METHODS), show_default=True)
 @click.option(
+    "--baseline-params",
+    type=click.Choice(PARAMS),
+    default="default",
+    show_default=True,
+    help="The baselines' parameters: their defaults, or session-rec's tuned values for a "
+    "dataset (rsc15 = YooChoose).",
+)
+@click.option(
     "--test-fraction",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.2,
@@ -258,7 +268,8 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def evaluate(
     train: Path, test: Path | None, fmt: str, protocol: Protocol, k: int | None, mode: str,
-    backend: str, methods: str, test_fraction: float, min_events: int, holdout_fraction: float,
+    backend: str, methods: str, baseline_params: str, test_fraction: float, min_events: int,
+    holdout_fraction: float,
     config_path: Path | None, redis_url: str | None, title: str | None, out: Path,
 ) -> None:  # fmt: skip
     """Evaluate the recommender and the baselines (next-item or per-user top-N protocol)."""
@@ -268,6 +279,8 @@ def evaluate(
         raise click.BadParameter(str(exc), param_hint="--methods") from exc
     if protocol == "top-n" and test is not None:
         raise click.UsageError("top-n holds out each user's last events of --train; omit --test")
+    if backend == "redis" and (url := redis_url or os.environ.get("RECSTREAM_REDIS__URL")):
+        check_redis(url)  # before minutes of reading, not after
     console = Console(stderr=True)
     started = time.monotonic()
     train_events, train_bad = read_file(train, fmt, console)
@@ -285,12 +298,12 @@ def evaluate(
     async def run() -> list[dict[str, Any]]:
         async with open_store(backend, redis_url, console) as store:
             if protocol == "top-n":
-                setup_n = TopNSetup(cutoff, chosen, core, scoring)
+                setup_n = TopNSetup(cutoff, chosen, core, scoring, baseline_params)
                 return await run_top_n(
                     store, train_events, setup_n, min_events, holdout_fraction, console
                 )
             modes: list[Mode] = list(MODES) if mode == "both" else [cast(Mode, mode)]
-            setup = NextItemSetup(cutoff, chosen, core, scoring)
+            setup = NextItemSetup(cutoff, chosen, core, scoring, baseline_params)
             return await run_next_item(store, train_events, test_events, setup, modes, console)
 
     summaries = asyncio.run(run())
@@ -303,6 +316,7 @@ def evaluate(
         "test events": len(test_events),
         "bad rows": len(train_bad) + len(test_bad),
         "decay landmark": core.decay_landmark,
+        "baseline parameters": baseline_params,
     }
     out.mkdir(parents=True, exist_ok=True)
     document = {

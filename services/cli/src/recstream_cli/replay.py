@@ -17,6 +17,7 @@ Kafka topic whose time-based retention would drop old timestamps).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from typing import Literal, cast
 
 import click
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -42,10 +45,17 @@ from recstream.evaluation.records import RecordLog, event_time_ms, partition_bat
 from recstream.events import Event
 from recstream.ingest import apply_batch
 from recstream.keyspace import Keyspace
+from recstream.ports import StoreUnavailableError
 from recstream.runtime import tune_gc
 from recstream.store import RedisStore
+from recstream_cli.reachability import (
+    check_kafka,
+    check_redis,
+    kafka_unreachable,
+    redis_unreachable,
+)
 from recstream_consumer.settings import ConsumerSettings
-from recstream_consumer.topics import TopicSpec, ensure_topics
+from recstream_consumer.topics import TopicSetupError, TopicSpec, ensure_topics
 
 RecordTime = Literal["event", "now"]
 SHOWN_BAD_ROWS = 20
@@ -212,6 +222,21 @@ async def to_redis(
     return totals
 
 
+@contextlib.contextmanager
+def service_errors(bootstrap: str, url: str) -> Iterator[None]:
+    """Kafka or Redis failing during the replay ends it with one line, not a traceback."""
+    try:
+        yield
+    except KafkaConnectionError as exc:  # the port is open: something else listens there?
+        raise kafka_unreachable(bootstrap, "a connection opens, but no broker answers") from exc
+    except KafkaTimeoutError as exc:
+        raise kafka_unreachable(bootstrap, "the broker stopped answering") from exc
+    except (KafkaError, TopicSetupError) as exc:
+        raise click.ClickException(f"Kafka at {bootstrap} refused the replay: {exc}") from exc
+    except (StoreUnavailableError, RedisError) as exc:
+        raise redis_unreachable(url, str(exc) or type(exc).__name__) from exc
+
+
 @click.command()
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
@@ -265,16 +290,21 @@ def replay(
     settings = ConsumerSettings()
     topic = topic or settings.kafka.interactions_topic
     partitions = partitions or settings.kafka.partitions
+    bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
+    url = redis_url or settings.redis.url
+    if target == "kafka":
+        check_kafka(bootstrap)
+    else:
+        check_redis(url)
     console = Console(stderr=True)
     chosen = source_format(source, fmt)
     bad_rows: list[BadRow] = []
     tune_gc()
     started = time.monotonic()
-    with progress_bar(console) as progress:
+    with service_errors(bootstrap, url), progress_bar(console) as progress:
         task = progress.add_task(f"{source.name} -> {target}", total=count_lines(source))
         events = iter_source(source, chosen, bad_rows, advancer(progress, task))
         if target == "kafka":
-            bootstrap = bootstrap_servers or settings.kafka.bootstrap_servers
             pacer = Pacer(rate, time_compression)
             totals = asyncio.run(to_kafka(events, bootstrap, topic, partitions, pacer, record_time))
         else:
@@ -287,7 +317,7 @@ def replay(
             )
             totals = asyncio.run(
                 _redis_replay(
-                    events, redis_url or redis.url, keyspace, topic, partitions,
+                    events, url, keyspace, topic, partitions,
                     settings.core, batch_records, record_time,
                 )
             )  # fmt: skip

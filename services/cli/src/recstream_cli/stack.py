@@ -11,6 +11,7 @@ import contextlib
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -24,6 +25,19 @@ from recstream_cli.localstack import LocalService, free_port, terminate_with_par
 
 class StackError(RuntimeError):
     """A process of the dev stack could not be started or died."""
+
+
+def consumer_argv() -> list[str]:
+    return [sys.executable, "-m", "recstream_consumer"]
+
+
+def api_argv(host: str, port: int) -> list[str]:
+    """uvicorn with the API's factory, which sets up the log lines (RECSTREAM_LOG_FORMAT,
+    RECSTREAM_LOG_LEVEL) and writes the one access line per request itself."""
+    return [
+        sys.executable, "-m", "uvicorn", "recstream_api.main:create_app", "--factory",
+        "--host", host, "--port", str(port), "--no-access-log",
+    ]  # fmt: skip
 
 
 @dataclass

@@ -39,6 +39,7 @@ from recstream_consumer.prequential import QualityMonitor
 from recstream_consumer.rebuild import KafkaPartitionLog
 from recstream_consumer.settings import ConsumerSettings
 from recstream_consumer.source import EventSource
+from recstream_consumer.stats import StatsLog, StatsSnapshot
 from recstream_consumer.topics import ensure_topics, topic_specs
 from recstream_consumer.web import Readiness, StatusServer, readiness
 
@@ -221,18 +222,27 @@ async def _check_state(consumer: Consumer) -> None:
             log.exception("state check failed")
 
 
+def stats_snapshot(consumer: Consumer) -> StatsSnapshot:
+    """What the ``consumer stats`` line reports (:mod:`~recstream_consumer.stats`)."""
+    lag = sum(
+        int(sample.value) for family in consumer.metrics.lag.collect() for sample in family.samples
+    )
+    quality = consumer.quality
+    return StatsSnapshot.of(
+        consumer.counters.as_dict(),
+        consumer.source.assignment(),
+        consumer.metrics.rebuilding_partitions,
+        lag,
+        quality.window if quality is not None else None,
+    )
+
+
 async def _log_stats(consumer: Consumer, interval: float) -> None:
+    """A ``consumer stats`` line every ``interval``: at INFO when something changed."""
+    stats = StatsLog()
     while True:
         await asyncio.sleep(interval)
-        summary = consumer.counters.summary()
-        quality = consumer.quality
-        if quality is not None and quality.window.samples:
-            window = quality.window
-            summary += (
-                f" quality_samples={window.samples} hit_rate@{window.k}={window.hit_rate:.3f}"
-                f" mrr@{window.k}={window.mrr:.3f}"
-            )
-        log.info("consumer stats: %s", summary)
+        stats.write(stats_snapshot(consumer))
 
 
 async def serve(settings: ConsumerSettings, *, handle_signals: bool = True) -> ConsumerCounters:

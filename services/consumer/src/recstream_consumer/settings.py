@@ -79,7 +79,11 @@ class ConsumerSection(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # the status port: /metrics, /healthz, /readyz
-    http_host: str = Field("0.0.0.0", description="address the status port listens on")
+    http_host: str = Field(
+        "127.0.0.1",
+        description="address the status port listens on: loopback by default; 0.0.0.0 where "
+        "Prometheus or probes reach it from outside (containers)",
+    )
     http_port: int = Field(9100, ge=0, le=65_535, description="status port; 0 = none")
     ready_redis_seconds: float = Field(
         15.0, gt=0, description="/readyz fails when Redis has not answered for this long"
