@@ -111,8 +111,9 @@ def test_eval_on_redis(events: Path, closed: str, tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("command", ["consumer", "api"])
-@pytest.mark.parametrize("service", ["Redis", "Kafka"])
+@pytest.mark.parametrize(
+    ("command", "service"), [("consumer", "Redis"), ("consumer", "Kafka"), ("api", "Redis")]
+)
 def test_foreground_services(
     command: str, service: str, closed: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -126,6 +127,22 @@ def test_foreground_services(
         result = CliRunner().invoke(cli, [command])
     setting = "RECSTREAM_REDIS__URL" if service == "Redis" else "RECSTREAM_KAFKA__BOOTSTRAP_SERVERS"
     assert_one_line(result, f"{service} at ", closed, setting)
+
+
+def test_the_api_starts_without_kafka_with_a_warning(
+    closed: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as listening:  # Redis answers
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        monkeypatch.setenv(
+            "RECSTREAM_REDIS__URL", f"redis://127.0.0.1:{listening.getsockname()[1]}/0"
+        )
+        monkeypatch.setenv("RECSTREAM_KAFKA__BOOTSTRAP_SERVERS", closed)
+        result = CliRunner().invoke(cli, ["api"])
+    assert isinstance(result.exception, AssertionError)  # it went on to exec the API
+    assert "Warning: cannot reach Kafka" in result.output
+    assert "tracking answers 503" in result.output
 
 
 @pytest.mark.parametrize("service", ["Redis", "Kafka"])

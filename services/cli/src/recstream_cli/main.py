@@ -89,12 +89,13 @@ def consumer() -> None:
 def api(host: str, port: int) -> None:
     """Run the query API in the foreground (uvicorn recstream_api.main:create_app).
 
-    Exits at once, with one line, when the configured Redis or Kafka does not answer.
+    Exits at once, with one line, when the configured Redis does not answer. Without
+    Kafka it starts with a warning: reads serve, tracking answers 503 until Kafka answers.
     """
     from pydantic import ValidationError
 
     from recstream_api.settings import ApiSettings
-    from recstream_cli.reachability import check_kafka, check_redis
+    from recstream_cli.reachability import ServiceUnreachableError, check_kafka, check_redis
     from recstream_cli.stack import api_argv
 
     try:
@@ -103,6 +104,11 @@ def api(host: str, port: int) -> None:
         pass  # the API itself says what is wrong with the settings
     else:
         check_redis(settings.redis.url, options=())
-        check_kafka(settings.kafka.bootstrap_servers, options=())
+        try:
+            check_kafka(settings.kafka.bootstrap_servers, options=())
+        except ServiceUnreachableError as exc:
+            click.echo(
+                f"Warning: {exc.format_message()}; reads serve, tracking answers 503", err=True
+            )
     argv = api_argv(host, port)
     os.execv(argv[0], argv)
