@@ -45,10 +45,10 @@ from starlette.types import Message
 from bench.app import BARE_PATH, add_bare_route
 from bench.context import DEFAULT_DATASETS, PARTITIONS
 from bench.workload import generate, live_event, load_sessions
-from recstream.config import CoreConfig
-from recstream.ingest import RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.store.redis import RedisStore
 from recstream_api.auth import issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiSettings

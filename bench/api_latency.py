@@ -37,7 +37,7 @@ from bench.stack import (
     script_stats,
 )
 from bench.workload import Workload, generate
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_api.auth import issue_token
 from recstream_api.settings import ApiSettings
 from recstream_consumer.topics import TopicSpec, ensure_topics

@@ -21,9 +21,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.events import EventError
-from recstream.ingest import decode_record
+from recstream.apply.batch import decode_record
+from recstream.contract.events import EventError
+from recstream.model.config import CoreConfig
 from recstream_consumer.settings import ConsumerSection
 from recstream_consumer.source import make_record
 

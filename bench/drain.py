@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from bench.stack import Child, Rig, cpu_seconds
-from recstream.evaluation.records import partition_for
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.offline.evaluation.records import partition_for
+from recstream.store.redis import RedisStore
 
 
 @dataclass

@@ -33,8 +33,8 @@ from bench.ingest import produce
 from bench.results import BenchResult, Figure, Table
 from bench.stack import Child, Rig
 from bench.workload import generate
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_consumer.topics import TopicSpec, ensure_topics
 
 WARMUP_SECONDS = 1.0

@@ -41,12 +41,12 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.events import EventError
-from recstream.ingest import BatchReport, DeadLetter, RawRecord, apply_batch, decode_record
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.store import RedisStore
+from recstream.apply.batch import BatchReport, DeadLetter, RawRecord, apply_batch, decode_record
+from recstream.contract.events import EventError
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisStore
 from recstream_cli.localstack import LocalService, start_redis, start_tansu
 from recstream_consumer.__main__ import event_loop_runner
 from recstream_consumer.handler import ConsumerCounters, FlowControl

@@ -2,14 +2,14 @@
 
 - :func:`fold_only`: the batch-apply core (decode, fold, statistics, shard
   plans) on the same partition batches into the in-memory store; it records
-  every :class:`~recstream.ports.BatchCommit` the core produced.
+  every :class:`~recstream.store.port.BatchCommit` the core produced.
 - :func:`lua_write`: those commits written to a fresh key prefix with a
   minimal Lua script (the users' state hashes and every statistic op, no
   watermark checks, arguments serialised beforehand): the rate Redis and one
   connection allow for the same keys, one partition batch per call as the
   consumer sends them.
 - :func:`store_write`: the same commits through the real
-  :class:`~recstream.store.RedisStore` (``load_batch`` read + the production
+  :class:`~recstream.store.redis.RedisStore` (``load_batch`` read + the production
   commit script with its checks): the consumer's own Redis I/O, without the fold.
 """
 
@@ -24,12 +24,12 @@ import orjson
 from redis.asyncio import Redis
 
 from bench.stack import cpu_seconds
-from recstream.config import CoreConfig
-from recstream.ingest import RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.ports import BatchCommit
-from recstream.store import APPLY_OP_LUA, RedisStore
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
+from recstream.store.port import BatchCommit
+from recstream.store.redis import APPLY_OP_LUA, RedisStore
 
 # KEYS: the users' state hashes. ARGV[1]: every statistic op as JSON, flat [code, key, a, b,
 # ...] (the production script's packing); ARGV[2 + 2i], ARGV[3 + 2i]: user i's watermark, state.

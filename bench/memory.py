@@ -24,12 +24,12 @@ from bench.context import BenchContext
 from bench.rebuild import Replayed, replay
 from bench.results import BenchResult, Figure, Table, human_bytes
 from bench.stack import Rig
-from recstream.config import CoreConfig
-from recstream.evaluation.records import RecordLog
-from recstream.events import validate_event
-from recstream.ingest import apply_batch
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.apply.batch import apply_batch
+from recstream.contract.events import validate_event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.evaluation.records import RecordLog
+from recstream.store.redis import RedisStore
 
 TARGET_PER_MILLION = 2**30
 SAMPLE = 2000

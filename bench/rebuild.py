@@ -29,10 +29,10 @@ from bench.limits import fold_only, lua_write
 from bench.results import BenchResult, Figure, Table
 from bench.stack import Rig, child_env, cpu_seconds
 from bench.workload import generate, write_jsonl
-from recstream.config import CoreConfig
-from recstream.evaluation.records import RecordLog
-from recstream.events import decode_event
-from recstream.keyspace import Keyspace
+from recstream.contract.events import decode_event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.evaluation.records import RecordLog
 
 TARGET_RATE = 50_000
 LIMIT_SAMPLE = 100_000

@@ -26,8 +26,8 @@ from bench.limits import fold_only, lua_write, store_write
 from bench.results import BenchResult, Figure, Table
 from bench.stack import monitor_latency, script_stats
 from bench.workload import generate
-from recstream.config import CoreConfig
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
 from recstream_consumer.settings import ConsumerSettings, Runtime
 from recstream_consumer.topics import TopicSpec, ensure_topics
 

@@ -6,7 +6,7 @@ import orjson
 
 from faults.checker import area_of
 from faults.snapshot import Snapshot
-from recstream.config import CoreConfig
+from recstream.model.config import CoreConfig
 
 
 def structure_sizes(snapshot: Snapshot, config: CoreConfig) -> dict[str, tuple[int, int]]:

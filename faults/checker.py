@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from faults.snapshot import Snapshot
-from recstream.state import UserState
+from recstream.model.state import UserState
 
 Kind = Literal["lost", "double", "mismatch"]
 SCORE_TOLERANCE = 1e-9

@@ -113,4 +113,4 @@ def faults(
 
 
 def main() -> None:
-    faults()
+    faults(prog_name="recstream faults")

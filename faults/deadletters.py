@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from faults.driver import read_log
 from faults.poison import expected_reason
-from recstream.ingest import DeadLetter, RawRecord
+from recstream.apply.batch import DeadLetter, RawRecord
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The driver: produces a known input and records where every record landed.
 
 Each record is sent keyed (by user for events) with an explicit timestamp and
-recorded as a :class:`~recstream.ingest.RawRecord` with the partition and offset
+recorded as a :class:`~recstream.apply.batch.RawRecord` with the partition and offset
 the broker acknowledged, plus a tag saying what it is (a valid event, a poison
 record and its expected dead-letter reason, a duplicate). The recorded input is
 what the oracle folds; :func:`read_log` reads a topic back to check that the
@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from recstream.ingest import RawRecord
+from recstream.apply.batch import RawRecord
 
 SEND_TIMEOUT_SECONDS = 60.0
 

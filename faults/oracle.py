@@ -1,10 +1,10 @@
 """The oracle: the state the recorded input implies, computed with the pure core.
 
 The recorded records are applied partition by partition in offset order through
-:func:`recstream.ingest.apply_batch`, the consumer's own write path, into a
-:class:`~recstream.memory.MemoryStore` with the same keyspace and core settings.
+:func:`recstream.apply.batch.apply_batch`, the consumer's own write path, into a
+:class:`~recstream.store.memory.MemoryStore` with the same keyspace and core settings.
 :func:`replay` is the same loop for any store: the rebuild of a lost Redis uses
-it with the real :class:`~recstream.store.RedisStore`.
+it with the real :class:`~recstream.store.redis.RedisStore`.
 
 With ``batch_size=1`` every record is its own batch, so each statistic shard's
 watermark ends at the last offset that contributed to it: the lowest value a
@@ -17,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from faults.snapshot import Snapshot, memory_snapshot
-from recstream.config import CoreConfig
-from recstream.ingest import BatchReport, DeadLetter, RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.ports import StateStore
+from recstream.apply.batch import BatchReport, DeadLetter, RawRecord, apply_batch
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
+from recstream.store.port import StateStore
 
 
 @dataclass

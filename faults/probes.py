@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import RedisError
 
 from faults.driver import read_log
-from recstream.store import RedisStore
+from recstream.store.redis import RedisStore
 
 
 @dataclass

@@ -21,9 +21,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from faults.stack import Broker, Child, RedisServer, api_argv, consumer_argv, free_port
-from recstream.config import CoreConfig
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.store.redis import RedisStore
 from recstream_consumer.topics import TopicSpec, ensure_topics
 
 # The Tansu broker holds a group join for about half the session timeout: keep it short.

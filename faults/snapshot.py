@@ -12,9 +12,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.state import UserState, Watermark
+from recstream.contract.keyspace import Keyspace
+from recstream.model.state import UserState, Watermark
+from recstream.store.memory import MemoryStore
 
 PAGE = 500
 

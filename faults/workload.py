@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from recstream.datasets import diginetica_events, session_tsv_events
-from recstream.events import Event, EventType
+from recstream.contract.events import Event, EventType
+from recstream.offline.datasets import diginetica_events, session_tsv_events
 
 YOOCHOOSE = Path("yoochoose-100k") / "yoochoose-clicks-100k_train_full.txt"
 DIGINETICA = Path("diginetica-sample") / "events.csv"

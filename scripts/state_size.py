@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from recstream.config import CoreConfig
-from recstream.events import validate_event
-from recstream.fold import PositionedEvent, fold_user
-from recstream.state import UserState
+from recstream.contract.events import validate_event
+from recstream.model.config import CoreConfig
+from recstream.model.fold import PositionedEvent, fold_user
+from recstream.model.state import UserState
 
 EVENTS = 3000
 SPACING_SECONDS = 3

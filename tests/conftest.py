@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_cli.localstack import start_redis, start_tansu
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"

@@ -20,8 +20,8 @@ from faults.scenarios.common import (
     verify_log,
     workload,
 )
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 
 REPLAY_BATCH = 500
 MIN_REPLAY_SHARE = 0.5  # the catch-up rate is at least half the in-process replay rate

@@ -29,8 +29,8 @@ from faults.scenarios.common import (
     verify_log,
 )
 from faults.snapshot import redis_snapshot
-from recstream.config import CoreConfig
-from recstream.ingest import RawRecord
+from recstream.apply.batch import RawRecord
+from recstream.model.config import CoreConfig
 
 HOUR_MS = 3_600_000
 

@@ -21,7 +21,7 @@ from faults.scenarios.common import (
     workload,
 )
 from faults.stack import Child
-from recstream.settings import RedisSettings
+from recstream.platform.settings import RedisSettings
 from recstream_api.main import REDIS_RETRIES
 
 Mode = Literal["stop", "hang"]

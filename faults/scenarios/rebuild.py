@@ -8,7 +8,7 @@
    missing state) and the consumer rebuilds the partition before applying it.
 3. The replay path: with the consumer stopped, Redis is emptied and the
    recorded input (what the topic holds) is replayed through
-   :func:`recstream.ingest.apply_batch` with the oracle's own batches, so the
+   :func:`recstream.apply.batch.apply_batch` with the oracle's own batches, so the
    result must equal the oracle bit for bit; a consumer started afterwards goes
    on from its commits with no rebuild.
 
@@ -40,7 +40,7 @@ from faults.scenarios.common import (
 )
 from faults.snapshot import redis_snapshot
 from faults.stack import free_port
-from recstream.store import RedisStore
+from recstream.store.redis import RedisStore
 
 REPLAY_BATCH = 500
 LOST = "recstream_consumer_state_lost_total"

@@ -14,12 +14,12 @@ from faults.scenarios.common import SuiteOptions, events
 from faults.snapshot import Snapshot, redis_snapshot
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.evaluation.records import RecordLog
-from recstream.events import validate_event
-from recstream.ingest import DeadLetter, RawRecord
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.apply.batch import DeadLetter, RawRecord
+from recstream.contract.events import validate_event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.evaluation.records import RecordLog
+from recstream.store.redis import RedisStore
 
 CONFIG = CoreConfig(transitions_top_k=10_000)
 

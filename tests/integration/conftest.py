@@ -23,9 +23,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from redis.asyncio import Redis
 
-from recstream.events import EventType
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.events import EventType
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_consumer.service import Consumer, open_consumer
 from recstream_consumer.settings import ConsumerSettings, Runtime
 from recstream_consumer.topics import TopicSpec, ensure_topics

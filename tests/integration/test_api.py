@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from redis.asyncio import Redis
 
-from recstream.events import EventType, decode_event
-from recstream.keyspace import Keyspace
-from recstream.settings import KafkaSettings, RedisSettings
+from recstream.contract.events import EventType, decode_event
+from recstream.contract.keyspace import Keyspace
+from recstream.platform.settings import KafkaSettings, RedisSettings
 from recstream_api.auth import issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiKeyEntry, ApiSettings, AuthSettings, hash_api_key

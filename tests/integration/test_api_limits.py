@@ -10,7 +10,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_api.main import create_app
 from recstream_api.settings import ApiSettings, AuthSettings, RateLimitSettings
 from tests.integration.test_api import (

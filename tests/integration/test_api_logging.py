@@ -17,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_api.auth import issue_token
 from recstream_api.settings import ApiSettings, AuthSettings
 from recstream_cli.localstack import free_port

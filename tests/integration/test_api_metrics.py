@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_api.metrics import ApiMetrics, RequestMetrics
 from recstream_api.settings import ApiSettings
 

@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.features import compute_features
-from recstream.ingest import RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.ratings import implicit_rating
-from recstream.state import UserState
-from recstream.store import RedisStore
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.model.features import compute_features
+from recstream.model.ratings import implicit_rating
+from recstream.model.state import UserState
+from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisStore
 from recstream_api.settings import ApiSettings
 
 from .test_api import ADMIN_KEY, PREFIX, TRACK_KEY, api_settings, bearer, closed_address, serve

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from recstream.ingest import RawRecord, apply_batch, apply_catalog_batch
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.apply.batch import RawRecord, apply_batch, apply_catalog_batch
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_api.settings import ApiSettings
 
 from .test_api import ADMIN_KEY, PREFIX, TRACK_KEY, api_settings, bearer, serve

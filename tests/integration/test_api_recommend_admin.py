@@ -8,10 +8,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.ingest import apply_batch
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.apply.batch import apply_batch
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.store.redis import RedisStore
 from recstream_api.settings import ApiSettings
 
 from .test_api import ADMIN_KEY, PREFIX, TRACK_KEY, api_settings, bearer, serve

@@ -30,7 +30,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_api.auth import issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiSettings, AuthSettings

@@ -7,9 +7,9 @@ import json
 import pytest
 from redis.asyncio import Redis
 
-from recstream.events import MAX_EVENT_BYTES, EventType
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.events import MAX_EVENT_BYTES, EventType
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_consumer.deadletters import (
     OFFSET_HEADER,
     PARTITION_HEADER,

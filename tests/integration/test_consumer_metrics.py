@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_consumer.service import open_consumer
 from recstream_consumer.settings import Runtime
 

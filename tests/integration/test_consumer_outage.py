@@ -6,8 +6,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.settings import Runtime
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_consumer.rebuild import KafkaPartitionLog
 
 from .conftest import (

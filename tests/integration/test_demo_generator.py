@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from recstream.events import decode_event
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.events import decode_event
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_cli.demo_generator import load_sessions, run_generator
 
 from .conftest import (

@@ -9,18 +9,18 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.datasets import diginetica_events, session_tsv_events
-from recstream.evaluation.methods import ALL_METHODS
-from recstream.evaluation.next_item import MODES, NextItemSetup, evaluate_next_item
-from recstream.evaluation.records import RecordLog
-from recstream.evaluation.report import next_item_summary, top_n_summary
-from recstream.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
-from recstream.evaluation.training import EvalStore, build_state, landmark_for
-from recstream.events import Event
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.store import RedisStore
+from recstream.contract.events import Event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import diginetica_events, session_tsv_events
+from recstream.offline.evaluation.methods import ALL_METHODS
+from recstream.offline.evaluation.next_item import MODES, NextItemSetup, evaluate_next_item
+from recstream.offline.evaluation.records import RecordLog
+from recstream.offline.evaluation.report import next_item_summary, top_n_summary
+from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
+from recstream.offline.evaluation.training import EvalStore, build_state, landmark_for
+from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisStore
 
 pytestmark = pytest.mark.integration
 

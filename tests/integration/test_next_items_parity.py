@@ -19,17 +19,17 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.datasets import session_tsv_events
-from recstream.evaluation.protocol import EventSession, group_sessions
-from recstream.evaluation.records import RecordLog, partition_batches
-from recstream.events import Event
-from recstream.ingest import RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.reads import load_context
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.events import Event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import session_tsv_events
+from recstream.offline.evaluation.protocol import EventSession, group_sessions
+from recstream.offline.evaluation.records import RecordLog, partition_batches
+from recstream.readmodel.load import load_context
 from recstream.scoring.recommender import next_items
-from recstream.store import RedisStore
+from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisStore
 from recstream_api.settings import ApiSettings
 
 from .test_api import PREFIX, api_settings, bearer, serve

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisStore
 from recstream_api.settings import ApiSettings
 
 from .conftest import consumer_settings, create_topic, running_consumer, wait_until

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.datasets import diginetica_events, session_tsv_events
-from recstream.evaluation.training import landmark_for
-from recstream.events import Event
-from recstream.keyspace import Keyspace
-from recstream.store import RedisStore
+from recstream.contract.events import Event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import diginetica_events, session_tsv_events
+from recstream.offline.evaluation.training import landmark_for
+from recstream.store.redis import RedisStore
 from recstream_cli.main import cli
 from recstream_cli.replay import Pacer, to_kafka, to_redis
 

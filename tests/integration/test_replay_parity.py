@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.datasets import BadRow, diginetica_events
-from recstream.events import Event, encode_event
-from recstream.features import compute_features
-from recstream.ingest import RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.ratings import implicit_rating
-from recstream.state import UserState
-from recstream.store import RedisStore
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.events import Event, encode_event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.model.features import compute_features
+from recstream.model.ratings import implicit_rating
+from recstream.model.state import UserState
+from recstream.offline.datasets import BadRow, diginetica_events
+from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisStore
 from recstream_consumer.settings import Runtime
 
 from .conftest import (

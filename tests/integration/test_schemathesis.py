@@ -28,7 +28,7 @@ from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSE
 from schemathesis.python.asgi import shutdown_lifespans
 from starlette.types import Receive, Scope, Send
 
-from recstream.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace
 from recstream_api.auth import issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiSettings, AuthSettings, RateLimitSettings

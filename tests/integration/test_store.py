@@ -7,20 +7,20 @@ import json
 import pytest
 from redis.asyncio import Redis
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.ports import (
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.events import EventType
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.model.state import UserState, Watermark
+from recstream.store.memory import MemoryStore
+from recstream.store.port import (
     BatchCommit,
     StateLostError,
     StateStore,
     UserWrite,
     WatermarkConflictError,
 )
-from recstream.state import UserState, Watermark
-from recstream.store import RedisStore
+from recstream.store.redis import RedisStore
 
 from ..unit.eventgen import make_event
 
@@ -144,7 +144,7 @@ async def test_user_keys_are_versioned_hash_tagged_and_expire(
 async def test_contexts_read_from_redis_equal_contexts_read_from_memory(
     redis_client: Redis, keyspace: Keyspace
 ) -> None:
-    from recstream.reads import load_context
+    from recstream.readmodel.load import load_context
 
     redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
     batch = records(partition=1, users=6, per_user=9)
@@ -162,7 +162,7 @@ async def test_contexts_read_from_redis_equal_contexts_read_from_memory(
 async def test_erasure_on_redis_equals_erasure_in_memory(
     redis_client: Redis, keyspace: Keyspace
 ) -> None:
-    from recstream.operations import erase_user
+    from recstream.apply.operations import erase_user
 
     redis_store, memory_store = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
     batch = records(partition=0, users=3, per_user=6)

@@ -8,10 +8,10 @@ from typing import Literal
 import pytest
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
-from recstream.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
-from recstream.store import RedisStore
+from recstream.contract.keyspace import Keyspace
+from recstream.store.memory import MemoryStore
+from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
+from recstream.store.redis import RedisStore
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from recstream.events import EventType
+from recstream.contract.events import EventType
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 PRODUCT_TYPES = [

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
-from recstream.catalog import CatalogItem
-from recstream.config import CoreConfig
-from recstream.ingest import RawRecord, apply_catalog_batch
-from recstream.memory import MemoryStore
-from recstream.reads import load_context
+from recstream.apply.batch import RawRecord, apply_catalog_batch
+from recstream.contract.catalog import CatalogItem
+from recstream.model.config import CoreConfig
+from recstream.readmodel.load import load_context
+from recstream.store.memory import MemoryStore
 
 CONFIG = CoreConfig()
 
@@ -47,7 +47,7 @@ async def test_upserts_deletes_and_dead_letters() -> None:
 
 
 async def test_catalog_entries_reach_the_read_model() -> None:
-    from recstream.reads import load_items
+    from recstream.readmodel.load import load_items
 
     store = MemoryStore()
     await apply_catalog_batch(store, [record(0, PHONE), record(1, DEAL)])

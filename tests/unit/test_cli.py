@@ -27,7 +27,7 @@ COMMANDS = ("api", "bench", "consumer", "demo-generate", "eval", "faults", "repl
 # packages `recstream token` has no use for, each 50 ms to 1 s to import
 HEAVY_MODULES = (
     "aiokafka", "redis", "faust", "matplotlib", "rich.progress", "numpy", "uvicorn", "fastapi",
-    "recstream.evaluation", "recstream_consumer",
+    "recstream.offline.evaluation", "recstream_consumer",
 )  # fmt: skip
 
 
@@ -71,11 +71,24 @@ print(json.dumps([m for m in {list(HEAVY_MODULES)!r} if m in sys.modules]))
     assert json.loads(imported) == []
 
 
-@pytest.mark.parametrize("name", COMMANDS)
+HARNESSES = ("bench", "faults")  # run as python -m, in a process of their own
+
+
+@pytest.mark.parametrize("name", [c for c in COMMANDS if c not in HARNESSES])
 def test_every_command_has_help(name: str) -> None:
     result = CliRunner().invoke(cli, [name, "--help"])
     assert result.exit_code == 0, result.output
     assert f"Usage: cli {name}" in result.output or f"Usage: recstream {name}" in result.output
+
+
+@pytest.mark.parametrize("name", HARNESSES)
+def test_the_harness_commands_run_the_repositorys_harness(name: str) -> None:
+    code = f"from recstream_cli.main import cli; cli(['{name}', '--help'])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"Usage: recstream {name} [OPTIONS]" in done.stdout
+    assert "--out" in done.stdout
+    assert "--quick" in done.stdout
 
 
 def test_run_help_names_its_options() -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from recstream.logs import configure_logging
+from recstream.platform.logs import configure_logging
 from recstream_consumer.handler import ConsumerCounters
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.quality import RollingQuality

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recstream.datasets import (
+from recstream.contract.events import EventType, encode_event
+from recstream.offline.datasets import (
     BadRow,
     DatasetError,
     detect_format,
@@ -18,7 +19,6 @@ from recstream.datasets import (
     retailrocket_events,
     session_tsv_events,
 )
-from recstream.events import EventType, encode_event
 
 from .eventgen import make_event
 

@@ -18,8 +18,8 @@ import hypothesis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from recstream.catalog import decode_catalog_record, to_catalog_item
-from recstream.events import (
+from recstream.contract.catalog import decode_catalog_record, to_catalog_item
+from recstream.contract.events import (
     MAX_EVENT_BYTES,
     EventError,
     EventType,

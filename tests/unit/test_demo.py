@@ -11,9 +11,9 @@ import jwt
 import pytest
 from pydantic import SecretStr
 
-from recstream.catalog import decode_catalog_record
-from recstream.datasets import diginetica_events
-from recstream.events import Event, encode_event
+from recstream.contract.catalog import decode_catalog_record
+from recstream.contract.events import Event, encode_event
+from recstream.offline.datasets import diginetica_events
 from recstream_api.demo_catalog import (
     PRODUCTS_PER_DEPARTMENT,
     SEED_END_BEFORE_NOW,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from recstream.events import MAX_ID_LENGTH, Event, validate_event
+from recstream.contract.events import MAX_ID_LENGTH, Event, validate_event
 from recstream_cli.demo_generator import (
     demo_generate,
     group_sessions,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recstream.settings import RedisSettings
+from recstream.platform.settings import RedisSettings
 from recstream_api.settings import DEV_JWT_SECRET
 from recstream_consumer.aiokafka_source import COMMIT_TIMEOUT_SECONDS
 from tests.unit.kustomization import KustomizeError, Manifest, identity, render

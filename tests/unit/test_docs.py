@@ -10,8 +10,8 @@ from typing import get_args
 
 import pytest
 
-from recstream.events import DEFAULT_WEIGHTS, EventType, validate_event
-from recstream.patterns import StatKind
+from recstream.contract.events import DEFAULT_WEIGHTS, EventType, validate_event
+from recstream.model.statistics import StatKind
 from tests.unit.settings_names import known_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch
-from recstream.memory import MemoryStore
-from recstream.operations import erase_user
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.apply.operations import erase_user
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
 
 from .eventgen import BASE, make_event
 

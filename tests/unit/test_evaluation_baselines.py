@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from recstream.datasets import session_tsv_events
-from recstream.evaluation.baselines import VSKNN, MostPopular, build_baseline, top_items
-from recstream.evaluation.metrics import NextItemMetrics
-from recstream.evaluation.protocol import EventSession, group_sessions, session_cases
-from recstream.events import EventType, validate_event
+from recstream.contract.events import EventType, validate_event
+from recstream.offline.datasets import session_tsv_events
+from recstream.offline.evaluation.baselines import VSKNN, MostPopular, build_baseline, top_items
+from recstream.offline.evaluation.metrics import NextItemMetrics
+from recstream.offline.evaluation.protocol import EventSession, group_sessions, session_cases
 
 from .eventgen import make_event
 
@@ -161,9 +161,9 @@ def test_baselines_reproduce_the_readme_rows_on_yoochoose(datasets: Path) -> Non
 
 SCORES_SCRIPT = """
 import sys
-from recstream.datasets import session_tsv_events
-from recstream.evaluation.baselines import VSKNN
-from recstream.evaluation.protocol import group_sessions, session_cases
+from recstream.offline.datasets import session_tsv_events
+from recstream.offline.evaluation.baselines import VSKNN
+from recstream.offline.evaluation.protocol import group_sessions, session_cases
 folder = sys.argv[1]
 with open(folder + "/yoochoose-clicks-100k_train_full.txt") as handle:
     train = group_sessions(list(session_tsv_events(handle))[-15000:], 1800)
@@ -195,9 +195,9 @@ def test_vsknn_scores_are_bit_identical_whatever_the_hash_seed(datasets: Path) -
 
 RANKINGS_SCRIPT = """
 import sys
-from recstream.datasets import session_tsv_events
-from recstream.evaluation.baselines import BASELINE_NAMES, build_baseline
-from recstream.evaluation.protocol import group_sessions, session_cases
+from recstream.offline.datasets import session_tsv_events
+from recstream.offline.evaluation.baselines import BASELINE_NAMES, build_baseline
+from recstream.offline.evaluation.protocol import group_sessions, session_cases
 folder = sys.argv[1]
 with open(folder + "/yoochoose-clicks-100k_train_full.txt") as handle:
     train = group_sessions(list(session_tsv_events(handle))[-8000:], 1800)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from recstream.evaluation.baselines import SKNN, STAN, VSTAN
+from recstream.offline.evaluation.baselines import SKNN, STAN, VSTAN
 
 from .test_evaluation_baselines import TRAIN, keys
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recstream.evaluation.baselines import ALS, EASE, SequentialRules
-from recstream.evaluation.baselines.matrix import training_rows
+from recstream.offline.evaluation.baselines import ALS, EASE, SequentialRules
+from recstream.offline.evaluation.baselines.matrix import training_rows
 
 from .test_evaluation_baselines import keys, session
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recstream.evaluation.baselines import (
+from recstream.offline.evaluation.baselines import (
     BASELINE_NAMES,
     PARAMS,
     SKNN,

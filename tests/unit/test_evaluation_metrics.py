@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from recstream.evaluation.metrics import NextItemMetrics, TopNMetrics, percentile, rank_of
+from recstream.offline.evaluation.metrics import NextItemMetrics, TopNMetrics, percentile, rank_of
 
 
 def test_rank_of_is_one_based_and_bounded_by_k() -> None:

@@ -8,16 +8,21 @@ from typing import Any
 import pytest
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from recstream.datasets import session_tsv_events
-from recstream.evaluation.protocol import (
+from recstream.contract.events import Event, EventType, decode_event, validate_event
+from recstream.offline.datasets import session_tsv_events
+from recstream.offline.evaluation.protocol import (
     catalogue,
     count_cases,
     group_sessions,
     session_cases,
     split_by_session_end,
 )
-from recstream.evaluation.records import RecordLog, murmur2, partition_batches, partition_for
-from recstream.events import Event, EventType, decode_event, validate_event
+from recstream.offline.evaluation.records import (
+    RecordLog,
+    murmur2,
+    partition_batches,
+    partition_for,
+)
 
 from .eventgen import make_event
 

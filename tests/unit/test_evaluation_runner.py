@@ -6,16 +6,16 @@ import copy
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.evaluation.methods import ALL_METHODS, UnknownMethodError, parse_methods
-from recstream.evaluation.next_item import NextItemSetup, evaluate_next_item
-from recstream.evaluation.records import RecordLog
-from recstream.evaluation.report import next_item_summary, top_n_summary
-from recstream.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
-from recstream.evaluation.training import build_state, landmark_for
-from recstream.events import Event, EventType, validate_event
-from recstream.memory import MemoryStore
+from recstream.contract.events import Event, EventType, validate_event
+from recstream.model.config import CoreConfig
+from recstream.offline.evaluation.methods import ALL_METHODS, UnknownMethodError, parse_methods
+from recstream.offline.evaluation.next_item import NextItemSetup, evaluate_next_item
+from recstream.offline.evaluation.records import RecordLog
+from recstream.offline.evaluation.report import next_item_summary, top_n_summary
+from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
+from recstream.offline.evaluation.training import build_state, landmark_for
 from recstream.scoring.config import ScoringConfig
+from recstream.store.memory import MemoryStore
 
 from .eventgen import make_event
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from recstream.events import (
+from recstream.contract.events import (
     MAX_EVENT_BYTES,
     EventError,
     EventType,

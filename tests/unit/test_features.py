@@ -4,11 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.features import category_diversity, compute_features
-from recstream.fold import fold_user
-from recstream.state import UserState
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.model.features import category_diversity, compute_features
+from recstream.model.fold import fold_user
+from recstream.model.state import UserState
 
 from .eventgen import make_event
 from .test_fold import positioned

@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recstream.config import CoreConfig
-from recstream.events import EventType, decode_event
-from recstream.features import compute_features
-from recstream.fold import PositionedEvent, fold_history, fold_user
-from recstream.ratings import implicit_rating
-from recstream.state import UserState, Watermark
+from recstream.contract.events import EventType, decode_event
+from recstream.model.config import CoreConfig
+from recstream.model.features import compute_features
+from recstream.model.fold import PositionedEvent, fold_history, fold_user
+from recstream.model.ratings import implicit_rating
+from recstream.model.state import UserState, Watermark
 
 from .eventgen import BASE, event_logs, make_event
 

@@ -6,13 +6,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.evaluation.records import RecordLog
-from recstream.events import MAX_EVENT_BYTES, EventError, EventType, decode_event, validate_event
-from recstream.ingest import RawRecord, apply_batch, decode_record
-from recstream.memory import MemoryStore
-from recstream.ports import WatermarkConflictError
-from recstream.state import UserState, Watermark
+from recstream.apply.batch import RawRecord, apply_batch, decode_record
+from recstream.contract.events import (
+    MAX_EVENT_BYTES,
+    EventError,
+    EventType,
+    decode_event,
+    validate_event,
+)
+from recstream.model.config import CoreConfig
+from recstream.model.state import UserState, Watermark
+from recstream.offline.evaluation.records import RecordLog
+from recstream.store.memory import MemoryStore
+from recstream.store.port import WatermarkConflictError
 
 from .eventgen import BASE, make_event
 

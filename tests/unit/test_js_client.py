@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from recstream.events import EventType, ProductView, validate_event
+from recstream.contract.events import EventType, ProductView, validate_event
 from recstream_api.main import create_app
 from recstream_api.recommendation_schemas import RecommendationsRequest
 from recstream_api.routes import PREFIX

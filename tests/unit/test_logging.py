@@ -11,10 +11,10 @@ from collections.abc import Iterator, Sequence
 import pytest
 from aiokafka.errors import KafkaConnectionError
 
-from recstream.config import CoreConfig
-from recstream.ingest import DeadLetter, RawRecord
-from recstream.logs import JsonFormatter, LogfmtFormatter, configure_logging, mask_secrets
-from recstream.memory import MemoryStore
+from recstream.apply.batch import DeadLetter, RawRecord
+from recstream.model.config import CoreConfig
+from recstream.platform.logs import JsonFormatter, LogfmtFormatter, configure_logging, mask_secrets
+from recstream.store.memory import MemoryStore
 from recstream_consumer.handler import BatchHandler, RetryPolicy
 
 STATIC = {"service": "recstream-consumer", "instance": "host-1"}

@@ -7,16 +7,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch
-from recstream.memory import MemoryStore
-from recstream.operations import (
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.apply.operations import (
     history_is_complete,
     recompute_state,
     recompute_users,
 )
-from recstream.reads import Read
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
+from recstream.store.reads import Read
 
 from .eventgen import BASE, make_event
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch, apply_catalog_batch
-from recstream.memory import MemoryStore
-from recstream.ports import StateLostError
+from recstream.apply.batch import RawRecord, apply_batch, apply_catalog_batch
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
+from recstream.store.port import StateLostError
 
 from .eventgen import BASE, make_event
 

@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch
-from recstream.memory import MemoryStore
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
 from recstream.scoring import ScoringConfig
+from recstream.store.memory import MemoryStore
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.prequential import QualityMonitor
 from recstream_consumer.quality import RollingQuality, TimeBudget, is_sampled

@@ -3,11 +3,11 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import RawRecord, apply_batch
-from recstream.memory import MemoryStore
-from recstream.reads import load_context
+from recstream.apply.batch import RawRecord, apply_batch
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.readmodel.load import load_context
+from recstream.store.memory import MemoryStore
 
 from .eventgen import BASE, make_event
 

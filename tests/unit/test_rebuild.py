@@ -14,10 +14,10 @@ from datetime import timedelta
 
 import pytest
 
-from recstream.config import CoreConfig
-from recstream.events import EventType
-from recstream.ingest import DeadLetter, RawRecord, apply_batch
-from recstream.memory import MemoryStore
+from recstream.apply.batch import DeadLetter, RawRecord, apply_batch
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.store.memory import MemoryStore
 from recstream_consumer.handler import BatchHandler, RebuildPausedError, RetryPolicy
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.service import Consumer

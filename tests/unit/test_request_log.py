@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 
-from recstream.logs import JsonFormatter, LogfmtFormatter
+from recstream.platform.logs import JsonFormatter, LogfmtFormatter
 from recstream_api.errors import install_error_handlers
 from recstream_api.main import create_app
 from recstream_api.requestlog import RequestLog, accepted_request_id

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from recstream.context import RecommendationContext
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring import (
     BlendWeights,
     Intent,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from recstream.context import RecommendationContext
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring import RecommendationRequest, ScoringConfig, explain, recommend
 
 from .test_scoring_support import (

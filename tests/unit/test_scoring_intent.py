@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from recstream.model.state import SessionState
 from recstream.scoring import ScoringConfig, infer_intent
-from recstream.state import SessionState
 
 from .test_scoring_support import NOW, session_of
 

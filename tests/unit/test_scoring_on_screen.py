@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recstream.context import RecommendationContext
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring import RecommendationRequest, ScoringConfig, next_items, recommend
 from recstream.scoring.filters import cart_items, session_items
 

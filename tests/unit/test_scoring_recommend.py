@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from recstream.context import RecommendationContext
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring import RecommendationRequest, ScoringConfig, recommend
 from recstream.scoring.groups import deal_factor
 

@@ -6,11 +6,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from recstream.catalog import CatalogItem
-from recstream.config import CoreConfig
-from recstream.context import NeighbourSession, RecommendationContext
-from recstream.events import EventType
-from recstream.state import HistoryEntry, ItemStats, PriceStats, SessionState, UserState
+from recstream.contract.catalog import CatalogItem
+from recstream.contract.events import EventType
+from recstream.model.config import CoreConfig
+from recstream.model.state import HistoryEntry, ItemStats, PriceStats, SessionState, UserState
+from recstream.readmodel.context import NeighbourSession, RecommendationContext
 
 CORE = CoreConfig()
 NOW = 1_800_000_000.0

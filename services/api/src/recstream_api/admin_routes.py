@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path
 
-from recstream.events import MAX_ID_LENGTH
-from recstream.operations import erase_user, recompute_users
+from recstream.apply.operations import erase_user, recompute_users
+from recstream.contract.events import MAX_ID_LENGTH
 from recstream_api.admin_schemas import (
     EXTRACT_EXAMPLES,
     ErasureResponse,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recstream.events import IdStr
+from recstream.contract.events import IdStr
 
 _TIME = "2025-03-14T09:26:53.589793Z"
 MAX_USERS = 10_000

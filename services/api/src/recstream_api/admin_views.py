@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-from recstream.features import timestamp
-from recstream.operations import ErasureReceipt, Recomputation
+from recstream.apply.operations import ErasureReceipt, Recomputation
+from recstream.model.features import timestamp
 from recstream_api.admin_schemas import (
     ErasedData,
     ErasureResponse,

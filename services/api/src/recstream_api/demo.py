@@ -38,10 +38,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from recstream.catalog import GroupRecord, ProductRecord
-from recstream.datasets import diginetica_events
-from recstream.events import Event, encode_event
-from recstream.settings import KafkaSettings
+from recstream.contract.catalog import GroupRecord, ProductRecord
+from recstream.contract.events import Event, encode_event
+from recstream.offline.datasets import diginetica_events
+from recstream.platform.settings import KafkaSettings
 from recstream_api.auth import issue_token
 from recstream_api.demo_catalog import DemoCatalog, build_catalog, catalog_records, seed_events
 from recstream_api.deps import Resources, ResourcesDep

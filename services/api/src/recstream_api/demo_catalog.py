@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from recstream.catalog import GroupRecord, ProductRecord
-from recstream.events import Event
+from recstream.contract.catalog import GroupRecord, ProductRecord
+from recstream.contract.events import Event
 
 DEPARTMENTS = 6
 PRODUCTS_PER_DEPARTMENT = 8

@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from redis.asyncio import Redis
 
 from recstream.scoring.config import ScoringConfig
-from recstream.store import RedisStore
+from recstream.store.redis import RedisStore
 from recstream_api.auth import Authenticator, Principal
 from recstream_api.publisher import EventPublisher
 from recstream_api.ratelimit import RateLimiter, route_kind

@@ -30,9 +30,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from recstream.events import EventError
-from recstream.ports import StoreUnavailableError, WatermarkConflictError
+from recstream.contract.events import EventError
 from recstream.scoring.blend import ScoringError
+from recstream.store.port import StoreUnavailableError, WatermarkConflictError
 from recstream_api.exceptions import (
     ApiError,
     BrokerUnavailableError,

@@ -1,10 +1,11 @@
-"""Identifiers in requests follow the event contract's rule for ids (``recstream.events.IdStr``)."""
+"""Identifiers in requests follow the event contract's rule for ids
+(``recstream.contract.events.IdStr``)."""
 
 from __future__ import annotations
 
 from pydantic import TypeAdapter, ValidationError
 
-from recstream.events import IdStr
+from recstream.contract.events import IdStr
 from recstream_api.exceptions import InvalidRequestError
 
 _ID: TypeAdapter[str] = TypeAdapter(IdStr)

@@ -1,4 +1,4 @@
-"""The API process's log lines: the core's logfmt or JSON lines (:mod:`recstream.logs`),
+"""The API process's log lines: the core's logfmt or JSON lines (:mod:`recstream.platform.logs`),
 with the request id of the request being served, uvicorn's lines included.
 
 uvicorn sets up its own handlers before it calls the app factory;
@@ -16,7 +16,7 @@ import os
 import socket
 from typing import TextIO
 
-from recstream.logs import configure_logging
+from recstream.platform.logs import configure_logging
 from recstream_api.requestlog import RequestIdFilter
 from recstream_api.settings import ApiSettings
 

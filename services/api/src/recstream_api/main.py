@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from recstream.store import RedisStore
+from recstream.store.redis import RedisStore
 from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
 from recstream_api.demo import install_demo

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field, TypeAdapter
 
-from recstream.events import Event
+from recstream.contract.events import Event
 
 TRACK_PATH = "/api/behavioral-ml/track-interaction"
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from recstream.settings import KafkaSettings
+from recstream.platform.settings import KafkaSettings
 from recstream_api.exceptions import BrokerUnavailableError
 
 log = logging.getLogger(__name__)

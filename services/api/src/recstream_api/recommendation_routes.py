@@ -2,7 +2,7 @@
 next-product predictions.
 
 Each route resolves whose data it reads, loads the read model of that user in
-a few batched Redis round trips (:func:`recstream.reads.load_context`), calls
+a few batched Redis round trips (:func:`recstream.readmodel.load.load_context`), calls
 the pure scoring core and maps the result.
 """
 
@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
-from recstream.events import MAX_ID_LENGTH
-from recstream.reads import load_context
+from recstream.contract.events import MAX_ID_LENGTH
+from recstream.readmodel.load import load_context
 from recstream.scoring import RecommendationRequest, explain, next_items, recommend
 from recstream_api.auth import authorize_weight_override, resolve_user
 from recstream_api.deps import PrincipalDep, ResourcesDep

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from recstream.events import MAX_CATEGORY_LENGTH, IdStr
+from recstream.contract.events import MAX_CATEGORY_LENGTH, IdStr
 from recstream_api.schemas import WatermarkPosition
 
 _TIME = "2025-03-14T09:26:53.589793Z"

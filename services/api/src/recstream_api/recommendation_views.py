@@ -1,6 +1,6 @@
 """From API requests to the core's scoring requests, and from its results to API responses.
 
-Pure functions: a loaded :class:`~recstream.context.RecommendationContext`
+Pure functions: a loaded :class:`~recstream.readmodel.context.RecommendationContext`
 and a core result in, a response model out.
 """
 
@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from recstream.context import RecommendationContext
-from recstream.features import timestamp
+from recstream.model.features import timestamp
+from recstream.model.state import SessionState
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import BlendWeights, ScoringConfig
 from recstream.scoring.filters import session_items
 from recstream.scoring.items import category_of
@@ -21,7 +22,6 @@ from recstream.scoring.models import (
     Recommendations,
     ScoredItem,
 )
-from recstream.state import SessionState
 from recstream_api.recommendation_schemas import (
     BlendWeightsUsed,
     ComponentScores,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from recstream.events import MAX_ID_LENGTH
+from recstream.contract.events import MAX_ID_LENGTH
 from recstream_api.auth import authorize_track, resolve_user
 from recstream_api.deps import PrincipalDep, ResourcesDep
 from recstream_api.health import check_health

@@ -16,9 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from recstream.config import CoreConfig
-from recstream.events import EVENT_ADAPTER, MAX_EVENT_BYTES, Event, EventError, encode_event
-from recstream.ingest import check_event_time
+from recstream.apply.batch import check_event_time
+from recstream.contract.events import (
+    EVENT_ADAPTER,
+    MAX_EVENT_BYTES,
+    Event,
+    EventError,
+    encode_event,
+)
+from recstream.model.config import CoreConfig
 from recstream_api.exceptions import InvalidEventsError, InvalidRequestError
 from recstream_api.publisher import OutgoingRecord
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from recstream.keyspace import Keyspace
-from recstream.ports import StoreUnavailableError
-from recstream.store import UNAVAILABLE
+from recstream.contract.keyspace import Keyspace
+from recstream.store.port import StoreUnavailableError
+from recstream.store.redis import UNAVAILABLE
 
 
 async def scan_users(

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from recstream.config import CoreConfig
-from recstream.features import compute_features, timestamp
-from recstream.ratings import ImplicitRating, implicit_rating
-from recstream.state import UserState, Watermark
+from recstream.model.config import CoreConfig
+from recstream.model.features import compute_features, timestamp
+from recstream.model.ratings import ImplicitRating, implicit_rating
+from recstream.model.state import UserState, Watermark
 from recstream_api.exceptions import InvalidRequestError
 from recstream_api.identifiers import checked_id
 from recstream_api.schemas import (

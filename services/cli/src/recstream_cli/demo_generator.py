@@ -1,6 +1,6 @@
 """``recstream demo-generate``: a dataset's sessions replayed as live traffic, rate-limited.
 
-The sessions of a dataset file (any layout :func:`recstream.datasets.read_events`
+The sessions of a dataset file (any layout :func:`recstream.offline.datasets.read_events`
 reads) are interleaved the way concurrent visitors interleave: ``concurrency``
 sessions are open at once, each step emits the next event of one of them (seeded
 choice), and a finished session is replaced by the next one of the file. Every
@@ -36,8 +36,8 @@ import click
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from recstream.datasets import FORMATS, DatasetFormat, detect_format, read_events
-from recstream.events import MAX_ID_LENGTH, Event, encode_event, validate_event
+from recstream.contract.events import MAX_ID_LENGTH, Event, encode_event, validate_event
+from recstream.offline.datasets import FORMATS, DatasetFormat, detect_format, read_events
 
 IN_FLIGHT = 500
 REPORT_EVERY_SECONDS = 10.0

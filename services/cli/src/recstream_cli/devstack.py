@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from recstream.logs import mask_secrets
+from recstream.platform.logs import mask_secrets
 from recstream_cli.kafka import create_topics
 from recstream_cli.localstack import LocalStackError, start_redis, start_tansu
 from recstream_cli.reachability import KAFKA_SETTING, REDIS_SETTING, check_kafka, check_redis

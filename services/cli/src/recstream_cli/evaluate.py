@@ -1,6 +1,6 @@
 """``recstream eval``: offline quality of the recommender and the baselines on a dataset.
 
-The composition root of :mod:`recstream.evaluation`: reads the files, builds
+The composition root of :mod:`recstream.offline.evaluation`: reads the files, builds
 the chosen store (memory, or a private key prefix on a real Redis), applies the
 training events through the batch-apply core, runs the protocol, and writes a
 table (terminal), ``results.json``, ``report.md`` and ``hr_mrr.png`` to ``--out``.
@@ -25,19 +25,21 @@ from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
 
-from recstream.config import CoreConfig
-from recstream.datasets import FORMATS, BadRow
-from recstream.evaluation.baselines import PARAMS
-from recstream.evaluation.methods import (
+from recstream.contract.events import Event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import FORMATS, BadRow
+from recstream.offline.evaluation.baselines import PARAMS
+from recstream.offline.evaluation.methods import (
     BASELINE_METHODS,
     DEFAULT_METHODS,
     UnknownMethodError,
     parse_methods,
 )
-from recstream.evaluation.next_item import MODES, Mode, NextItemSetup, evaluate_next_item
-from recstream.evaluation.protocol import count_cases, group_sessions, split_by_session_end
-from recstream.evaluation.records import RecordLog
-from recstream.evaluation.report import (
+from recstream.offline.evaluation.next_item import MODES, Mode, NextItemSetup, evaluate_next_item
+from recstream.offline.evaluation.protocol import count_cases, group_sessions, split_by_session_end
+from recstream.offline.evaluation.records import RecordLog
+from recstream.offline.evaluation.report import (
     describe,
     headers,
     markdown_report,
@@ -45,13 +47,11 @@ from recstream.evaluation.report import (
     rows,
     top_n_summary,
 )
-from recstream.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
-from recstream.evaluation.training import EvalStore, build_state, landmark_for
-from recstream.events import Event
-from recstream.keyspace import Keyspace
-from recstream.memory import MemoryStore
+from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
+from recstream.offline.evaluation.training import EvalStore, build_state, landmark_for
 from recstream.scoring.config import ScoringConfig
-from recstream.store import RedisStore
+from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisStore
 from recstream_cli.localstack import start_redis
 from recstream_cli.reachability import check_redis
 from recstream_cli.replay import (

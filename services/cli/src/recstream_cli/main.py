@@ -21,8 +21,8 @@ LAZY_COMMANDS = {
     "run": "recstream_cli.devstack:run",
     "replay": "recstream_cli.replay:replay",
     "eval": "recstream_cli.evaluate:evaluate",
-    "faults": "recstream_cli.faults:faults",
-    "bench": "recstream_cli.bench:bench",
+    "faults": "recstream_cli.harness:faults",
+    "bench": "recstream_cli.harness:bench",
     "demo-generate": "recstream_cli.demo_generator:demo_generate",
 }
 

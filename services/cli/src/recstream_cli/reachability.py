@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from recstream.logs import mask_secrets
+from recstream.platform.logs import mask_secrets
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 KAFKA_PORT = 9092

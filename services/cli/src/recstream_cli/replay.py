@@ -5,7 +5,7 @@ default partitioner gives the key), optionally paced by ``--rate`` and
 ``--time-compression``. ``--to redis`` lays the same records out as the topic
 would hold them (same partitions; offsets continuing after the keyspace's
 watermarks for ``--topic``) and applies them partition batch by partition batch
-with :func:`recstream.ingest.apply_batch`, the consumer's own write path, so the
+with :func:`recstream.apply.batch.apply_batch`, the consumer's own write path, so the
 result equals what the consumer builds from that topic.
 
 Record timestamps are the events' own times by default (``--record-time event``:
@@ -39,15 +39,15 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from recstream.config import CoreConfig
-from recstream.datasets import FORMATS, BadRow, DatasetFormat, detect_format, read_events
-from recstream.evaluation.records import RecordLog, event_time_ms, partition_batches
-from recstream.events import Event
-from recstream.ingest import apply_batch
-from recstream.keyspace import Keyspace
-from recstream.ports import StoreUnavailableError
-from recstream.runtime import tune_gc
-from recstream.store import RedisStore
+from recstream.apply.batch import apply_batch
+from recstream.contract.events import Event
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import FORMATS, BadRow, DatasetFormat, detect_format, read_events
+from recstream.offline.evaluation.records import RecordLog, event_time_ms, partition_batches
+from recstream.platform.runtime import tune_gc
+from recstream.store.port import StoreUnavailableError
+from recstream.store.redis import RedisStore
 from recstream_cli.reachability import (
     check_kafka,
     check_redis,

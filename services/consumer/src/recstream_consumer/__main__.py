@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from recstream.logs import configure_logging
-from recstream.runtime import tune_gc
+from recstream.platform.logs import configure_logging
+from recstream.platform.runtime import tune_gc
 from recstream_consumer.service import serve
 from recstream_consumer.settings import ConsumerSettings
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 
-from recstream.ingest import DeadLetter
+from recstream.apply.batch import DeadLetter
 
 MAX_DETAIL_BYTES = 1024
 

@@ -48,7 +48,7 @@ from typing import Any
 import faust
 from faust.exceptions import AlreadyConfiguredWarning, ConsumerNotStarted
 
-from recstream.ingest import RawRecord
+from recstream.apply.batch import RawRecord
 from recstream_consumer.handler import (
     BatchNotAppliedError,
     RecordHandler,

@@ -1,7 +1,7 @@
 """The batch handler both runtimes share: one partition batch in, Redis and dead letters out.
 
-A batch of ``interactions`` is applied with :func:`recstream.ingest.apply_batch`
-(a batch of the ``catalog`` topic with :func:`~recstream.ingest.apply_catalog_batch`):
+A batch of ``interactions`` is applied with :func:`recstream.apply.batch.apply_batch`
+(a batch of the ``catalog`` topic with :func:`~recstream.apply.batch.apply_catalog_batch`):
 atomic store steps guarded by watermarks. Then its dead letters
 are published and acknowledged. Only when :meth:`BatchHandler.handle`
 returns may the source commit the batch's offsets. Each applied batch is
@@ -20,7 +20,7 @@ With a :class:`~recstream_consumer.rebuild.PartitionLog` the handler also
 tells the store where it read each partition from without a break (the
 offset after the last batch it applied since the partition was assigned, or
 the batch's first offset), so the store refuses a batch that does not continue
-the partition's state (:class:`~recstream.ports.StateLostError`: Redis came
+the partition's state (:class:`~recstream.store.port.StateLostError`: Redis came
 back empty, or went back in time). The handler then re-applies the missing
 records from the log (:mod:`~recstream_consumer.rebuild`) and the batch after
 them. A rebuild runs in time slices: when one ends first, the handler raises
@@ -43,9 +43,9 @@ from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 
-from recstream.config import CoreConfig
-from recstream.ingest import BatchReport, RawRecord, apply_batch, apply_catalog_batch
-from recstream.ports import (
+from recstream.apply.batch import BatchReport, RawRecord, apply_batch, apply_catalog_batch
+from recstream.model.config import CoreConfig
+from recstream.store.port import (
     StateLostError,
     StateStore,
     StoreUnavailableError,

@@ -47,7 +47,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from recstream.ingest import BatchReport, RawRecord
+from recstream.apply.batch import BatchReport, RawRecord
 
 BATCH_SECONDS_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,

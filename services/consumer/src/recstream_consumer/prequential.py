@@ -25,13 +25,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from recstream.config import CoreConfig
-from recstream.evaluation.metrics import rank_of
-from recstream.fold import PositionedEvent, fold_user
-from recstream.ports import BatchState
-from recstream.reads import StatsReader, current_session, load_context
+from recstream.model.config import CoreConfig
+from recstream.model.fold import PositionedEvent, fold_user
+from recstream.offline.evaluation.metrics import rank_of
+from recstream.readmodel.load import current_session, load_context
 from recstream.scoring import ScoringConfig, next_items
 from recstream.scoring.items import is_group
+from recstream.store.port import BatchState
+from recstream.store.reads import StatsReader
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.quality import RollingQuality, TimeBudget, is_sampled
 

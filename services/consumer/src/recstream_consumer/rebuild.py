@@ -1,7 +1,7 @@
 """Rebuilding a partition's state from the log when Redis lost it.
 
 The store refuses a batch that does not continue its partition
-(:class:`~recstream.ports.StateLostError`): Redis came back empty (no partition
+(:class:`~recstream.store.port.StateLostError`): Redis came back empty (no partition
 watermark, and the batch was not read from the log start) or went back in time
 (a watermark below where the consumer read on from). The batch handler then
 reads the missing records straight from the log with a
@@ -27,7 +27,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from recstream.ingest import BatchReport, RawRecord
+from recstream.apply.batch import BatchReport, RawRecord
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.source import make_record
 

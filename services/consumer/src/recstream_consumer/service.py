@@ -24,8 +24,8 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from recstream.ports import StoreError
-from recstream.store import RedisStore
+from recstream.store.port import StoreError
+from recstream.store.redis import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.deadletters import KafkaDeadLetterSink
 from recstream_consumer.handler import (

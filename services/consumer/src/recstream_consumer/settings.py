@@ -17,10 +17,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recstream.config import CoreConfig
-from recstream.logs import LogFormat
+from recstream.model.config import CoreConfig
+from recstream.platform.logs import LogFormat
+from recstream.platform.settings import KafkaSettings, RedisSettings
 from recstream.scoring.config import ScoringConfig
-from recstream.settings import KafkaSettings, RedisSettings
 
 Runtime = Literal["aiokafka", "faust"]
 

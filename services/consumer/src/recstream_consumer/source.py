@@ -1,7 +1,7 @@
 """The seam between the log and the batch handler: an :class:`EventSource`.
 
 Two implementations read the same topic as a consumer group and hand
-per-partition batches of :class:`~recstream.ingest.RawRecord` to the same
+per-partition batches of :class:`~recstream.apply.batch.RawRecord` to the same
 :class:`~recstream_consumer.handler.BatchHandler`: a plain aiokafka runner
 (:mod:`recstream_consumer.aiokafka_source`) and a faust-streaming agent
 (:mod:`recstream_consumer.faust_source`).
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from recstream.ingest import RawRecord
+from recstream.apply.batch import RawRecord
 
 HeaderPairs = Iterable[tuple[str, bytes | None]]
 

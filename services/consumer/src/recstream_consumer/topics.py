@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from recstream.settings import KafkaSettings
+from recstream.platform.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 

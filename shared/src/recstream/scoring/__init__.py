@@ -1,4 +1,5 @@
-"""Recommendation scoring: pure functions over a :class:`recstream.context.RecommendationContext`.
+"""Recommendation scoring: pure functions over a
+:class:`recstream.readmodel.context.RecommendationContext`.
 
 Components (each in its own module): ``content`` (category, price, engagement,
 recency), ``sequential`` (first- and second-order transitions from the last

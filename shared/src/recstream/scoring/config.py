@@ -1,7 +1,7 @@
 """Tunable parameters of recommendation scoring.
 
 A frozen pydantic model, embedded in a service's settings and passed down
-explicitly like :class:`recstream.config.CoreConfig`. The blend weights are
+explicitly like :class:`recstream.model.config.CoreConfig`. The blend weights are
 the architecture's (content 0.5, sequential 0.3, session 0.2); the session-kNN
 defaults are V-SKNN's (k=100, sample=500, ``div`` weighting); the sequential
 defaults (anchor decay, reminder) were chosen on the next-item evaluation of

@@ -25,10 +25,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from recstream.config import CoreConfig
-from recstream.context import RecommendationContext
-from recstream.decay import value_at
-from recstream.ratings import implicit_rating
+from recstream.model.config import CoreConfig
+from recstream.model.decay import value_at
+from recstream.model.ratings import implicit_rating
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.items import category_of, is_group, product_of, top
 

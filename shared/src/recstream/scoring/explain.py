@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from recstream.config import CoreConfig
-from recstream.context import RecommendationContext
+from recstream.model.config import CoreConfig
+from recstream.model.state import HistoryEntry
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.filters import cut, filter_reason, resolve_filters, user_items
 from recstream.scoring.items import category_of, product_of
@@ -34,7 +35,6 @@ from recstream.scoring.models import (
 from recstream.scoring.recommender import rank
 from recstream.scoring.sequential import anchor_support
 from recstream.scoring.session import neighbour_support
-from recstream.state import HistoryEntry
 
 MAX_TRIGGERS = 10
 PER_ITEM = 2

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from recstream.context import RecommendationContext
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ItemKind, ScoringConfig
 from recstream.scoring.items import category_of, is_group
 from recstream.scoring.models import RecommendationRequest

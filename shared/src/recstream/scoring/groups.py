@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from recstream.catalog import CatalogItem
-from recstream.context import RecommendationContext
+from recstream.contract.catalog import CatalogItem
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 
 HOUR = 3_600.0

@@ -24,9 +24,9 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from recstream.model.state import SessionState
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.models import Intent, IntentKind
-from recstream.state import SessionState
 
 INTENTS: tuple[IntentKind, ...] = (
     "transactional",

@@ -10,8 +10,8 @@ import heapq
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 
-from recstream.catalog import CatalogItem
-from recstream.context import RecommendationContext
+from recstream.contract.catalog import CatalogItem
+from recstream.readmodel.context import RecommendationContext
 
 
 def is_group(item: str) -> bool:

@@ -8,9 +8,9 @@ they looked at. Each source is normalised by its best item first.
 
 from __future__ import annotations
 
-from recstream.config import CoreConfig
-from recstream.context import RecommendationContext
-from recstream.decay import value_at
+from recstream.model.config import CoreConfig
+from recstream.model.decay import value_at
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.items import normalise, top
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from recstream.config import CoreConfig
-from recstream.context import RecommendationContext
+from recstream.model.config import CoreConfig
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.blend import blend, blend_weights, normalise_components
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.content import content_scores

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from recstream.context import RecommendationContext
+from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.items import top
 

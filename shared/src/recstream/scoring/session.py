@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from recstream.context import NeighbourSession, RecommendationContext
+from recstream.readmodel.context import NeighbourSession, RecommendationContext
 from recstream.scoring.config import PositionWeighting, ScoringConfig
 from recstream.scoring.intent import infer_intent
 from recstream.scoring.items import top

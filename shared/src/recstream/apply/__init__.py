@@ -1,0 +1,1 @@
+"""Applying the log to the store: the partition batch applier and the administrative operations."""

@@ -1,0 +1,79 @@
+"""Contributions of one user's events to the statistics shared by all users.
+
+For every applied event on an item, the fold emits :class:`StatDelta` values:
+
+- ``tr1``: first-order transitions ``earlier item -> item`` for the session's last
+  ``sequence_window`` items, weighted ``1 / distance``;
+- ``tr2``: second-order transitions ``(a, b) -> item`` after the last two items;
+- ``pop`` / ``popc``: popularity, global and per category, weighted by event type;
+- ``isess``: the item -> recent sessions index (for session neighbourhoods);
+- ``sitems``: the session's item list, read back by neighbour lookups (once per fold);
+- ``icat``: the item's category as seen on events.
+
+Weights are forward-decayed: multiplied by ``2 ** ((t - landmark) / half_life)``, so
+adding them up in any order gives scores that rank exactly as time-decayed ones.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import orjson
+
+from recstream.model.config import CoreConfig
+from recstream.model.state import SessionState
+
+DAY = 86_400.0
+StatKind = Literal["tr1", "tr2", "pop", "popc", "isess", "sitems", "icat"]
+
+
+class StatDelta(NamedTuple):
+    offset: int  # the record the contribution comes from
+    kind: StatKind
+    key: str  # the item, "a|b", category or session key the statistic is about
+    member: str  # the member of that statistic (next item, session key, payload)
+    value: float  # increment (tr1/tr2/pop/popc), time (isess, sitems), unused (icat)
+
+
+def forward_decay(at: float, half_life_days: float, config: CoreConfig) -> float:
+    return math.pow(2.0, (at - config.decay_landmark) / (half_life_days * DAY))
+
+
+def item_contributions(
+    *,
+    offset: int,
+    item: str,
+    category: str | None,
+    weight: float,
+    at: float,
+    earlier_items: list[str] | None,
+    session: str | None,
+    config: CoreConfig,
+) -> list[StatDelta]:
+    """What one event on ``item`` adds; ``earlier_items`` are its session's items before it."""
+    deltas: list[StatDelta] = []
+    if weight > 0:
+        popularity = weight * forward_decay(at, config.popularity_half_life_days, config)
+        deltas.append(StatDelta(offset, "pop", "", item, popularity))
+        if category is not None:
+            deltas.append(StatDelta(offset, "popc", category, item, popularity))
+    if category is not None:
+        deltas.append(StatDelta(offset, "icat", item, category, 0.0))
+    if weight > 0 and earlier_items:
+        scale = forward_decay(at, config.transition_half_life_days, config)
+        window = earlier_items[-config.sequence_window :]
+        for distance, earlier in enumerate(reversed(window), start=1):
+            if earlier != item:
+                deltas.append(StatDelta(offset, "tr1", earlier, item, scale / distance))
+        if len(earlier_items) >= 2 and earlier_items[-1] != item:
+            pair = f"{earlier_items[-2]}|{earlier_items[-1]}"
+            deltas.append(StatDelta(offset, "tr2", pair, item, scale))
+    if session is not None:
+        deltas.append(StatDelta(offset, "isess", item, session, at))
+    return deltas
+
+
+def session_items_delta(offset: int, session: str, state: SessionState) -> StatDelta:
+    """The session's item list as the neighbour look-ups read it (latest value wins)."""
+    return StatDelta(offset, "sitems", session, orjson.dumps(state.items).decode(), state.last_at)

@@ -1,0 +1,1 @@
+"""Offline work over files: dataset readers and the evaluation."""

@@ -1,0 +1,92 @@
+"""Erasing a user: what to remove, and the rule that keeps them erased.
+
+Erasure removes the user's state (history, features, ratings, session) and
+subtracts the contributions of the events still in their history from the
+shared statistics: popularity and transitions are decreased by exactly what
+those events added, and their sessions leave the session index. Contributions
+of events older than the history cap stay in the statistics, where they decay.
+
+An erasure record (user -> erased_at) is kept outside the versioned keyspace.
+Every path that folds events (consumer, replay, evaluation) drops a user's
+events that happened at or before ``erased_at``, so a replay of the topic
+does not bring the user back. Events after the erasure start a new user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.model.fold import fold_user
+from recstream.model.history import history_as_events
+from recstream.model.state import UserState
+from recstream.model.statistics import StatDelta
+from recstream.plan.shards import ShardOp
+
+
+@dataclass(frozen=True, slots=True)
+class ErasurePlan:
+    user_id: str
+    erased_at: float
+    ops: tuple[ShardOp, ...]  # applied without watermarks: the erasure record guards them
+    history_events: int
+    items: int
+    sessions: tuple[str, ...]
+
+
+def history_contributions(state: UserState, config: CoreConfig) -> list[StatDelta]:
+    """The shared-statistic contributions of the events still in the user's history."""
+    return fold_user(UserState(state.user_id), history_as_events(state), config).deltas
+
+
+def plan_erasure(
+    state: UserState, erased_at: float, keyspace: Keyspace, config: CoreConfig
+) -> ErasurePlan:
+    deltas = history_contributions(state, config)
+    ops: list[ShardOp] = []
+    sessions: set[str] = set()
+    increments: dict[tuple[str, str], float] = {}
+    for d in deltas:
+        subject = d.member if d.kind == "pop" else d.key
+        key = keyspace.stat(d.kind, subject)
+        if d.kind in ("tr1", "tr2", "pop", "popc"):
+            increments[(key, d.member)] = increments.get((key, d.member), 0.0) - d.value
+        elif d.kind == "isess":
+            ops.append(ShardOp("R", key, d.member))
+            sessions.add(d.member)
+        elif d.kind == "sitems":
+            ops.append(ShardOp("D", key))
+    ops += [ShardOp("Z", key, member, amount) for (key, member), amount in increments.items()]
+    return ErasurePlan(
+        user_id=state.user_id,
+        erased_at=erased_at,
+        ops=tuple(dict.fromkeys(ops)),
+        history_events=len(state.history),
+        items=len(state.items),
+        sessions=tuple(sorted(sessions)),
+    )
+
+
+def erasure_record(plan: ErasurePlan, requested_by: str) -> bytes:
+    return orjson.dumps(
+        {
+            "user_id": plan.user_id,
+            "erased_at": plan.erased_at,
+            "requested_by": requested_by,
+            "history_events": plan.history_events,
+            "items": plan.items,
+            "sessions": list(plan.sessions),
+        }
+    )
+
+
+def erased_at(record: bytes | str) -> float:
+    return float(orjson.loads(record)["erased_at"])
+
+
+def is_erased(occurred_at: float, erased_at: float | None) -> bool:
+    """The erasure rule: an erased user's events up to the erasure are never applied."""
+    return erased_at is not None and occurred_at <= erased_at

@@ -1,0 +1,139 @@
+"""Turning the fold's statistic contributions into per-shard writes (pure).
+
+Each shard write is guarded by that shard's watermark for the partition: a
+contribution from offset ``o`` is written only when ``o`` is above the shard's
+watermark, and the write advances it. Contributions of one batch to the same
+statistic are summed first, so a batch costs one command per touched key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import orjson
+
+from recstream.contract.catalog import CatalogRecord, catalog_item_to_dict, to_catalog_item
+from recstream.contract.keyspace import Keyspace
+from recstream.model.config import CoreConfig
+from recstream.model.statistics import StatDelta
+
+DAY = 86_400
+
+# Z: ZINCRBY key member amount     G: ZADD key GT score member (keep the latest time)
+# B: keep the top ``a`` members of a sorted set, then EXPIRE it after ``b`` seconds (when > 0)
+# S: SET key value [EX seconds when > 0]   H: HSET key field value
+# D: DEL key                               R: ZREM key member
+OpCode = Literal["Z", "G", "B", "S", "H", "D", "R"]
+
+
+class ShardOp(NamedTuple):
+    code: OpCode
+    key: str
+    a: str | float | int = ""
+    b: str | float | int = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ShardWrite:
+    shard: int
+    expected: int  # the shard's watermark for the partition as read; -1 when absent
+    ops: tuple[ShardOp, ...]
+
+
+def plan_shard_writes(
+    deltas: Sequence[StatDelta],
+    marks: Mapping[int, int],
+    keyspace: Keyspace,
+    config: CoreConfig,
+) -> list[ShardWrite]:
+    """Group ``deltas`` by shard, dropping those at or below each shard's watermark."""
+    stat_ttl = int(config.statistic_ttl_days * DAY)
+    session_ttl = int(config.session_ttl_days * DAY)
+    bound_of = {  # (keep, ttl seconds or 0) of each bounded statistic
+        "pop": (config.popularity_top_k, 0),
+        "popc": (config.popularity_top_k, stat_ttl),
+        "tr1": (config.transitions_top_k, stat_ttl),
+        "tr2": (config.transitions_top_k, stat_ttl),
+        "isess": (config.sessions_per_item, session_ttl),
+    }
+    # Per key, in first-seen order: its shard, its statistic kind, and what the batch adds.
+    located: dict[tuple[str, str], tuple[int, str]] = {}
+    kinds: dict[str, tuple[int, str]] = {}
+    sums: dict[str, dict[str, float]] = {}  # tr1, tr2, pop, popc: member -> increment
+    latest: dict[str, dict[str, float]] = {}  # isess: member -> latest time
+    payloads: dict[str, tuple[int, str]] = {}  # sitems: (offset, value) of the latest
+    fields: dict[str, dict[str, str]] = {}  # icat: field -> value
+    # The usual batch lies wholly above every watermark: no per-delta check then.
+    floor = max(marks.values(), default=-1)
+    for offset, kind, subject, member, value in deltas:
+        about = member if kind == "pop" else subject  # popularity is sharded by item
+        place = located.get((kind, about))
+        if place is None:
+            place = located[(kind, about)] = keyspace.locate(kind, about)
+        shard, key = place
+        if offset <= floor and offset <= marks.get(shard, -1):
+            continue
+        if key not in kinds:
+            kinds[key] = (shard, kind)
+        if kind == "isess":
+            times = latest.setdefault(key, {})
+            times[member] = max(times.get(member, value), value)
+        elif kind == "sitems":
+            if offset > payloads.get(key, (-1, ""))[0]:
+                payloads[key] = (offset, member)
+        elif kind == "icat":
+            fields.setdefault(key, {})[subject] = member
+        else:
+            amounts = sums.setdefault(key, {})
+            amounts[member] = amounts.get(member, 0.0) + value
+    ops: dict[int, list[ShardOp]] = {}
+    for key, amounts in sums.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp("Z", key, member, amount) for member, amount in amounts.items()]
+    for key, times in latest.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp("G", key, member, at) for member, at in times.items()]
+    for key, (_, payload) in payloads.items():
+        ops.setdefault(kinds[key][0], []).append(ShardOp("S", key, payload, session_ttl))
+    for key, values in fields.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp("H", key, field, value) for field, value in values.items()]
+    for key, (shard, stat) in kinds.items():  # trims last: after this batch's increments
+        bound = bound_of.get(stat)
+        if bound is not None:
+            ops[shard].append(ShardOp("B", key, bound[0], bound[1]))
+    return [
+        ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
+        for shard, shard_ops in sorted(ops.items())
+    ]
+
+
+def plan_catalog_writes(
+    records: Sequence[tuple[int, CatalogRecord]],
+    marks: Mapping[int, int],
+    keyspace: Keyspace,
+) -> list[ShardWrite]:
+    """Upserts and deletes of catalog entries, as (offset, record) in log order."""
+    ops: dict[int, list[ShardOp]] = {}
+    for offset, record in records:
+        shard = keyspace.shard_of(record.item)
+        if offset <= marks.get(shard, -1):
+            continue
+        key = keyspace.catalog_item(record.item)
+        shard_ops = ops.setdefault(shard, [])
+        if record.op == "delete":
+            shard_ops.append(ShardOp("D", key))
+            continue
+        entry = orjson.dumps(catalog_item_to_dict(to_catalog_item(record))).decode()
+        shard_ops.append(ShardOp("S", key, entry, 0))
+        category = getattr(record, "category", None)
+        if category is not None:
+            shard_ops.append(
+                ShardOp("H", keyspace.stat("icat", record.item), record.item, category)
+            )
+    return [
+        ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
+        for shard, shard_ops in sorted(ops.items())
+    ]

@@ -1,0 +1,1 @@
+"""Process plumbing shared by the services: settings sections, log lines, runtime set-up."""

@@ -1,0 +1,46 @@
+"""Settings sections shared by the services.
+
+Each service has its own ``BaseSettings`` (env prefix ``RECSTREAM_``, nested
+with ``__``) that embeds these sections, e.g. ``RECSTREAM_REDIS__URL`` and
+``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from recstream.contract.keyspace import (
+    DEFAULT_PREFIX,
+    DEFAULT_SHARDS,
+    DEFAULT_VERSION,
+    USER_STATE_TTL_SECONDS,
+    Keyspace,
+)
+
+
+class RedisSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = Field(DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_.-]+$")
+    keyspace_version: int = Field(DEFAULT_VERSION, ge=1)
+    user_ttl_seconds: int = Field(USER_STATE_TTL_SECONDS, ge=0)
+    stat_shards: int = Field(DEFAULT_SHARDS, ge=1, le=1_024)
+    socket_timeout_seconds: float = Field(2.0, gt=0)
+
+    def keyspace(self) -> Keyspace:
+        return Keyspace(
+            self.key_prefix, self.keyspace_version, self.user_ttl_seconds, self.stat_shards
+        )
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    interactions_topic: str = "interactions"
+    dead_letter_topic: str = "interactions.dlq"
+    catalog_topic: str = "catalog"
+    partitions: int = Field(12, ge=1, le=10_000)
+    replication_factor: int = Field(1, ge=1, le=10)
+    client_id: str = "recstream"

@@ -1,0 +1,1 @@
+"""The read model of a recommendation request and its loading through the store port."""

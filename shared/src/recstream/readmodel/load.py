@@ -1,0 +1,181 @@
+"""Loading the read model of a recommendation request in at most four batched round trips.
+
+1. the user's state and the top of every popularity shard;
+2. transitions from the anchors, the item -> sessions index of the session's
+   items, and popularity in the user's favourite categories;
+3. the items of the most recent neighbour sessions (skipped without a session);
+4. catalog entries and event categories of every candidate.
+
+Which keys to read is decided here, once, for every store; a store only
+answers a list of :data:`Read` requests in one round trip (a Redis pipeline,
+or dictionary look-ups in memory).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+
+from recstream.contract.catalog import CatalogItem, catalog_item_from_dict
+from recstream.model.config import CoreConfig
+from recstream.model.decay import value_at
+from recstream.model.sessions import session_key
+from recstream.model.state import SessionState, UserState
+from recstream.readmodel.context import NeighbourSession, RecommendationContext
+from recstream.store.reads import (
+    FieldsRead,
+    Read,
+    StatsReader,
+    StringsRead,
+    TopRead,
+    UserRead,
+)
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    anchors: int = 3  # session items the sequential component starts from
+    next_items: int = 50  # transitions read per anchor
+    popular_per_shard: int = 20  # the global top-N is exact up to this N
+    favourite_categories: int = 3
+    popular_per_category: int = 20
+    session_items: int = 10  # recent session items whose neighbour sessions are looked up
+    sessions_per_item: int = 100
+    neighbour_sample: int = 500  # most recent neighbour sessions read (V-SKNN's sample)
+
+
+def current_session(state: UserState, now: float, config: CoreConfig) -> SessionState | None:
+    """The user's session, unless its last event is more than the session gap before ``now``."""
+    session = state.session
+    if session is None or now - session.last_at > config.session_gap_minutes * 60.0:
+        return None
+    return session
+
+
+def _favourite_categories(state: UserState, now: float, config: CoreConfig, n: int) -> list[str]:
+    half_life = config.rating_half_life_days * DAY
+    ranked = sorted(
+        state.category_prefs.items(),
+        key=lambda kv: (-value_at(kv[1][0], kv[1][1], now, half_life), kv[0]),
+    )
+    return [category for category, _ in ranked[:n]]
+
+
+async def load_context(
+    reader: StatsReader,
+    user_id: str,
+    now: float,
+    config: CoreConfig,
+    *,
+    anchor: str | None = None,
+    state: UserState | None = None,
+    limits: ReadLimits | None = None,
+) -> RecommendationContext:
+    """Read everything a recommendation for ``user_id`` at ``now`` needs.
+
+    ``anchor`` (an item) replaces the session's items as the sequential start;
+    ``state`` replaces the stored user state (the offline evaluation folds test
+    sessions privately).
+    """
+    limits = limits or ReadLimits()
+    keys = reader.keyspace
+    pop_reads = [
+        TopRead(keys.shard_stat("pop", s), limits.popular_per_shard) for s in range(keys.shards)
+    ]
+    first: list[Read] = [] if state is not None else [UserRead(user_id)]
+    answers = await reader.read([*first, *pop_reads])
+    if state is None:
+        state = answers[0] or UserState(user_id)
+        answers = answers[1:]
+    popular = dict(heapq.nlargest(limits.popular_per_shard, _merge(answers), key=lambda kv: kv[1]))
+
+    session = current_session(state, now, config)
+    session_items = tuple(session.items) if session else ()
+    anchors = (anchor,) if anchor is not None else session_items[-limits.anchors :]
+    categories = _favourite_categories(state, now, config, limits.favourite_categories)
+    second: list[Read] = [TopRead(keys.stat("tr1", a), limits.next_items) for a in anchors]
+    pair = f"{anchors[-2]}|{anchors[-1]}" if len(anchors) >= 2 else None
+    if pair is not None:
+        second.append(TopRead(keys.stat("tr2", pair), limits.next_items))
+    lookup_items = session_items[-limits.session_items :]
+    second += [TopRead(keys.stat("isess", i), limits.sessions_per_item) for i in lookup_items]
+    second += [TopRead(keys.stat("popc", c), limits.popular_per_category) for c in categories]
+    answers = await reader.read(second)
+    transitions = {a: dict(answers[i]) for i, a in enumerate(anchors)}
+    at = len(anchors)
+    transitions2: dict[str, float] = {}
+    if pair is not None:
+        transitions2 = dict(answers[at])
+        at += 1
+    own = session_key(user_id, session.session_id) if session else None
+    seen: dict[str, float] = {}
+    for rows in answers[at : at + len(lookup_items)]:
+        for member, last_at in rows:
+            if member != own:
+                seen[member] = max(seen.get(member, 0.0), last_at)
+    at += len(lookup_items)
+    by_category = {c: dict(answers[at + i]) for i, c in enumerate(categories)}
+    neighbour_keys = heapq.nlargest(limits.neighbour_sample, seen, key=lambda k: (seen[k], k))
+
+    candidates = set(popular)
+    for next_items in (*transitions.values(), transitions2, *by_category.values()):
+        candidates.update(next_items)
+    neighbours = []
+    session_items_raw: list[str | None] = []
+    if neighbour_keys:
+        (session_items_raw,) = await reader.read(
+            [StringsRead(tuple(keys.stat("sitems", k) for k in neighbour_keys))]
+        )
+    for k, raw in zip(neighbour_keys, session_items_raw, strict=True):
+        if raw is not None:
+            items = tuple(orjson.loads(raw))
+            neighbours.append(NeighbourSession(k, items, seen[k]))
+            candidates.update(items)
+    candidates.update(state.items)
+    catalog, item_categories = await load_items(reader, sorted(candidates))
+    return RecommendationContext(
+        user_id=user_id,
+        now=now,
+        state=state,
+        session=session,
+        anchors=anchors,
+        transitions=transitions,
+        transitions2=transitions2,
+        neighbours=tuple(neighbours),
+        popular=popular,
+        popular_in_category=by_category,
+        catalog=catalog,
+        item_categories=item_categories,
+    )
+
+
+def _merge(shards: Sequence[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    return [row for rows in shards for row in rows]
+
+
+async def load_items(
+    reader: StatsReader, items: Sequence[str]
+) -> tuple[dict[str, CatalogItem], dict[str, str]]:
+    keys = reader.keyspace
+    by_shard: dict[int, list[str]] = {}
+    for item in items:
+        by_shard.setdefault(keys.shard_of(item), []).append(item)
+    requests: list[Read] = [StringsRead(tuple(keys.catalog_item(i) for i in items))]
+    requests += [
+        FieldsRead(keys.shard_stat("icat", s), tuple(group)) for s, group in by_shard.items()
+    ]
+    entries, *category_rows = await reader.read(requests)
+    catalog = {
+        i: catalog_item_from_dict(orjson.loads(raw))
+        for i, raw in zip(items, entries, strict=True)
+        if raw is not None
+    }
+    categories: dict[str, str] = {}
+    for group, values in zip(by_shard.values(), category_rows, strict=True):
+        categories.update({i: c for i, c in zip(group, values, strict=True) if c is not None})
+    return catalog, categories

@@ -1,0 +1,135 @@
+"""An in-memory :class:`~recstream.store.port.StateStore` for unit tests and offline evaluation.
+
+It applies the same shard operations as the Redis Lua script, in the same order,
+so the two stores hold equal values for the same batches (expiry is not modelled).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from recstream.contract.keyspace import Keyspace
+from recstream.model.state import UserState, Watermark
+from recstream.plan.erasure import ErasurePlan, erased_at
+from recstream.plan.shards import ShardOp
+from recstream.store.port import BatchCommit, BatchState, StateLostError, WatermarkConflictError
+from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
+
+
+class MemoryStore:
+    def __init__(self, keyspace: Keyspace | None = None) -> None:
+        self.keyspace = keyspace or Keyspace()
+        self.users: dict[str, UserState] = {}
+        self.watermarks: dict[str, dict[int, int]] = {}
+        self.zsets: dict[str, dict[str, float]] = {}
+        self.hashes: dict[str, dict[str, str]] = {}
+        self.strings: dict[str, str] = {}
+
+    async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
+        # copies, as a real store returns: the batch fold takes ownership of what it loads
+        users = {u: _copy_or_new(self.users.get(u), u) for u in user_ids}
+        marks: dict[int, int] = {}
+        for shard in range(self.keyspace.shards):
+            mark = self.hashes.get(self.keyspace.shard_watermarks(shard, topic), {}).get(
+                str(partition)
+            )
+            if mark is not None:
+                marks[shard] = int(mark)
+        records = self.hashes.get(self.keyspace.erasures(), {})
+        erasures = {u: erased_at(records[u]) for u in user_ids if u in records}
+        return BatchState(users, marks, erasures)
+
+    async def commit_batch(self, commit: BatchCommit) -> None:
+        mark = self.watermarks.get(commit.topic, {}).get(commit.partition)
+        if commit.read_from is not None and commit.read_from > (
+            commit.log_start if mark is None else mark + 1
+        ):
+            raise StateLostError(commit.topic, commit.partition, mark)
+        for write in commit.writes:
+            current = self.users.get(write.state.user_id)
+            if (current.watermark if current else None) != write.expected:
+                raise WatermarkConflictError(write.state.user_id)
+        partition = str(commit.partition)
+        for shard in commit.shards:
+            marks = self.hashes.get(self.keyspace.shard_watermarks(shard.shard, commit.topic), {})
+            if int(marks.get(partition, -1)) != shard.expected:
+                raise WatermarkConflictError(f"shard {shard.shard}")
+        for shard in commit.shards:
+            for op in shard.ops:
+                self._apply(op)
+            key = self.keyspace.shard_watermarks(shard.shard, commit.topic)
+            self.hashes.setdefault(key, {})[partition] = str(commit.last_offset)
+        for write in commit.writes:
+            self.users[write.state.user_id] = write.state.copy()
+        partitions = self.watermarks.setdefault(commit.topic, {})
+        partitions[commit.partition] = max(partitions.get(commit.partition, -1), commit.last_offset)
+
+    def _apply(self, op: ShardOp) -> None:
+        if op.code == "Z":
+            zset = self.zsets.setdefault(op.key, {})
+            zset[str(op.a)] = zset.get(str(op.a), 0.0) + float(op.b)
+        elif op.code == "G":
+            zset = self.zsets.setdefault(op.key, {})
+            zset[str(op.a)] = max(zset.get(str(op.a), float("-inf")), float(op.b))
+        elif op.code == "B":  # expiry is not modelled in memory
+            zset = self.zsets.get(op.key, {})
+            excess = len(zset) - int(op.a)
+            if excess > 0:
+                for member, _ in sorted(zset.items(), key=lambda kv: (kv[1], kv[0]))[:excess]:
+                    del zset[member]
+        elif op.code == "S":
+            self.strings[op.key] = str(op.a)
+        elif op.code == "H":
+            self.hashes.setdefault(op.key, {})[str(op.a)] = str(op.b)
+        elif op.code == "R":
+            self.zsets.get(op.key, {}).pop(str(op.a), None)
+        elif op.code == "D":
+            self.strings.pop(op.key, None)
+            self.zsets.pop(op.key, None)
+            self.hashes.pop(op.key, None)
+
+    async def erase_user(
+        self, plan: ErasurePlan, expected: Watermark | None, record: bytes
+    ) -> bool:
+        current = self.users.get(plan.user_id)
+        if (current.watermark if current else None) != expected:
+            raise WatermarkConflictError(plan.user_id)
+        records = self.hashes.setdefault(self.keyspace.erasures(), {})
+        if current is None and plan.user_id in records:
+            return False
+        for op in plan.ops:
+            self._apply(op)
+        self.users.pop(plan.user_id, None)
+        records[plan.user_id] = record.decode()
+        return True
+
+    async def get_user(self, user_id: str) -> UserState | None:
+        state = self.users.get(user_id)
+        return state.copy() if state else None
+
+    async def read(self, requests: Sequence[Read]) -> list[Any]:
+        return [self._read(r) for r in requests]
+
+    def _read(self, request: Read) -> Any:
+        if isinstance(request, UserRead):
+            state = self.users.get(request.user_id)
+            return state.copy() if state else None
+        if isinstance(request, TopRead):
+            zset = self.zsets.get(request.key, {})
+            ranked = sorted(zset.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
+            return ranked[: request.n]
+        if isinstance(request, StringRead):
+            return self.strings.get(request.key)
+        if isinstance(request, StringsRead):
+            return [self.strings.get(key) for key in request.keys]
+        assert isinstance(request, FieldsRead)
+        fields = self.hashes.get(request.key, {})
+        return [fields.get(f) for f in request.fields]
+
+    async def partition_watermarks(self, topic: str) -> dict[int, int]:
+        return dict(self.watermarks.get(topic, {}))
+
+
+def _copy_or_new(state: UserState | None, user_id: str) -> UserState:
+    return state.copy() if state is not None else UserState(user_id=user_id)

@@ -1,0 +1,353 @@
+"""The Redis adapter of :class:`~recstream.store.port.StateStore` (the only module doing Redis I/O).
+
+A partition batch is committed by one Lua script: it checks every user's and
+every touched statistic shard's watermark against the values read before the
+fold, then applies the shard writes, the users' new states and the partition
+watermark, or writes nothing. (On a Redis Cluster the same script would run
+once per hash slot, shards before users; see ``docs/keyspace.md``.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from recstream.contract.keyspace import Keyspace
+from recstream.model.state import UserState, Watermark
+from recstream.plan.erasure import ErasurePlan, erased_at
+from recstream.plan.shards import ShardOp
+from recstream.store.port import (
+    BatchCommit,
+    BatchState,
+    StateLostError,
+    StoreUnavailableError,
+    WatermarkConflictError,
+)
+from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
+
+# One shard operation (see recstream.plan.shards), shared by the scripts below.
+APPLY_OP_LUA = """
+local function apply_op(code, key, x, y)
+  if code == 'Z' then redis.call('ZINCRBY', key, y, x)
+  elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
+  elseif code == 'B' then
+    redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
+    if tonumber(y) > 0 then redis.call('EXPIRE', key, y) end
+  elseif code == 'S' then
+    if tonumber(y) and tonumber(y) > 0 then redis.call('SET', key, x, 'EX', y)
+    else redis.call('SET', key, x) end
+  elseif code == 'H' then redis.call('HSET', key, x, y)
+  elseif code == 'D' then redis.call('DEL', key)
+  elseif code == 'R' then redis.call('ZREM', key, x)
+  end
+end
+"""
+
+# KEYS: the partition watermark hash, the users' state hashes, the touched shards'
+# watermark hashes. ARGV[1]: the batch as JSON (decoded once by cjson, which is far cheaper
+# for both sides than thousands of separate arguments):
+#   [partition, last offset, user TTL (0 = none),
+#    [expected watermark ('' = absent), new watermark] per user, flat,
+#    [[expected offset, [code, key, a, b] per op, flat] per shard],
+#    read-from offset ('' = not checked), log-start offset]
+# ARGV[1 + i]: user i's new state. Numbers travel as strings: Lua would print a number with
+# only 14 significant digits. Every op key carries the hash tag of its shard's watermark key.
+# A batch must continue its partition (see recstream.store.port.BatchCommit), else STATELOST.
+COMMIT_BATCH_LUA = (
+    APPLY_OP_LUA
+    + """
+local batch = cjson.decode(ARGV[1])
+local partition, last, ttl = batch[1], batch[2], tonumber(batch[3])
+local marks, shards = batch[4], batch[5]
+if batch[6] ~= '' then
+  local mark = redis.call('HGET', KEYS[1], partition)
+  if tonumber(batch[6]) > (mark and tonumber(mark) + 1 or tonumber(batch[7])) then
+    return redis.error_reply('STATELOST ' .. (mark or ''))
+  end
+end
+local users = #marks / 2
+for i = 1, users do
+  if (redis.call('HGET', KEYS[1 + i], 'wm') or '') ~= marks[2 * i - 1] then
+    return redis.error_reply('WMCONFLICT ' .. KEYS[1 + i])
+  end
+end
+for j = 1, #shards do
+  local key = KEYS[1 + users + j]
+  if tonumber(redis.call('HGET', key, partition) or '-1') ~= tonumber(shards[j][1]) then
+    return redis.error_reply('WMCONFLICT ' .. key)
+  end
+end
+for j = 1, #shards do
+  local ops = shards[j][2]
+  for o = 1, #ops, 4 do
+    apply_op(ops[o], ops[o + 1], ops[o + 2], ops[o + 3])
+  end
+  redis.call('HSET', KEYS[1 + users + j], partition, last)
+end
+for i = 1, users do
+  redis.call('HSET', KEYS[1 + i], 'wm', marks[2 * i], 'st', ARGV[1 + i])
+  if ttl > 0 then redis.call('EXPIRE', KEYS[1 + i], ttl) end
+end
+local previous = tonumber(redis.call('HGET', KEYS[1], partition) or '-1')
+if tonumber(last) > previous then
+  redis.call('HSET', KEYS[1], partition, last)
+end
+return users
+"""
+)
+
+# KEYS: the user's state hash, the erasures hash, one key per op.
+# ARGV: user id, expected watermark ('' = absent), erasure record, then per op: code, a, b.
+ERASE_USER_LUA = (
+    APPLY_OP_LUA
+    + """
+local current = redis.call('HGET', KEYS[1], 'wm') or ''
+if current ~= ARGV[2] then return redis.error_reply('WMCONFLICT ' .. KEYS[1]) end
+if current == '' and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local a = 4
+for k = 3, #KEYS do
+  apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
+  a = a + 3
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+)
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+class RedisStore:
+    def __init__(self, redis: Redis, keyspace: Keyspace) -> None:
+        self._redis = redis
+        self._keys = keyspace
+        self._commit = redis.register_script(COMMIT_BATCH_LUA)
+        self._erase = redis.register_script(ERASE_USER_LUA)
+
+    @property
+    def keyspace(self) -> Keyspace:
+        return self._keys
+
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
+        shards = range(self._keys.shards)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for user_id in user_ids:
+                    pipe.hmget(self._keys.user_state(user_id), "wm", "st")
+                for shard in shards:
+                    pipe.hget(self._keys.shard_watermarks(shard, topic), str(partition))
+                if user_ids:
+                    pipe.hmget(self._keys.erasures(), list(user_ids))
+                rows: list[Any] = await pipe.execute()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        users = {u: _decode_user(u, row) for u, row in zip(user_ids, rows, strict=False)}
+        shard_rows = rows[len(user_ids) : len(user_ids) + len(shards)]
+        marks = {s: int(m) for s, m in zip(shards, shard_rows, strict=True) if m}
+        erased = rows[-1] if user_ids else []
+        erasures = {
+            u: erased_at(record) for u, record in zip(user_ids, erased, strict=True) if record
+        }
+        return BatchState(users, marks, erasures)
+
+    async def commit_batch(self, commit: BatchCommit) -> None:
+        keys: list[str] = [self._keys.partition_watermarks(commit.topic)]
+        states: list[bytes] = []
+        marks: list[str] = []
+        for write in commit.writes:
+            state = write.state
+            assert state.watermark is not None, "a written state has applied a record"
+            keys.append(self._keys.user_state(state.user_id))
+            marks += [write.expected.encode() if write.expected else "", state.watermark.encode()]
+            states.append(state.to_stored())
+        shards = []
+        for shard in commit.shards:
+            keys.append(self._keys.shard_watermarks(shard.shard, commit.topic))
+            shards.append([str(shard.expected), _flat_ops(shard.ops)])
+        batch = [
+            str(commit.partition),
+            str(commit.last_offset),
+            str(self._keys.user_ttl_seconds),
+            marks,
+            shards,
+            "" if commit.read_from is None else str(commit.read_from),
+            str(commit.log_start),
+        ]
+        args: list[Any] = [orjson.dumps(batch), *states]
+        try:
+            await self._commit(keys=keys, args=args)
+        except ResponseError as exc:
+            if str(exc).startswith("WMCONFLICT"):
+                raise WatermarkConflictError(str(exc)) from exc
+            if str(exc).startswith("STATELOST"):
+                mark = str(exc).split()[1:]
+                watermark = int(mark[0]) if mark else None
+                raise StateLostError(commit.topic, commit.partition, watermark) from exc
+            raise
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def erase_user(
+        self, plan: ErasurePlan, expected: Watermark | None, record: bytes
+    ) -> bool:
+        keys = [self._keys.user_state(plan.user_id), self._keys.erasures()]
+        args: list[Any] = [plan.user_id, expected.encode() if expected else "", record]
+        for op in plan.ops:
+            keys.append(op.key)
+            args += [op.code, op.a, op.b]
+        try:
+            return bool(await self._erase(keys=keys, args=args))
+        except ResponseError as exc:
+            if str(exc).startswith("WMCONFLICT"):
+                raise WatermarkConflictError(str(exc)) from exc
+            raise
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def erasure_record(self, user_id: str) -> bytes | None:
+        try:
+            record = await self._redis.hget(self._keys.erasures(), user_id)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return record.encode() if isinstance(record, str) else record
+
+    async def get_user(self, user_id: str) -> UserState | None:
+        try:
+            row = await self._redis.hmget(self._keys.user_state(user_id), "wm", "st")
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        if row[1] is None:
+            return None
+        return _decode_user(user_id, row)
+
+    async def read(self, requests: Sequence[Read]) -> list[Any]:
+        """Answer read requests in one pipeline (see :mod:`recstream.readmodel.load`): one command
+        per request, except a :class:`StringsRead`, which takes one ``MGET`` per hash tag
+        of its keys (legal on a Redis Cluster)."""
+        if not requests:
+            return []
+        mgets: list[list[list[int]]] = []  # per StringsRead: the key positions of each MGET
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for request in requests:
+                    if isinstance(request, UserRead):
+                        pipe.hmget(self._keys.user_state(request.user_id), "wm", "st")
+                    elif isinstance(request, TopRead):
+                        # sent raw: redis-py's reply shaping for ``withscores`` would turn
+                        # every RESP3 score back into bytes and then into a float again
+                        pipe.execute_command(
+                            "ZREVRANGE", request.key, 0, request.n - 1, "WITHSCORES"
+                        )
+                    elif isinstance(request, StringRead):
+                        pipe.get(request.key)
+                    elif isinstance(request, StringsRead):
+                        groups = _positions_by_hash_tag(request.keys)
+                        mgets.append(groups)
+                        for positions in groups:
+                            pipe.mget([request.keys[i] for i in positions])
+                    else:
+                        pipe.hmget(request.key, list(request.fields))
+                rows: list[Any] = await pipe.execute()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return _decode_reads(requests, rows, mgets)
+
+    async def partition_watermarks(self, topic: str) -> dict[int, int]:
+        try:
+            raw = await self._redis.hgetall(self._keys.partition_watermarks(topic))
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return {int(p): int(o) for p, o in raw.items()}
+
+
+def _flat_ops(ops: Sequence[ShardOp]) -> list[str]:
+    """``code, key, a, b`` of every op, as strings (see :data:`COMMIT_BATCH_LUA`)."""
+    flat: list[str] = []
+    for code, key, a, b in ops:
+        flat += (code, key, a if type(a) is str else str(a), b if type(b) is str else str(b))
+    return flat
+
+
+def _text(raw: bytes | str | None) -> str | None:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _hash_tag(key: str) -> str:
+    """The part of ``key`` Redis Cluster hashes: the first non-empty ``{...}``, else the key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def _positions_by_hash_tag(keys: Sequence[str]) -> list[list[int]]:
+    groups: dict[str, list[int]] = {}
+    for i, key in enumerate(keys):
+        groups.setdefault(_hash_tag(key), []).append(i)
+    return list(groups.values())
+
+
+def _decode_reads(
+    requests: Sequence[Read], rows: list[Any], mgets: list[list[list[int]]]
+) -> list[Any]:
+    """The answers of ``requests`` from the pipeline's replies (a StringsRead's values are
+    put back in key order from its MGETs)."""
+    answers: list[Any] = []
+    at = 0
+    pending = iter(mgets)
+    for request in requests:
+        if isinstance(request, StringsRead):
+            values: list[str | None] = [None] * len(request.keys)
+            for positions in next(pending):
+                for i, raw in zip(positions, rows[at], strict=True):
+                    values[i] = _text(raw)
+                at += 1
+            answers.append(values)
+        else:
+            answers.append(_decode_read(request, rows[at]))
+            at += 1
+    return answers
+
+
+def _score_pairs(row: list[Any]) -> list[tuple[str, float]]:
+    """``ZREVRANGE ... WITHSCORES`` as (member, score) pairs, from a RESP3 reply
+    (``[[member, score], ...]``) or a RESP2 one (``[member, score, member, score, ...]``)."""
+    if row and isinstance(row[0], list):
+        pairs: Iterable[tuple[bytes | str, Any]] = row
+    else:
+        flat = iter(row)
+        pairs = zip(flat, flat, strict=True)
+    return [(m.decode() if isinstance(m, bytes) else m, float(s)) for m, s in pairs]
+
+
+def _decode_read(request: Read, row: Any) -> Any:
+    if isinstance(request, UserRead):
+        return _decode_user(request.user_id, row) if row[1] is not None else None
+    if isinstance(request, TopRead):
+        return _score_pairs(row)
+    if isinstance(request, StringRead):
+        return _text(row)
+    assert isinstance(request, FieldsRead)
+    return [_text(value) for value in row]
+
+
+def _decode_user(user_id: str, row: Sequence[bytes | str | None]) -> UserState:
+    watermark_raw, state_raw = row[0], row[1]
+    if state_raw is None:
+        return UserState(user_id=user_id)
+    if isinstance(state_raw, str):
+        state_raw = state_raw.encode()
+    return UserState.from_stored(user_id, state_raw, Watermark.decode(watermark_raw))
