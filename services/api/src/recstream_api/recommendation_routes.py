@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 
 from recstream.contract.events import MAX_ID_LENGTH
+from recstream.contract.items import item_key
 from recstream.readmodel.load import load_context
 from recstream.scoring import RecommendationRequest, explain, next_items, recommend
 from recstream_api.auth import authorize_weight_override, resolve_user
@@ -32,7 +33,6 @@ from recstream_api.recommendation_views import (
     anchor_of,
     core_request,
     explanation_view,
-    item_key,
     item_keys,
     next_products_view,
     recommendations_view,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
+from recstream.contract.items import group_key, item_key, product_key, split_key
 from recstream.model.features import timestamp
 from recstream.model.state import SessionState
 from recstream.readmodel.context import RecommendationContext
@@ -41,18 +42,9 @@ from recstream_api.recommendation_schemas import (
 from recstream_api.views import watermark_position
 
 
-def item_key(product_id: str | None, group_id: str | None) -> str | None:
-    """The core's key of an item: ``p:<id>`` or ``g:<id>``."""
-    if product_id is not None:
-        return f"p:{product_id}"
-    if group_id is not None:
-        return f"g:{group_id}"
-    return None
-
-
 def item_reference(key: str) -> ItemReference:
-    kind, _, item_id = key.partition(":")
-    return ItemReference(kind="group" if kind == "g" else "product", id=item_id)
+    kind, item_id = split_key(key)
+    return ItemReference(kind=kind, id=item_id)
 
 
 def anchor_of(context: PageContext | None) -> str | None:
@@ -63,7 +55,7 @@ def anchor_of(context: PageContext | None) -> str | None:
 
 
 def item_keys(product_ids: Iterable[str], group_ids: Iterable[str]) -> frozenset[str]:
-    return frozenset({*(f"p:{p}" for p in product_ids), *(f"g:{g}" for g in group_ids)})
+    return frozenset({*map(product_key, product_ids), *map(group_key, group_ids)})
 
 
 def on_screen(context: PageContext | None) -> frozenset[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from recstream.contract.items import group_key, product_key
 from recstream.model.config import CoreConfig
 from recstream.model.features import compute_features, timestamp
 from recstream.model.ratings import ImplicitRating, implicit_rating
@@ -59,9 +60,9 @@ def item_ref(product_id: str | None, group_id: str | None) -> ItemRef:
     product_id = checked_id(product_id, "product_id")
     group_id = checked_id(group_id, "group_id")
     if product_id is not None and group_id is None:
-        return ItemRef(product_id, None, f"p:{product_id}")
+        return ItemRef(product_id, None, product_key(product_id))
     if group_id is not None and product_id is None:
-        return ItemRef(None, group_id, f"g:{group_id}")
+        return ItemRef(None, group_id, group_key(group_id))
     raise InvalidRequestError("give exactly one of product_id or group_id")
 
 

@@ -25,12 +25,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from recstream.contract.items import is_group
 from recstream.model.config import CoreConfig
 from recstream.model.fold import PositionedEvent, fold_user
 from recstream.offline.evaluation.metrics import rank_of
 from recstream.readmodel.load import current_session, load_context
 from recstream.scoring import ScoringConfig, next_items
-from recstream.scoring.items import is_group
 from recstream.store.port import BatchState
 from recstream.store.reads import StatsReader
 from recstream_consumer.metrics import ConsumerMetrics

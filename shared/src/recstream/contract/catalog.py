@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from recstream.contract.events import MAX_CATEGORY_LENGTH, MAX_EVENT_BYTES, EventError, IdStr
+from recstream.contract.items import group_key, product_key
 
 GroupStatus = Literal["open", "full", "closed", "cancelled"]
 Attribute = str | int | float | bool
@@ -39,7 +40,7 @@ class ProductRecord(_CatalogBase):
 
     @property
     def item(self) -> str:
-        return f"p:{self.product_id}"
+        return product_key(self.product_id)
 
 
 class GroupRecord(_CatalogBase):
@@ -55,7 +56,7 @@ class GroupRecord(_CatalogBase):
 
     @property
     def item(self) -> str:
-        return f"g:{self.group_id}"
+        return group_key(self.group_id)
 
 
 CatalogRecord = Annotated[ProductRecord | GroupRecord, Field(discriminator="kind")]

@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from recstream.contract.items import group_key, product_key
+
 if TYPE_CHECKING:
     from pydantic_core import InitErrorDetails
 
@@ -156,9 +158,9 @@ class _EventBase(BaseModel):
         """The item this event is about: ``g:<group>`` for group events, else ``p:<product>``."""
         event_type = EventType(getattr(self, "event_type"))  # noqa: B009 - set by subclasses
         if self.group_id is not None and (event_type in _GROUP_REQUIRED or self.product_id is None):
-            return f"g:{self.group_id}"
+            return group_key(self.group_id)
         if self.product_id is not None:
-            return f"p:{self.product_id}"
+            return product_key(self.product_id)
         return None
 
 

@@ -9,11 +9,27 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Final
+
+from recstream.contract.units import DAY
 
 DEFAULT_PREFIX = "rs"
 DEFAULT_VERSION = 1
-USER_STATE_TTL_SECONDS = 180 * 86_400  # an inactive user's state expires after 180 days
+USER_STATE_TTL_SECONDS = int(180 * DAY)  # an inactive user's state expires after 180 days
 DEFAULT_SHARDS = 16
+
+
+class Stat:
+    """The statistics shared by all users, named by what they hold; the values are their
+    compact wire names in keys (``rs:v1:{s:3}:tr1:p:9``)."""
+
+    TRANSITIONS: Final = "tr1"  # zset per item: next item -> decayed weight
+    PAIR_TRANSITIONS: Final = "tr2"  # zset per pair of items "a|b": next item -> weight
+    POPULARITY: Final = "pop"  # zset per shard: item -> decayed popularity
+    CATEGORY_POPULARITY: Final = "popc"  # zset per category: item -> decayed popularity
+    ITEM_SESSIONS: Final = "isess"  # zset per item: session key -> time of its last event
+    SESSION_ITEMS: Final = "sitems"  # string per session: its items, the latest write wins
+    ITEM_CATEGORY: Final = "icat"  # hash per shard: item -> category seen on events
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +63,7 @@ class Keyspace:
     def locate(self, kind: str, subject: str) -> tuple[int, str]:
         """The shard and the key of statistic ``kind`` about ``subject`` (see :meth:`stat`)."""
         shard = self.shard_of(subject)
-        if kind in ("pop", "icat"):
+        if kind in (Stat.POPULARITY, Stat.ITEM_CATEGORY):
             return shard, f"{self.root}:{{s:{shard}}}:{kind}"
         return shard, f"{self.root}:{{s:{shard}}}:{kind}:{subject}"
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from recstream.contract.events import EventType
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.state import UserState
 
-DAY = 86_400.0
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 VIEW_TYPES = (EventType.PRODUCT_VIEW, EventType.GROUP_VIEW)

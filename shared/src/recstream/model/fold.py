@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from recstream.contract.events import Event, EventType
+from recstream.contract.items import is_product
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import add_decayed, value_at
 from recstream.model.sessions import add_to_session, place_in_session, session_key
@@ -28,8 +30,6 @@ from recstream.model.state import (
     Watermark,
 )
 from recstream.model.statistics import StatDelta, item_contributions, session_items_delta
-
-DAY = 86_400.0
 
 
 class PositionedEvent(NamedTuple):
@@ -180,7 +180,7 @@ def _apply_item(
 ) -> None:
     stats = state.items.get(item)
     if stats is None:
-        if item.startswith("p:"):
+        if is_product(item):
             state.unique_products += 1
         else:
             state.unique_groups += 1

@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.state import ItemStats
-
-DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,12 @@ from typing import Literal, NamedTuple
 
 import orjson
 
+from recstream.contract.keyspace import Stat
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.state import SessionState
 
-DAY = 86_400.0
+# the wire names of :class:`~recstream.contract.keyspace.Stat`
 StatKind = Literal["tr1", "tr2", "pop", "popc", "isess", "sitems", "icat"]
 
 
@@ -55,25 +57,27 @@ def item_contributions(
     deltas: list[StatDelta] = []
     if weight > 0:
         popularity = weight * forward_decay(at, config.popularity_half_life_days, config)
-        deltas.append(StatDelta(offset, "pop", "", item, popularity))
+        deltas.append(StatDelta(offset, Stat.POPULARITY, "", item, popularity))
         if category is not None:
-            deltas.append(StatDelta(offset, "popc", category, item, popularity))
+            deltas.append(StatDelta(offset, Stat.CATEGORY_POPULARITY, category, item, popularity))
     if category is not None:
-        deltas.append(StatDelta(offset, "icat", item, category, 0.0))
+        deltas.append(StatDelta(offset, Stat.ITEM_CATEGORY, item, category, 0.0))
     if weight > 0 and earlier_items:
         scale = forward_decay(at, config.transition_half_life_days, config)
         window = earlier_items[-config.sequence_window :]
         for distance, earlier in enumerate(reversed(window), start=1):
             if earlier != item:
-                deltas.append(StatDelta(offset, "tr1", earlier, item, scale / distance))
+                deltas.append(StatDelta(offset, Stat.TRANSITIONS, earlier, item, scale / distance))
         if len(earlier_items) >= 2 and earlier_items[-1] != item:
             pair = f"{earlier_items[-2]}|{earlier_items[-1]}"
-            deltas.append(StatDelta(offset, "tr2", pair, item, scale))
+            deltas.append(StatDelta(offset, Stat.PAIR_TRANSITIONS, pair, item, scale))
     if session is not None:
-        deltas.append(StatDelta(offset, "isess", item, session, at))
+        deltas.append(StatDelta(offset, Stat.ITEM_SESSIONS, item, session, at))
     return deltas
 
 
 def session_items_delta(offset: int, session: str, state: SessionState) -> StatDelta:
     """The session's item list as the neighbour look-ups read it (latest value wins)."""
-    return StatDelta(offset, "sitems", session, orjson.dumps(state.items).decode(), state.last_at)
+    return StatDelta(
+        offset, Stat.SESSION_ITEMS, session, orjson.dumps(state.items).decode(), state.last_at
+    )

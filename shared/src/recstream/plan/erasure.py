@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import orjson
 
-from recstream.contract.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace, Stat
 from recstream.model.config import CoreConfig
 from recstream.model.fold import fold_user
 from recstream.model.history import history_as_events
 from recstream.model.state import UserState
 from recstream.model.statistics import StatDelta
-from recstream.plan.shards import ShardOp
+from recstream.plan.shards import Op, ShardOp
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +50,23 @@ def plan_erasure(
     sessions: set[str] = set()
     increments: dict[tuple[str, str], float] = {}
     for d in deltas:
-        subject = d.member if d.kind == "pop" else d.key
+        subject = d.member if d.kind == Stat.POPULARITY else d.key
         key = keyspace.stat(d.kind, subject)
-        if d.kind in ("tr1", "tr2", "pop", "popc"):
+        if d.kind in (
+            Stat.TRANSITIONS,
+            Stat.PAIR_TRANSITIONS,
+            Stat.POPULARITY,
+            Stat.CATEGORY_POPULARITY,
+        ):
             increments[(key, d.member)] = increments.get((key, d.member), 0.0) - d.value
-        elif d.kind == "isess":
-            ops.append(ShardOp("R", key, d.member))
+        elif d.kind == Stat.ITEM_SESSIONS:
+            ops.append(ShardOp(Op.REMOVE, key, d.member))
             sessions.add(d.member)
-        elif d.kind == "sitems":
-            ops.append(ShardOp("D", key))
-    ops += [ShardOp("Z", key, member, amount) for (key, member), amount in increments.items()]
+        elif d.kind == Stat.SESSION_ITEMS:
+            ops.append(ShardOp(Op.DELETE, key))
+    ops += [
+        ShardOp(Op.INCREMENT, key, member, amount) for (key, member), amount in increments.items()
+    ]
     return ErasurePlan(
         user_id=state.user_id,
         erased_at=erased_at,

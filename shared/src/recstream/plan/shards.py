@@ -10,22 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Final, Literal, NamedTuple
 
 import orjson
 
 from recstream.contract.catalog import CatalogRecord, catalog_item_to_dict, to_catalog_item
-from recstream.contract.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace, Stat
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.statistics import StatDelta
 
-DAY = 86_400
-
-# Z: ZINCRBY key member amount     G: ZADD key GT score member (keep the latest time)
-# B: keep the top ``a`` members of a sorted set, then EXPIRE it after ``b`` seconds (when > 0)
-# S: SET key value [EX seconds when > 0]   H: HSET key field value
-# D: DEL key                               R: ZREM key member
 OpCode = Literal["Z", "G", "B", "S", "H", "D", "R"]
+
+
+class Op:
+    """The shard operations, by what they do; the values are their one-letter wire codes,
+    which the commit script (``store/lua/commit.lua``) and the memory store both execute."""
+
+    INCREMENT: Final = "Z"  # ZINCRBY key a(member) b(amount)
+    KEEP_LATEST: Final = "G"  # ZADD key GT b(time) a(member): keep the latest time
+    BOUND: Final = "B"  # keep the top a members of a sorted set, then EXPIRE b seconds if > 0
+    SET: Final = "S"  # SET key a(value) [EX b(seconds) when > 0]
+    SET_FIELD: Final = "H"  # HSET key a(field) b(value)
+    DELETE: Final = "D"  # DEL key
+    REMOVE: Final = "R"  # ZREM key a(member)
 
 
 class ShardOp(NamedTuple):
@@ -52,11 +60,11 @@ def plan_shard_writes(
     stat_ttl = int(config.statistic_ttl_days * DAY)
     session_ttl = int(config.session_ttl_days * DAY)
     bound_of = {  # (keep, ttl seconds or 0) of each bounded statistic
-        "pop": (config.popularity_top_k, 0),
-        "popc": (config.popularity_top_k, stat_ttl),
-        "tr1": (config.transitions_top_k, stat_ttl),
-        "tr2": (config.transitions_top_k, stat_ttl),
-        "isess": (config.sessions_per_item, session_ttl),
+        Stat.POPULARITY: (config.popularity_top_k, 0),
+        Stat.CATEGORY_POPULARITY: (config.popularity_top_k, stat_ttl),
+        Stat.TRANSITIONS: (config.transitions_top_k, stat_ttl),
+        Stat.PAIR_TRANSITIONS: (config.transitions_top_k, stat_ttl),
+        Stat.ITEM_SESSIONS: (config.sessions_per_item, session_ttl),
     }
     # Per key, in first-seen order: its shard, its statistic kind, and what the batch adds.
     located: dict[tuple[str, str], tuple[int, str]] = {}
@@ -68,7 +76,7 @@ def plan_shard_writes(
     # The usual batch lies wholly above every watermark: no per-delta check then.
     floor = max(marks.values(), default=-1)
     for offset, kind, subject, member, value in deltas:
-        about = member if kind == "pop" else subject  # popularity is sharded by item
+        about = member if kind == Stat.POPULARITY else subject  # popularity is sharded by item
         place = located.get((kind, about))
         if place is None:
             place = located[(kind, about)] = keyspace.locate(kind, about)
@@ -77,13 +85,13 @@ def plan_shard_writes(
             continue
         if key not in kinds:
             kinds[key] = (shard, kind)
-        if kind == "isess":
+        if kind == Stat.ITEM_SESSIONS:
             times = latest.setdefault(key, {})
             times[member] = max(times.get(member, value), value)
-        elif kind == "sitems":
+        elif kind == Stat.SESSION_ITEMS:
             if offset > payloads.get(key, (-1, ""))[0]:
                 payloads[key] = (offset, member)
-        elif kind == "icat":
+        elif kind == Stat.ITEM_CATEGORY:
             fields.setdefault(key, {})[subject] = member
         else:
             amounts = sums.setdefault(key, {})
@@ -91,19 +99,21 @@ def plan_shard_writes(
     ops: dict[int, list[ShardOp]] = {}
     for key, amounts in sums.items():
         shard_ops = ops.setdefault(kinds[key][0], [])
-        shard_ops += [ShardOp("Z", key, member, amount) for member, amount in amounts.items()]
+        shard_ops += [
+            ShardOp(Op.INCREMENT, key, member, amount) for member, amount in amounts.items()
+        ]
     for key, times in latest.items():
         shard_ops = ops.setdefault(kinds[key][0], [])
-        shard_ops += [ShardOp("G", key, member, at) for member, at in times.items()]
+        shard_ops += [ShardOp(Op.KEEP_LATEST, key, member, at) for member, at in times.items()]
     for key, (_, payload) in payloads.items():
-        ops.setdefault(kinds[key][0], []).append(ShardOp("S", key, payload, session_ttl))
+        ops.setdefault(kinds[key][0], []).append(ShardOp(Op.SET, key, payload, session_ttl))
     for key, values in fields.items():
         shard_ops = ops.setdefault(kinds[key][0], [])
-        shard_ops += [ShardOp("H", key, field, value) for field, value in values.items()]
+        shard_ops += [ShardOp(Op.SET_FIELD, key, field, value) for field, value in values.items()]
     for key, (shard, stat) in kinds.items():  # trims last: after this batch's increments
         bound = bound_of.get(stat)
         if bound is not None:
-            ops[shard].append(ShardOp("B", key, bound[0], bound[1]))
+            ops[shard].append(ShardOp(Op.BOUND, key, bound[0], bound[1]))
     return [
         ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))
         for shard, shard_ops in sorted(ops.items())
@@ -124,14 +134,19 @@ def plan_catalog_writes(
         key = keyspace.catalog_item(record.item)
         shard_ops = ops.setdefault(shard, [])
         if record.op == "delete":
-            shard_ops.append(ShardOp("D", key))
+            shard_ops.append(ShardOp(Op.DELETE, key))
             continue
         entry = orjson.dumps(catalog_item_to_dict(to_catalog_item(record))).decode()
-        shard_ops.append(ShardOp("S", key, entry, 0))
+        shard_ops.append(ShardOp(Op.SET, key, entry, 0))
         category = getattr(record, "category", None)
         if category is not None:
             shard_ops.append(
-                ShardOp("H", keyspace.stat("icat", record.item), record.item, category)
+                ShardOp(
+                    Op.SET_FIELD,
+                    keyspace.stat(Stat.ITEM_CATEGORY, record.item),
+                    record.item,
+                    category,
+                )
             )
     return [
         ShardWrite(shard, marks.get(shard, -1), tuple(shard_ops))

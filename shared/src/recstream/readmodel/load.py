@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import orjson
 
 from recstream.contract.catalog import CatalogItem, catalog_item_from_dict
+from recstream.contract.keyspace import Stat
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.sessions import session_key
@@ -33,8 +35,6 @@ from recstream.store.reads import (
     TopRead,
     UserRead,
 )
-
-DAY = 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,8 @@ async def load_context(
     limits = limits or ReadLimits()
     keys = reader.keyspace
     pop_reads = [
-        TopRead(keys.shard_stat("pop", s), limits.popular_per_shard) for s in range(keys.shards)
+        TopRead(keys.shard_stat(Stat.POPULARITY, s), limits.popular_per_shard)
+        for s in range(keys.shards)
     ]
     first: list[Read] = [] if state is not None else [UserRead(user_id)]
     answers = await reader.read([*first, *pop_reads])
@@ -98,13 +99,20 @@ async def load_context(
     session_items = tuple(session.items) if session else ()
     anchors = (anchor,) if anchor is not None else session_items[-limits.anchors :]
     categories = _favourite_categories(state, now, config, limits.favourite_categories)
-    second: list[Read] = [TopRead(keys.stat("tr1", a), limits.next_items) for a in anchors]
+    second: list[Read] = [
+        TopRead(keys.stat(Stat.TRANSITIONS, a), limits.next_items) for a in anchors
+    ]
     pair = f"{anchors[-2]}|{anchors[-1]}" if len(anchors) >= 2 else None
     if pair is not None:
-        second.append(TopRead(keys.stat("tr2", pair), limits.next_items))
+        second.append(TopRead(keys.stat(Stat.PAIR_TRANSITIONS, pair), limits.next_items))
     lookup_items = session_items[-limits.session_items :]
-    second += [TopRead(keys.stat("isess", i), limits.sessions_per_item) for i in lookup_items]
-    second += [TopRead(keys.stat("popc", c), limits.popular_per_category) for c in categories]
+    second += [
+        TopRead(keys.stat(Stat.ITEM_SESSIONS, i), limits.sessions_per_item) for i in lookup_items
+    ]
+    second += [
+        TopRead(keys.stat(Stat.CATEGORY_POPULARITY, c), limits.popular_per_category)
+        for c in categories
+    ]
     answers = await reader.read(second)
     transitions = {a: dict(answers[i]) for i, a in enumerate(anchors)}
     at = len(anchors)
@@ -129,7 +137,7 @@ async def load_context(
     session_items_raw: list[str | None] = []
     if neighbour_keys:
         (session_items_raw,) = await reader.read(
-            [StringsRead(tuple(keys.stat("sitems", k) for k in neighbour_keys))]
+            [StringsRead(tuple(keys.stat(Stat.SESSION_ITEMS, k) for k in neighbour_keys))]
         )
     for k, raw in zip(neighbour_keys, session_items_raw, strict=True):
         if raw is not None:
@@ -167,7 +175,8 @@ async def load_items(
         by_shard.setdefault(keys.shard_of(item), []).append(item)
     requests: list[Read] = [StringsRead(tuple(keys.catalog_item(i) for i in items))]
     requests += [
-        FieldsRead(keys.shard_stat("icat", s), tuple(group)) for s, group in by_shard.items()
+        FieldsRead(keys.shard_stat(Stat.ITEM_CATEGORY, s), tuple(group))
+        for s, group in by_shard.items()
     ]
     entries, *category_rows = await reader.read(requests)
     catalog = {

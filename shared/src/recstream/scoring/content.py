@@ -25,14 +25,15 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from recstream.contract.items import is_group
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.items import category_of, is_group, product_of, top
+from recstream.scoring.items import category_of, product_of, top
 
-DAY = 86_400.0
 FACTORS = ("category", "price", "engagement", "recency")
 
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from recstream.contract.items import is_group
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ItemKind, ScoringConfig
-from recstream.scoring.items import category_of, is_group
+from recstream.scoring.items import category_of
 from recstream.scoring.models import RecommendationRequest
 
 PURCHASE_TYPES = frozenset({"purchase_completed", "group_join_complete"})

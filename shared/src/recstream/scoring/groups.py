@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from recstream.contract.catalog import CatalogItem
+from recstream.contract.items import product_key
+from recstream.contract.units import HOUR
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
-
-HOUR = 3_600.0
 
 
 def deal_factor(entry: CatalogItem, now: float, config: ScoringConfig) -> float:
@@ -39,7 +39,7 @@ def open_groups(ctx: RecommendationContext) -> dict[str, tuple[str, CatalogItem]
     for item in sorted(ctx.catalog):
         entry = ctx.catalog[item]
         if entry.kind == "group" and entry.product_id is not None and entry.group_open(ctx.now):
-            groups[item] = (f"p:{entry.product_id}", entry)
+            groups[item] = (product_key(entry.product_id), entry)
     return groups
 
 

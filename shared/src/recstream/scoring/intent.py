@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from recstream.contract.items import is_group
 from recstream.model.state import SessionState
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.models import Intent, IntentKind
@@ -63,7 +64,7 @@ def session_signals(session: SessionState) -> dict[str, float]:
         "ratings": _count(session, "rating_submitted"),
         "removals": _count(session, "cart_remove", "wishlist_remove", "group_leave"),
         "distinct_items": float(len(distinct)),
-        "distinct_groups": float(sum(1 for i in distinct if i.startswith("g:"))),
+        "distinct_groups": float(sum(1 for i in distinct if is_group(i))),
         "distinct_categories": float(len(session.categories)),
         "top_category_events": float(per_category),
         "repeat_views": float(sum(c - 1 for c in Counter(items).values() if c > 1)),

@@ -11,18 +11,15 @@ from collections.abc import Iterable, Mapping
 from operator import itemgetter
 
 from recstream.contract.catalog import CatalogItem
+from recstream.contract.items import product_key
 from recstream.readmodel.context import RecommendationContext
-
-
-def is_group(item: str) -> bool:
-    return item.startswith("g:")
 
 
 def product_of(ctx: RecommendationContext, item: str) -> str | None:
     """The product item a group deal is for (``p:<id>``), if the catalog says."""
     entry = ctx.catalog.get(item)
     if entry is not None and entry.kind == "group" and entry.product_id is not None:
-        return f"p:{entry.product_id}"
+        return product_key(entry.product_id)
     return None
 
 

@@ -8,13 +8,12 @@ they looked at. Each source is normalised by its best item first.
 
 from __future__ import annotations
 
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.items import normalise, top
-
-DAY = 86_400.0
 
 
 def preferred_categories(ctx: RecommendationContext, core: CoreConfig) -> dict[str, float]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from recstream.contract.items import is_group
 from recstream.model.config import CoreConfig
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.blend import blend, blend_weights, normalise_components
@@ -23,7 +24,7 @@ from recstream.scoring.content import content_scores
 from recstream.scoring.filters import cut, resolve_filters, session_items
 from recstream.scoring.groups import lift_to_groups, open_groups
 from recstream.scoring.intent import infer_intent
-from recstream.scoring.items import dedupe, is_group, normalise, ranked
+from recstream.scoring.items import dedupe, normalise, ranked
 from recstream.scoring.models import (
     COMPONENTS,
     Intent,

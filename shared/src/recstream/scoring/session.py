@@ -20,12 +20,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from recstream.contract.units import DAY
 from recstream.readmodel.context import NeighbourSession, RecommendationContext
 from recstream.scoring.config import PositionWeighting, ScoringConfig
 from recstream.scoring.intent import infer_intent
 from recstream.scoring.items import top
-
-DAY = 86_400.0
 
 __all__ = ["infer_intent", "neighbour_support", "query_items", "session_for", "session_scores"]
 

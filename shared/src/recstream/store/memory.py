@@ -12,7 +12,7 @@ from typing import Any
 from recstream.contract.keyspace import Keyspace
 from recstream.model.state import UserState, Watermark
 from recstream.plan.erasure import ErasurePlan, erased_at
-from recstream.plan.shards import ShardOp
+from recstream.plan.shards import Op, ShardOp
 from recstream.store.port import BatchCommit, BatchState, StateLostError, WatermarkConflictError
 from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 
@@ -66,25 +66,25 @@ class MemoryStore:
         partitions[commit.partition] = max(partitions.get(commit.partition, -1), commit.last_offset)
 
     def _apply(self, op: ShardOp) -> None:
-        if op.code == "Z":
+        if op.code == Op.INCREMENT:
             zset = self.zsets.setdefault(op.key, {})
             zset[str(op.a)] = zset.get(str(op.a), 0.0) + float(op.b)
-        elif op.code == "G":
+        elif op.code == Op.KEEP_LATEST:
             zset = self.zsets.setdefault(op.key, {})
             zset[str(op.a)] = max(zset.get(str(op.a), float("-inf")), float(op.b))
-        elif op.code == "B":  # expiry is not modelled in memory
+        elif op.code == Op.BOUND:  # expiry is not modelled in memory
             zset = self.zsets.get(op.key, {})
             excess = len(zset) - int(op.a)
             if excess > 0:
                 for member, _ in sorted(zset.items(), key=lambda kv: (kv[1], kv[0]))[:excess]:
                     del zset[member]
-        elif op.code == "S":
+        elif op.code == Op.SET:
             self.strings[op.key] = str(op.a)
-        elif op.code == "H":
+        elif op.code == Op.SET_FIELD:
             self.hashes.setdefault(op.key, {})[str(op.a)] = str(op.b)
-        elif op.code == "R":
+        elif op.code == Op.REMOVE:
             self.zsets.get(op.key, {}).pop(str(op.a), None)
-        elif op.code == "D":
+        elif op.code == Op.DELETE:
             self.strings.pop(op.key, None)
             self.zsets.pop(op.key, None)
             self.hashes.pop(op.key, None)

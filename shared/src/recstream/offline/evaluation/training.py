@@ -14,6 +14,7 @@ from typing import Protocol
 
 from recstream.apply.batch import DeadLetter, apply_batch
 from recstream.contract.events import Event
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.records import RecordLog, partition_batches
 from recstream.store.port import StateStore
@@ -39,7 +40,7 @@ class IngestStats:
 def landmark_for(events: Iterable[Event]) -> float:
     """A decay landmark for a dataset: its first event time, in whole days (UTC)."""
     first = min(e.occurred_at.timestamp() for e in events)
-    return float(int(first // 86_400) * 86_400)
+    return float(int(first // DAY) * DAY)
 
 
 async def build_state(

@@ -42,11 +42,11 @@ import math
 from collections.abc import Collection, Iterable, Sequence
 from typing import Literal, TypedDict
 
+from recstream.contract.units import DAY
 from recstream.offline.evaluation.baselines.base import Level, top_items
 from recstream.offline.evaluation.baselines.knn import Neighbour, SessionIndex, nearest
 from recstream.offline.evaluation.protocol import EventSession
 
-DAY_SECONDS = 86_400.0
 VectorSimilarity = Literal["cosine", "vec"]
 
 
@@ -127,7 +127,7 @@ class _TimeAwareKNN:
                 similarity = shared / (norm * math.sqrt(len(neighbour.items)))
             else:
                 similarity = shared / len(weights)
-            decay = math.exp(-(now - neighbour.last_at) / (self.lambda_snh * DAY_SECONDS))
+            decay = math.exp(-(now - neighbour.last_at) / (self.lambda_snh * DAY))
             similarities.append((similarity * decay, neighbour))
         return nearest(similarities, self.k)
 
