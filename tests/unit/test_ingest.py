@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from recstream.apply.batch import RawRecord, apply_batch, decode_record
+from recstream.apply.batch import PartitionApplier, RawRecord, apply_batch, decode_record
+from recstream.apply.retry import BatchNotAppliedError, RetryPolicy
 from recstream.contract.events import (
     MAX_EVENT_BYTES,
     EventError,
@@ -18,7 +20,7 @@ from recstream.model.config import CoreConfig
 from recstream.model.state import UserState, Watermark
 from recstream.offline.evaluation.records import RecordLog
 from recstream.store.memory import MemoryStore
-from recstream.store.port import WatermarkConflictError
+from recstream.store.port import StateLostError
 
 from .eventgen import BASE, make_event
 
@@ -92,12 +94,62 @@ async def test_a_watermark_conflict_is_retried_on_fresh_state() -> None:
     assert report.applied == 1
 
 
-async def test_persistent_conflicts_raise_and_write_nothing() -> None:
-    store = RacingStore(races=10)
+async def test_persistent_conflicts_end_the_retries_and_write_nothing() -> None:
+    store = RacingStore(races=1000)
     records = [record(0, make_event("e0", EventType.PRODUCT_VIEW))]
-    with pytest.raises(WatermarkConflictError):
-        await apply_batch(store, records, CONFIG)
+    waits: list[tuple[int, float]] = []
+    applier = PartitionApplier(
+        store,
+        CONFIG,
+        retry=RetryPolicy(initial_delay=0.001, max_delay=0.004, budget=0.05),
+        on_retry=lambda exc, attempt, delay: waits.append((attempt, delay)),
+    )
+    with pytest.raises(BatchNotAppliedError, match="apply of interactions"):
+        await applier.apply(records)
     assert await store.partition_watermarks("interactions") == {}
+    assert [attempt for attempt, _ in waits] == list(range(1, len(waits) + 1))
+    assert all(0.0005 <= delay <= 0.004 for _, delay in waits)
+    assert applier.next_offset is None  # nothing applied: continuity unchanged
+
+
+async def test_a_stopping_applier_abandons_the_batch_in_its_backoff() -> None:
+    stopping = asyncio.Event()
+    applier = PartitionApplier(
+        RacingStore(races=1000),
+        CONFIG,
+        retry=RetryPolicy(initial_delay=10.0, max_delay=10.0, budget=60.0),
+        stopping=stopping,
+        on_retry=lambda *_: stopping.set(),
+    )
+    with pytest.raises(BatchNotAppliedError, match="stopping"):
+        await asyncio.wait_for(
+            applier.apply([record(0, make_event("e0", EventType.PRODUCT_VIEW))]), 5.0
+        )
+
+
+async def test_the_applier_remembers_where_it_read_its_partition_from() -> None:
+    store = MemoryStore()
+    log_start_calls: list[int] = []
+
+    async def log_start() -> int:
+        log_start_calls.append(1)
+        return 0
+
+    def span(first: int, end: int) -> list[RawRecord]:
+        return [record(o, make_event(f"e{o}", EventType.PRODUCT_VIEW)) for o in range(first, end)]
+
+    applier = PartitionApplier(store, CONFIG, log_start=log_start)
+    await applier.apply(span(0, 3))
+    assert applier.next_offset == 3
+    await applier.apply(span(3, 5))  # continues: read on from 3, the store's watermark is 2
+    assert applier.next_offset == 5
+    # a new assignment starts at 7: the store's watermark is 4, so 5 and 6 were never applied
+    reassigned = PartitionApplier(store, CONFIG, log_start=log_start)
+    with pytest.raises(StateLostError) as lost:
+        await reassigned.apply(span(7, 9))
+    assert lost.value.watermark == 4
+    assert reassigned.next_offset is None
+    assert len(log_start_calls) == 3
 
 
 def test_a_laid_out_record_carries_its_validated_event_and_is_not_decoded_again() -> None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from recstream.apply.batch import RawRecord, apply_batch
+from recstream.apply.batch import RawRecord, apply_batch, decode_batch
 from recstream.contract.events import EventType
 from recstream.model.config import CoreConfig
 from recstream.scoring import ScoringConfig
@@ -109,6 +109,12 @@ def samples(metrics: ConsumerMetrics, outcome: str) -> float:
     return value or 0.0
 
 
+async def sampled(store: MemoryStore, records: list[RawRecord], monitor: QualityMonitor) -> None:
+    """What the consumer's handler does: sample the decoded batch, then apply it."""
+    await monitor.sample(decode_batch(records, CORE))
+    await apply_batch(store, records, CORE)
+
+
 def monitor_for(
     store: MemoryStore, metrics: ConsumerMetrics, budget: float = 1.0
 ) -> QualityMonitor:
@@ -123,7 +129,7 @@ async def test_an_event_is_scored_against_the_state_just_before_it() -> None:
     metrics = ConsumerMetrics()
     monitor = monitor_for(store, metrics)
     batch = live(start=100)
-    await apply_batch(store, batch, CORE, before_fold=monitor.observe)
+    await sampled(store, batch, monitor)
 
     # x1 starts the session (nothing to predict from), x2 has no product,
     # x3 follows p1 within the session: p2 is the top next item
@@ -137,7 +143,7 @@ async def test_an_event_is_scored_against_the_state_just_before_it() -> None:
     assert monitor.spent > 0.0
 
     # the same batch read again (a retry, a rewind) is not scored twice
-    await apply_batch(store, batch, CORE, before_fold=monitor.observe)
+    await sampled(store, batch, monitor)
     assert samples(metrics, "repeat") == 3
     assert monitor.window.samples == 1
 
@@ -151,9 +157,7 @@ async def test_a_miss_lowers_the_gauges() -> None:
         make_event("y1", EventType.PRODUCT_VIEW, "other", minutes=1000, product_id="p1"),
         make_event("y2", EventType.PRODUCT_VIEW, "other", minutes=1001, product_id="p9"),
     ]
-    await apply_batch(
-        store, [record(200 + i, e) for i, e in enumerate(events)], CORE, before_fold=monitor.observe
-    )
+    await sampled(store, [record(200 + i, e) for i, e in enumerate(events)], monitor)
     assert samples(metrics, "scored") == 1
     assert monitor.window.hit_rate == 0.0
     assert metrics.registry.get_sample_value("recstream_quality_mrr", {"k": "20"}) == 0.0
@@ -165,7 +169,7 @@ async def test_scoring_leaves_the_applied_state_exactly_as_without_it() -> None:
     for store in (plain, observed):
         await apply_batch(store, training(), CORE)
     await apply_batch(plain, live(100), CORE)
-    await apply_batch(observed, live(100), CORE, before_fold=monitor.observe)
+    await sampled(observed, live(100), monitor)
     assert monitor.window.samples == 1
     for user in ("new", "u0", "u9"):
         want, got = await plain.get_user(user), await observed.get_user(user)
@@ -180,7 +184,7 @@ async def test_samples_beyond_the_time_budget_are_counted_not_scored() -> None:
     await apply_batch(store, training(), CORE)
     metrics = ConsumerMetrics()
     monitor = monitor_for(store, metrics, budget=0.0)
-    await apply_batch(store, live(100), CORE, before_fold=monitor.observe)
+    await sampled(store, live(100), monitor)
     assert samples(metrics, "over_budget") == 2  # the two product views
     assert samples(metrics, "scored") == 0
     assert monitor.window.samples == 0

@@ -68,13 +68,3 @@ class KafkaDeadLetterSink:
             for letter in letters
         ]
         await asyncio.gather(*pending)
-
-
-class MemoryDeadLetterSink:
-    """Keeps dead letters in a list (benchmarks of the decode path, unit tests)."""
-
-    def __init__(self) -> None:
-        self.letters: list[DeadLetter] = []
-
-    async def publish(self, letters: Sequence[DeadLetter]) -> None:
-        self.letters.extend(letters)

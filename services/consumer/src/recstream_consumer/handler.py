@@ -1,29 +1,29 @@
 """The batch handler both runtimes share: one partition batch in, Redis and dead letters out.
 
-A batch of ``interactions`` is applied with :func:`recstream.apply.batch.apply_batch`
-(a batch of the ``catalog`` topic with :func:`~recstream.apply.batch.apply_catalog_batch`):
-atomic store steps guarded by watermarks. Then its dead letters
-are published and acknowledged. Only when :meth:`BatchHandler.handle`
-returns may the source commit the batch's offsets. Each applied batch is
-counted in :class:`~recstream_consumer.metrics.ConsumerMetrics`; the quality
-monitor (:mod:`~recstream_consumer.prequential`), when there is one, scores
-sampled events between the load of the batch's states and their fold.
+Each assigned partition has one :class:`~recstream.apply.batch.PartitionApplier`,
+which owns its batches: decode, fold, plan, the atomic store step guarded by
+watermarks, and the one retry policy. The handler adds what only a consumer
+does around it: the quality monitor (:mod:`~recstream_consumer.prequential`)
+scores sampled events before the batch is loaded (from its own reads, so the
+write path has no reads in the middle), the dead letters are published and
+acknowledged, and the batch is counted in
+:class:`~recstream_consumer.metrics.ConsumerMetrics`. Only when
+:meth:`BatchHandler.handle` returns may the source commit the batch's offsets.
 
-When Redis (or the dead-letter topic) is unavailable the handler asks the
-source to pause fetching and retries the same batch with jittered
-exponential backoff, for at most ``retry_budget_seconds``; then it raises
-:class:`BatchNotAppliedError` and the source re-reads the batch from its
+When Redis (or the dead-letter topic) is unavailable the applier asks the
+source, through the handler, to pause fetching and retries the same batch with
+jittered exponential backoff, for at most ``retry_budget_seconds``; then it
+raises :class:`BatchNotAppliedError` and the source re-reads the batch from its
 first offset later. Memory stays bounded (one batch), nothing is committed
 past what was applied, and the process does not exit.
 
-With a :class:`~recstream_consumer.rebuild.PartitionLog` the handler also
-tells the store where it read each partition from without a break (the
-offset after the last batch it applied since the partition was assigned, or
-the batch's first offset), so the store refuses a batch that does not continue
-the partition's state (:class:`~recstream.store.port.StateLostError`: Redis came
-back empty, or went back in time). The handler then re-applies the missing
-records from the log (:mod:`~recstream_consumer.rebuild`) and the batch after
-them. A rebuild runs in time slices: when one ends first, the handler raises
+With a :class:`~recstream_consumer.rebuild.PartitionLog` each applier also
+tells the store where it read its partition from without a break, so the
+store refuses a batch that does not continue the partition's state
+(:class:`~recstream.store.port.StateLostError`: Redis came back empty, or went
+back in time). The handler then re-applies the missing records from the log
+(:mod:`~recstream_consumer.rebuild`) and the batch after them. A rebuild runs in
+time slices: when one ends first, the handler raises
 :class:`RebuildPausedError` and the source reads the batch again, as after an
 outage. :meth:`BatchHandler.check_partitions` finds a partition that lost its
 state while no batch arrives for it (the status loop calls it every second).
@@ -32,25 +32,20 @@ state while no batch arrives for it (the status loop calls it every second).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 
-from recstream.apply.batch import BatchReport, RawRecord, apply_batch, apply_catalog_batch
+from recstream.apply.batch import BatchReport, DecodedBatch, PartitionApplier, RawRecord
+from recstream.apply.retry import TRANSIENT, BatchNotAppliedError, Retrier, RetryPolicy
 from recstream.model.config import CoreConfig
-from recstream.store.port import (
-    StateLostError,
-    StateStore,
-    StoreUnavailableError,
-    WatermarkConflictError,
-)
+from recstream.store.port import StateLostError, StateStore
 from recstream_consumer.deadletters import DeadLetterSink
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.prequential import QualityMonitor
@@ -58,16 +53,7 @@ from recstream_consumer.rebuild import SLICE_SECONDS, Partition, PartitionLog, S
 
 log = logging.getLogger(__name__)
 
-
-class ConsumerError(RuntimeError):
-    """Base of the consumer's errors."""
-
-
-class BatchNotAppliedError(ConsumerError):
-    """A batch could not be applied within the retry budget (or the consumer is stopping).
-
-    Nothing of it was committed to the log; it must be read again.
-    """
+__all__ = ["BatchNotAppliedError", "RetryPolicy"]  # the consumer's names for the core's
 
 
 class RebuildPausedError(BatchNotAppliedError):
@@ -85,18 +71,6 @@ class FlowControl(Protocol):
     def pause_fetching(self) -> None: ...
 
     def resume_fetching(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    initial_delay: float = 0.1
-    max_delay: float = 5.0
-    budget: float = 30.0
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random."""
-        ceiling = min(self.max_delay, self.initial_delay * (2.0**attempt))
-        return ceiling / 2 + rng.uniform(0.0, ceiling / 2)
 
 
 def batch_fields(records: Sequence[RawRecord]) -> dict[str, Any]:
@@ -158,9 +132,45 @@ class RecordHandler(Protocol):
         ...
 
 
-# A watermark conflict that outlived apply_batch's own re-reads means another writer
-# is busy with the same users (a rebalance in flight): wait and try again.
-_TRANSIENT = (StoreUnavailableError, WatermarkConflictError, KafkaError, OSError, TimeoutError)
+# The dead-letter topic's outages, beside the store's (the applier retries those itself).
+_PUBLISH_TRANSIENT = (KafkaError, *TRANSIENT)
+
+
+class _Walk:
+    """One batch's walk through the handler: its retries share one budget and one pause."""
+
+    def __init__(
+        self, handler: BatchHandler, records: Sequence[RawRecord], flow: FlowControl | None
+    ) -> None:
+        self.records = records
+        self.flow = flow
+        self.paused = False
+        self._handler = handler
+        first = records[0]
+        self.retrier = Retrier(
+            handler.retry,
+            handler.rng,
+            what=f"{first.topic}[{first.partition}]@{first.offset}",
+            stopping=handler.stopping,
+            on_retry=self.on_retry,
+        )
+
+    def on_retry(self, exc: BaseException, attempt: int, delay: float) -> None:
+        handler, first = self._handler, self.records[0]
+        handler.counters.retries += 1
+        handler.metrics.retries.inc()
+        if self.flow is not None and not self.paused:
+            self.flow.pause_fetching()
+            self.paused = True
+        log.warning(
+            "batch of %s[%d]@%d not applied yet (%s); retry %d in %.2fs",
+            first.topic, first.partition, first.offset, exc, attempt, delay,
+            extra=batch_fields(self.records),
+        )  # fmt: skip
+
+    def resume(self) -> None:
+        if self.paused and self.flow is not None:
+            self.flow.resume_fetching()
 
 
 class BatchHandler:
@@ -183,9 +193,9 @@ class BatchHandler:
         self._catalog_topic = catalog_topic
         self._dead_letters = dead_letters
         self._config = config
-        self._retry = retry or RetryPolicy()
-        self._rng = rng or random.Random()
-        self._stopping = asyncio.Event()
+        self.retry = retry or RetryPolicy()
+        self.rng = rng or random.Random()
+        self.stopping = asyncio.Event()
         self.counters = ConsumerCounters()
         self.metrics = metrics or ConsumerMetrics()
         self._quality = quality
@@ -197,87 +207,44 @@ class BatchHandler:
                 log, self._rebuild_from, self.metrics, rebuild_batch_records, rebuild_slice_seconds
             )
         )
-        self._next: dict[Partition, int] = {}  # offset after the last batch applied
+        self._appliers: dict[Partition, PartitionApplier] = {}  # one per assigned partition
         self._locks: dict[Partition, asyncio.Lock] = {}
 
     def request_stop(self) -> None:
         """Stop waiting out an outage: a batch in backoff is abandoned whole."""
-        self._stopping.set()
+        self.stopping.set()
+
+    def applier(self, key: Partition) -> PartitionApplier:
+        """The partition's applier, made at its first batch since it was assigned."""
+        applier = self._appliers.get(key)
+        if applier is None:
+            rebuilder = self._rebuilder
+            applier = self._appliers[key] = PartitionApplier(
+                self._store,
+                self._config,
+                catalog=key[0] == self._catalog_topic,
+                log_start=None if rebuilder is None else lambda: rebuilder.log_start(key),
+                retry=self.retry,
+                rng=self.rng,
+                stopping=self.stopping,
+            )
+        return applier
 
     async def handle(
         self, records: Sequence[RawRecord], flow: FlowControl | None = None
     ) -> BatchReport:
         """Apply one partition batch and publish its dead letters; then it may be committed."""
         key = (records[0].topic, records[0].partition)
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            report = await self._handle(key, records, flow)
-        # a redelivered older batch leaves it: the records up to it were applied before
-        self._next[key] = max(self._next.get(key, 0), records[-1].offset + 1)
-        return report
-
-    async def _handle(
-        self, key: Partition, records: Sequence[RawRecord], flow: FlowControl | None
-    ) -> BatchReport:
-        deadline = time.monotonic() + self._retry.budget
-        paused = False
-        attempt = 0
-
-        async def back_off(exc: BaseException, step: str) -> None:
-            nonlocal paused, attempt
-            self.counters.retries += 1
-            self.metrics.retries.inc()
-            if flow is not None and not paused:
-                flow.pause_fetching()
-                paused = True
-            delay = self._retry.delay(attempt, self._rng)
-            attempt += 1
-            first, context = records[0], batch_fields(records)
-            if time.monotonic() + delay > deadline or self._stopping.is_set():
-                self.counters.abandoned_batches += 1
-                raise BatchNotAppliedError(
-                    f"{step} of {first.topic}[{first.partition}]@{first.offset} failed: {exc}"
-                ) from exc
-            log.warning(
-                "%s of %s[%d]@%d failed (%s); retry %d in %.2fs",
-                step, first.topic, first.partition, first.offset, exc, attempt, delay,
-                extra=context,
-            )  # fmt: skip
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
-                self.counters.abandoned_batches += 1
-                raise BatchNotAppliedError("stopping during an outage") from exc
-
-        first = records[0].offset
-        read_from = min(first, self._next.get(key, first))
-        lost: StateLostError | None = None
+        walk = _Walk(self, records, flow)
         try:
-            while True:
-                try:
-                    if lost is not None:
-                        refused, lost = lost, None
-                        read_from = await self._restore(key, refused, read_from, first)
-                    started, sampling = time.perf_counter(), self._sampling_seconds()
-                    report = await self._apply(records, read_from)
-                    committed_at = time.time()
-                    seconds = time.perf_counter() - started
-                    seconds -= self._sampling_seconds() - sampling
-                    break
-                except StateLostError as exc:
-                    lost = exc
-                except _TRANSIENT as exc:
-                    await back_off(exc, "apply")
-            while True:
-                try:
-                    await self._dead_letters.publish(report.dead_letters)
-                    break
-                except _TRANSIENT as exc:
-                    await back_off(exc, "dead-letter publish")
+            async with self._locks.setdefault(key, asyncio.Lock()):
+                report, seconds, committed_at = await self._handle(key, walk)
+        except BatchNotAppliedError as exc:
+            if not isinstance(exc, RebuildPausedError):
+                self.counters.abandoned_batches += 1
+            raise
         finally:
-            if paused and flow is not None:
-                flow.resume_fetching()
-        if self._rebuilder is not None:
-            self._rebuilder.finish(key)
+            walk.resume()
         self.counters.add(report)
         interactions = records[0].topic != self._catalog_topic
         self.metrics.record_batch(report, records, seconds, committed_at if interactions else None)
@@ -298,72 +265,77 @@ class BatchHandler:
             )  # fmt: skip
         return report
 
-    def _sampling_seconds(self) -> float:
-        return self._quality.spent if self._quality is not None else 0.0
+    async def _handle(self, key: Partition, walk: _Walk) -> tuple[BatchReport, float, float]:
+        applier, records = self.applier(key), walk.records
+        batch: DecodedBatch | Sequence[RawRecord] = records
+        if key[0] != self._catalog_topic:
+            batch = applier.decode(records)
+            if self._quality is not None:
+                await self._quality.sample(batch)
+        read_from: int | None = None  # the applier's own continuity, until a rebuild
+        while True:
+            started = time.perf_counter()
+            try:
+                report = await applier.apply(batch, read_from=read_from, on_retry=walk.on_retry)
+                break
+            except StateLostError as lost:
+                read_from = await self._restore(key, lost, records[0].offset, read_from)
+        seconds, committed_at = time.perf_counter() - started, time.time()
+        while True:
+            try:
+                await self._dead_letters.publish(report.dead_letters)
+                break
+            except _PUBLISH_TRANSIENT as exc:
+                await walk.retrier.wait(exc, "dead-letter publish")
+        if self._rebuilder is not None:
+            self._rebuilder.finish(key)
+        return report, seconds, committed_at
 
     async def _restore(
-        self, key: Partition, refused: StateLostError, read_from: int, first: int
+        self, key: Partition, refused: StateLostError, first: int, read_from: int | None
     ) -> int:
         """Re-apply what the store lacks below the batch; the offset it now continues from."""
         assert self._rebuilder is not None, "only a checked batch is refused"
+        applier = self.applier(key)
+        if read_from is None:
+            known = applier.next_offset
+            read_from = first if known is None else min(first, known)
         if refused.watermark is None:
             start = await self._rebuilder.log_start(key, refresh=True)
         else:
             start = refused.watermark + 1
         if read_from <= start:
             return read_from  # the log start moved on: nothing is missing
-        if self._stopping.is_set():
+        if self.stopping.is_set():
             raise BatchNotAppliedError("stopping during a rebuild")
         if not await self._rebuilder.step(key, refused.watermark, first):
             raise RebuildPausedError(f"rebuild of {key[0]}[{key[1]}] goes on below offset {first}")
         return start
 
-    async def _apply(self, records: Sequence[RawRecord], read_from: int) -> BatchReport:
-        if self._rebuilder is None:
-            return await self._apply_from(records, None, 0)
-        log_start = await self._rebuilder.log_start((records[0].topic, records[0].partition))
-        return await self._apply_from(records, read_from, log_start)
-
-    def _rebuild_from(
+    async def _rebuild_from(
         self, records: Sequence[RawRecord], read_from: int, log_start: int
-    ) -> Awaitable[BatchReport]:
+    ) -> BatchReport:
         """Re-apply records read back from the log: past events, not live quality samples."""
-        return self._apply_from(records, read_from, log_start, observe=False)
-
-    def _apply_from(
-        self,
-        records: Sequence[RawRecord],
-        read_from: int | None,
-        log_start: int,
-        *,
-        observe: bool = True,
-    ) -> Awaitable[BatchReport]:
-        if records[0].topic == self._catalog_topic:
-            return apply_catalog_batch(
-                self._store, records, read_from=read_from, log_start=log_start
-            )
-        quality = self._quality if observe else None
-        observer = quality.observe if quality is not None else None
-        return apply_batch(
-            self._store,
-            records,
-            self._config,
-            before_fold=observer,
-            read_from=read_from,
-            log_start=log_start,
-        )
+        key = (records[0].topic, records[0].partition)
+        return await self.applier(key).apply(records, read_from=read_from, log_start=log_start)
 
     def forget_partitions(self, partitions: Iterable[Partition]) -> None:
         keys = list(partitions)
         for key in keys:
-            self._next.pop(key, None)
+            self._appliers.pop(key, None)
         if self._rebuilder is not None:
             self._rebuilder.forget(keys)
+
+    def _next(self, key: Partition) -> int | None:
+        applier = self._appliers.get(key)
+        return None if applier is None else applier.next_offset
 
     async def check_partitions(self, assignment: set[Partition]) -> None:
         if self._rebuilder is None:
             return
-        expected = {k: n for k, n in self._next.items() if k in assignment}  # before reading
+        expected = {  # before reading
+            k: n for k in assignment if (n := self._next(k)) is not None
+        }
         for topic in sorted({t for t, _ in expected}):
             marks = await self._store.partition_watermarks(topic)
             for (t, partition), end in expected.items():
@@ -374,16 +346,16 @@ class BatchHandler:
     async def _catch_up(self, key: Partition, end: int) -> None:
         """Rebuild a partition below ``end`` (the offset after its last applied batch)."""
         assert self._rebuilder is not None
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             async with self._locks.setdefault(key, asyncio.Lock()):
-                if self._next.get(key) != end:
+                if self._next(key) != end:
                     return  # a batch came (it rebuilds by itself), or the partition went
                 mark = (await self._store.partition_watermarks(key[0])).get(key[1])
                 if mark is not None and mark >= end - 1:
                     self._rebuilder.finish(key)
                     return
                 if mark is None and await self._rebuilder.log_start(key, refresh=True) >= end:
-                    self._next.pop(key)  # the log no longer holds what was applied
+                    self._appliers.pop(key)  # the log no longer holds what was applied
                     return
                 if await self._rebuilder.step(key, mark, end):
                     self._rebuilder.finish(key)

@@ -155,7 +155,7 @@ class ConsumerMetrics:
         self.quality_samples = Counter(
             "recstream_quality_samples",
             "Sampled events by outcome: scored, no_session (nothing to predict from), "
-            "no_product, repeat, erased, over_budget, error",
+            "no_product, repeat, over_budget, error",
             ["outcome"],
             registry=r,
         )

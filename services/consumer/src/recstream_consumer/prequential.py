@@ -1,12 +1,16 @@
 """Live prequential quality: score sampled events against the state just before them.
 
 For a sampled share of the ``interactions`` events (:func:`~recstream_consumer.quality.is_sampled`,
-by ``event_id``), before their batch is folded, the monitor asks: was the event's
+by ``event_id``), before their batch is applied, the monitor asks: was the event's
 product among the user's top ``k`` next items, as the next-products endpoint
 would have ranked them at the event's own time (with its defaults: items already
-seen in the session are not listed, so a re-visit counts as a miss)? The user's state is the one
-loaded for the batch with the user's earlier events of the same batch folded
-into a private copy; the shared statistics are those before the batch. The
+seen in the session are not listed, so a re-visit counts as a miss)? The monitor
+reads the user's state itself (one read per sampled user) and folds the user's
+earlier events of the same batch into a private copy; the shared statistics are
+those before the batch. It runs before the batch's load, not inside the write:
+the store step has no reads in the middle, and it does not run after the commit
+either, where the batch's own contributions to the statistics (the very
+transition it scores) would already count. The
 ranks feed a rolling window (:class:`~recstream_consumer.quality.RollingQuality`)
 exported as ``recstream_quality_hit_rate{k}`` and ``recstream_quality_mrr{k}``.
 
@@ -23,16 +27,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
+from recstream.apply.batch import DecodedBatch
 from recstream.contract.items import is_group
 from recstream.model.config import CoreConfig
 from recstream.model.fold import PositionedEvent, fold_user
+from recstream.model.state import UserState
 from recstream.offline.evaluation.metrics import rank_of
 from recstream.readmodel.load import current_session, load_context
 from recstream.scoring import ScoringConfig, next_items
-from recstream.store.port import BatchState
-from recstream.store.reads import StatsReader
+from recstream.store.reads import StatsReader, UserRead
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.quality import RollingQuality, TimeBudget, is_sampled
 
@@ -70,12 +75,11 @@ class QualityMonitor:
     def k(self) -> int:
         return self.window.k
 
-    async def observe(
-        self, by_user: Mapping[str, Sequence[PositionedEvent]], loaded: BatchState
-    ) -> None:
-        """Score the batch's sampled events (an ``apply_batch`` ``before_fold`` observer)."""
+    async def sample(self, batch: DecodedBatch) -> None:
+        """Score the batch's sampled events, before the batch is applied."""
         if self._rate <= 0.0:
             return
+        by_user = batch.by_user
         picked = [
             (user_id, index)
             for user_id, events in by_user.items()
@@ -93,23 +97,19 @@ class QualityMonitor:
             highest = max(highest, positioned.offset)
             outcome = "repeat"
             if positioned.offset > floor:
-                outcome = await self._sample(user_id, by_user[user_id], index, loaded)
+                outcome = await self._sample(user_id, by_user[user_id], index)
             self._metrics.quality_samples.labels(outcome).inc()
         self._scored_up_to[first.partition] = highest
 
-    async def _sample(
-        self, user_id: str, events: Sequence[PositionedEvent], index: int, loaded: BatchState
-    ) -> str:
+    async def _sample(self, user_id: str, events: Sequence[PositionedEvent], index: int) -> str:
         item = events[index].event.item_key
         if item is None or is_group(item):
             return "no_product"
-        if user_id in loaded.erasures:
-            return "erased"
         started = self._clock()
         if not self._budget.available(started):
             return "over_budget"
         try:
-            outcome = await self._score(user_id, events, index, item, loaded)
+            outcome = await self._score(user_id, events, index, item)
         except Exception:  # scoring must never fail a batch
             log.warning("quality sample of %s failed", user_id, exc_info=True)
             outcome = "error"
@@ -125,16 +125,16 @@ class QualityMonitor:
         events: Sequence[PositionedEvent],
         index: int,
         item: str,
-        loaded: BatchState,
     ) -> str:
         positioned = events[index]
-        state = loaded.users[user_id]
+        (stored,) = await self._reader.read([UserRead(user_id)])
+        state = stored if stored is not None else UserState(user_id)
         if state.watermark is not None and state.watermark.covers(
             positioned.partition, positioned.offset
         ):
             return "repeat"  # already applied: the stored state is not the one before it
         if index:
-            state = fold_user(state, events[:index], self._core).state  # a private copy
+            state = fold_user(state, events[:index], self._core, take_ownership=True).state
         now = positioned.event.occurred_at.timestamp()
         session = current_session(state, now, self._core)
         if session is None or not session.items:

@@ -1,4 +1,5 @@
-"""The consumer's status port (aiohttp, in the consumer's own event loop).
+"""The consumer's status port (aiohttp, in the consumer's own event loop; faust-streaming
+depends on aiohttp already, so the port costs no dependency of its own).
 
 - ``GET /metrics``: the Prometheus exposition of the consumer's registry;
 - ``GET /healthz``: liveness. The answer comes from the event loop that runs

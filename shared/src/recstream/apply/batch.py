@@ -1,15 +1,40 @@
-"""The batch-apply core: one partition batch of raw records in, one atomic store commit out.
+"""The owner of one partition's batches: decode, fold, plan, commit, and the outcome.
 
-Both consumer runtimes (aiokafka and faust) and the replay command call
-:func:`apply_batch`; it decodes, routes bad records to dead letters, folds
-each user's events with the pure core and commits through the store port.
+Every path that writes the log's effect into a store goes through a
+:class:`PartitionApplier`: both consumer runtimes (through the consumer's batch
+handler), the rebuild of a lost partition, the replay command, the offline
+evaluation and the benchmarks. For one partition of one topic it
+
+1. decodes the records (:func:`decode_batch`: bad ones become dead letters with
+   the reason, the rest are grouped by user, in offset order);
+2. loads the users' states and the partition's shard watermarks, folds each
+   user's events with the pure core, plans the per-shard writes and commits all
+   of it in one store step guarded by the watermarks it read;
+3. retries with one :class:`RetryPolicy` what another writer or an outage got in
+   the way of (a watermark conflict during a rebalance, an unavailable store):
+   jittered exponential backoff within a time budget, each wait reported to
+   ``on_retry`` (the consumer pauses fetching there), and
+   :class:`BatchNotAppliedError` past the budget or when asked to stop;
+4. keeps the partition's continuity: the offset after the last batch it applied.
+   With ``log_start`` (the partition's first offset in the log) every commit asks
+   the store to check that the batch continues the partition's state, and a store
+   that lost it refuses with :class:`~recstream.store.port.StateLostError`, which
+   is not retried here: the caller rebuilds from the log and applies again.
+
+It returns a :class:`~recstream.apply.batch.BatchReport`: what was applied,
+skipped as already applied, dropped as a duplicate or as erased, and dead-lettered.
+A new applier is made for a partition each time it is assigned: continuity
+starts again from the first batch read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from recstream.apply.retry import TRANSIENT, Retrier, RetryHook, RetryPolicy
 from recstream.contract.catalog import CatalogRecord, decode_catalog_record
 from recstream.contract.events import Event, EventError, check_event_size, decode_event
 from recstream.model.config import CoreConfig
@@ -17,19 +42,9 @@ from recstream.model.fold import PositionedEvent, fold_user
 from recstream.model.statistics import StatDelta
 from recstream.plan.erasure import is_erased
 from recstream.plan.shards import plan_catalog_writes, plan_shard_writes
-from recstream.store.port import (
-    BatchCommit,
-    BatchState,
-    StateStore,
-    UserWrite,
-    WatermarkConflictError,
-)
+from recstream.store.port import BatchCommit, StateStore, UserWrite
 
-MAX_CONFLICT_RETRIES = 3
-
-# Sees a batch's decoded events by user and their loaded states before the fold; must not
-# change them (the consumer's live quality sampler scores events against them).
-BatchObserver = Callable[[Mapping[str, Sequence[PositionedEvent]], BatchState], Awaitable[None]]
+LogStart = Callable[[], Awaitable[int]]  # the partition's first offset in the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,74 +111,194 @@ def decode_record(record: RawRecord, config: CoreConfig) -> PositionedEvent:
     return PositionedEvent(event, record.partition, record.offset, received_at)
 
 
-async def apply_batch(
-    store: StateStore,
-    records: Sequence[RawRecord],
-    config: CoreConfig,
-    *,
-    before_fold: BatchObserver | None = None,
-    read_from: int | None = None,
-    log_start: int = 0,
-) -> BatchReport:
-    """Apply one batch of records of a single partition, in offset order.
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """A partition batch after decoding: the good events by user (offset order), the bad
+    records as dead letters."""
 
-    ``before_fold`` is awaited after each load of the batch's states, before they are folded.
-    With ``read_from`` (and the partition's ``log_start``) the store refuses, with
-    :class:`~recstream.store.port.StateLostError`, a batch that does not continue its partition
-    (see :class:`~recstream.store.port.BatchCommit`).
-    """
+    records: Sequence[RawRecord]
+    by_user: dict[str, list[PositionedEvent]]
+    dead_letters: list[DeadLetter]
+
+    @property
+    def topic(self) -> str:
+        return self.records[0].topic
+
+    @property
+    def partition(self) -> int:
+        return self.records[0].partition
+
+    @property
+    def first_offset(self) -> int:
+        return self.records[0].offset
+
+    @property
+    def last_offset(self) -> int:
+        return self.records[-1].offset
+
+
+def decode_batch(records: Sequence[RawRecord], config: CoreConfig) -> DecodedBatch:
+    """Decode a partition batch (pure): bad records become dead letters, the rest go by user."""
     if not records:
         raise ValueError("empty batch")
-    topic, partition = records[0].topic, records[0].partition
-    report = BatchReport(topic, partition, records[-1].offset, records=len(records))
     by_user: dict[str, list[PositionedEvent]] = {}
+    dead: list[DeadLetter] = []
     for record in records:
         try:
             positioned = decode_record(record, config)
         except EventError as exc:
-            report.dead_letters.append(DeadLetter(record, exc.reason, exc.detail))
+            dead.append(DeadLetter(record, exc.reason, exc.detail))
             continue
         by_user.setdefault(positioned.event.user_id, []).append(positioned)
-    report.users = len(by_user)
-    for attempt in range(MAX_CONFLICT_RETRIES + 1):
-        loaded = await store.load_batch(list(by_user), topic, partition)
-        if before_fold is not None:
-            await before_fold(by_user, loaded)
+    return DecodedBatch(records, by_user, dead)
+
+
+class PartitionApplier:
+    def __init__(
+        self,
+        store: StateStore,
+        config: CoreConfig,
+        *,
+        catalog: bool = False,
+        log_start: LogStart | None = None,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        stopping: asyncio.Event | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> None:
+        """``catalog``: the partition is of the ``catalog`` topic (upserts and deletes of
+        items). ``log_start``: how to learn the partition's first offset in the log; without
+        it the store takes every batch (a replay that lays out its own log, the evaluation,
+        tests)."""
+        self._store = store
+        self._config = config
+        self._catalog = catalog
+        self._log_start = log_start
+        self._retry = retry or RetryPolicy()
+        self._rng = rng or random.Random()
+        self._stopping = stopping
+        self._on_retry = on_retry
+        self.next_offset: int | None = None  # the offset after the last batch applied
+
+    def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
+        return decode_batch(records, self._config)
+
+    async def apply(
+        self,
+        batch: DecodedBatch | Sequence[RawRecord],
+        *,
+        read_from: int | None = None,
+        log_start: int | None = None,
+        on_retry: RetryHook | None = None,
+    ) -> BatchReport:
+        """Apply one batch (records, or records already decoded), in offset order.
+
+        ``read_from`` (default: the batch's first offset, or the offset after the last batch
+        this applier applied when that is lower) is where the partition was read from without
+        a break; it is checked when the applier knows the log start (``log_start`` here or
+        the provider given at construction).
+        """
+        if not isinstance(batch, DecodedBatch):  # a catalog batch is decoded as it commits
+            batch = DecodedBatch(batch, {}, []) if self._catalog else self.decode(batch)
+        checked = log_start is not None or self._log_start is not None
+        if checked and read_from is None:
+            read_from = batch.first_offset
+            if self.next_offset is not None:
+                read_from = min(read_from, self.next_offset)
+        what = f"{batch.topic}[{batch.partition}]@{batch.first_offset}"
+        retrier = Retrier(
+            self._retry,
+            self._rng,
+            what=what,
+            stopping=self._stopping,
+            on_retry=on_retry or self._on_retry,
+        )
+        while True:
+            try:
+                start = log_start
+                if checked and start is None:
+                    assert self._log_start is not None
+                    start = await self._log_start()
+                report = await self._commit(batch, read_from if checked else None, start or 0)
+                break
+            except TRANSIENT as exc:
+                await retrier.wait(exc, "apply")
+        self.next_offset = max(self.next_offset or 0, batch.last_offset + 1)
+        return report
+
+    async def _commit(self, batch: DecodedBatch, read_from: int | None, start: int) -> BatchReport:
+        if self._catalog:
+            return await self._commit_catalog(batch, read_from, start)
+        store, config = self._store, self._config
+        topic, partition, last = batch.topic, batch.partition, batch.last_offset
+        report = BatchReport(topic, partition, last, records=len(batch.records))
+        report.dead_letters = list(batch.dead_letters)
+        report.users = len(batch.by_user)
+        loaded = await store.load_batch(list(batch.by_user), topic, partition)
         writes: list[UserWrite] = []
         deltas: list[StatDelta] = []
-        applied = skipped = duplicates = 0
-        erased = 0
-        for user_id, events in by_user.items():
+        for user_id, events in batch.by_user.items():
             before = loaded.users[user_id]
             erased_at = loaded.erasures.get(user_id)
             if erased_at is not None:
                 kept = [
                     e for e in events if not is_erased(e.event.occurred_at.timestamp(), erased_at)
                 ]
-                erased += len(events) - len(kept)
+                report.erased += len(events) - len(kept)
                 events = kept
             watermark = before.watermark
             outcome = fold_user(before, events, config, take_ownership=True)
-            applied += outcome.applied
-            skipped += outcome.skipped
-            duplicates += outcome.duplicates
+            report.applied += outcome.applied
+            report.skipped += outcome.skipped
+            report.duplicates += outcome.duplicates
             deltas += outcome.deltas
             if outcome.state.watermark != watermark:
                 writes.append(UserWrite(outcome.state, watermark))
         shards = plan_shard_writes(deltas, loaded.shard_marks, store.keyspace, config)
-        commit = BatchCommit(
-            topic, partition, report.last_offset, writes, shards, read_from, log_start
+        await store.commit_batch(
+            BatchCommit(topic, partition, last, writes, shards, read_from, start)
         )
-        try:
-            await store.commit_batch(commit)
-        except WatermarkConflictError:
-            if attempt == MAX_CONFLICT_RETRIES:
-                raise
-            continue
-        report.applied, report.skipped, report.duplicates = applied, skipped, duplicates
-        report.erased = erased
-        break
-    return report
+        return report
+
+    async def _commit_catalog(
+        self, batch: DecodedBatch, read_from: int | None, start: int
+    ) -> BatchReport:
+        store = self._store
+        topic, partition, last = batch.topic, batch.partition, batch.last_offset
+        report = BatchReport(topic, partition, last, records=len(batch.records))
+        decoded: list[tuple[int, CatalogRecord]] = []
+        for record in batch.records:
+            try:
+                if record.value is None:
+                    raise EventError("empty", "record has no value")
+                decoded.append((record.offset, decode_catalog_record(record.value)))
+            except EventError as exc:
+                report.dead_letters.append(DeadLetter(record, exc.reason, exc.detail))
+        loaded = await store.load_batch([], topic, partition)
+        marks, keys = loaded.shard_marks, store.keyspace
+        fresh = [(o, r) for o, r in decoded if o > marks.get(keys.shard_of(r.item), -1)]
+        shards = plan_catalog_writes(fresh, marks, keys)
+        await store.commit_batch(BatchCommit(topic, partition, last, [], shards, read_from, start))
+        report.applied, report.skipped = len(fresh), len(decoded) - len(fresh)
+        return report
+
+
+async def apply_batch(
+    store: StateStore,
+    records: Sequence[RawRecord],
+    config: CoreConfig,
+    *,
+    read_from: int | None = None,
+    log_start: int = 0,
+) -> BatchReport:
+    """Apply one batch of one partition with a fresh :class:`PartitionApplier` (a replay, the
+    evaluation, a benchmark: nothing to remember between batches). With ``read_from`` the
+    store checks that the batch continues the partition (see
+    :class:`~recstream.store.port.BatchCommit`)."""
+    applier = PartitionApplier(store, config)
+    if read_from is None:
+        return await applier.apply(records)
+    return await applier.apply(records, read_from=read_from, log_start=log_start)
 
 
 async def apply_catalog_batch(
@@ -173,36 +308,8 @@ async def apply_catalog_batch(
     read_from: int | None = None,
     log_start: int = 0,
 ) -> BatchReport:
-    """Apply one partition batch of the ``catalog`` topic: upserts and deletes of items.
-
-    ``read_from`` and ``log_start`` as for :func:`apply_batch`.
-    """
-    if not records:
-        raise ValueError("empty batch")
-    topic, partition = records[0].topic, records[0].partition
-    report = BatchReport(topic, partition, records[-1].offset, records=len(records))
-    decoded: list[tuple[int, CatalogRecord]] = []
-    for record in records:
-        try:
-            if record.value is None:
-                raise EventError("empty", "record has no value")
-            decoded.append((record.offset, decode_catalog_record(record.value)))
-        except EventError as exc:
-            report.dead_letters.append(DeadLetter(record, exc.reason, exc.detail))
-    for attempt in range(MAX_CONFLICT_RETRIES + 1):
-        loaded = await store.load_batch([], topic, partition)
-        marks, keys = loaded.shard_marks, store.keyspace
-        fresh = [(o, r) for o, r in decoded if o > marks.get(keys.shard_of(r.item), -1)]
-        shards = plan_catalog_writes(fresh, marks, keys)
-        try:
-            commit = BatchCommit(
-                topic, partition, report.last_offset, [], shards, read_from, log_start
-            )
-            await store.commit_batch(commit)
-        except WatermarkConflictError:
-            if attempt == MAX_CONFLICT_RETRIES:
-                raise
-            continue
-        report.applied, report.skipped = len(fresh), len(decoded) - len(fresh)
-        break
-    return report
+    """:func:`apply_batch` for a batch of the ``catalog`` topic (upserts and deletes of items)."""
+    applier = PartitionApplier(store, CoreConfig(), catalog=True)
+    if read_from is None:
+        return await applier.apply(records)
+    return await applier.apply(records, read_from=read_from, log_start=log_start)
