@@ -123,17 +123,6 @@ class MarkWatch:
             longest[p] = max(longest.get(p, 0.0), end - moved)
         return longest
 
-    def longest_stall(self, start: float, end: float) -> float:
-        """The longest time within [start, end] during which no partition watermark moved."""
-        longest, last_move, previous = 0.0, start, self.at(start)
-        for at, marks in self.samples:
-            if at <= start or at > end:
-                continue
-            if marks != previous:
-                longest = max(longest, at - last_move)
-                last_move, previous = at, marks
-        return max(longest, end - last_move)
-
 
 async def committed_offsets(
     bootstrap: str, group: str, topic: str, partitions: int

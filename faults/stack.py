@@ -119,7 +119,6 @@ class RedisServer:
         self.port = free_port()
         self.persistent = persistent
         self.child: Child | None = None
-        self.restarts = 0
 
     @property
     def url(self) -> str:
@@ -171,11 +170,6 @@ class RedisServer:
     def resume(self) -> None:
         assert self.child is not None
         self.child.signal(signal.SIGCONT)
-
-    def restart(self, *, empty: bool = False) -> None:
-        self.stop()
-        self.restarts += 1
-        self.start(empty=empty)
 
 
 class Broker:

@@ -8,6 +8,11 @@ that is not a Kubernetes object, a patch that matches nothing, or a
 kustomization field it does not implement (so a new feature cannot be silently
 ignored). ``tests/unit/test_deploy.py`` also compares its output with
 ``kubectl kustomize`` where kubectl is installed.
+
+Why our own: Kustomize is a Go program with no Python port, and neither it nor kubectl
+comes from the package registries this project installs from, so the tests could not
+render the manifests at all on a fresh machine or in CI. The subset here is what
+``deploy/`` uses, and anything else fails loudly.
 """
 
 from __future__ import annotations

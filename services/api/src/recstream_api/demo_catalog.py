@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from recstream.contract.catalog import GroupRecord, ProductRecord
 from recstream.contract.events import Event
 
-DEPARTMENTS = 6
 PRODUCTS_PER_DEPARTMENT = 8
 GROUPS_PER_DEPARTMENT = 2
 SEED_SPAN = timedelta(hours=20)

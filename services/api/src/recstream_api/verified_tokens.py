@@ -7,17 +7,23 @@ verify_token` and the principal it yielded. It is used until the token's ``exp``
 the leeway: past ``exp`` the full check decides again) and at most ``max_age`` seconds
 after the check, which also bounds how long a token outlives a key removed from a JWKS.
 The least recently used entries are dropped beyond ``size``. Failed checks are never
-stored. Everything runs on the event loop thread, so no lock is needed.
+stored. Everything runs on the event loop thread, so no lock is needed. The cache is
+cachetools' ``TLRUCache`` (a per-entry time to use, least recently used eviction).
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from cachetools import TLRUCache
+
 T = TypeVar("T")
+
+
+def _until(_token: str, entry: tuple[object, float], _now: float) -> float:
+    return entry[1]
 
 
 class VerifiedTokens(Generic[T]):
@@ -25,21 +31,17 @@ class VerifiedTokens(Generic[T]):
         self._size = size
         self._max_age = max_age
         self._clock = clock
-        self._entries: OrderedDict[str, tuple[T, float]] = OrderedDict()
+        self._entries: TLRUCache[str, tuple[T, float]] = TLRUCache(
+            maxsize=max(size, 1), ttu=_until, timer=clock
+        )
 
     def __len__(self) -> int:
+        self._entries.expire()
         return len(self._entries)
 
     def get(self, token: str) -> T | None:
         entry = self._entries.get(token)
-        if entry is None:
-            return None
-        value, until = entry
-        if self._clock() >= until:
-            del self._entries[token]
-            return None
-        self._entries.move_to_end(token)
-        return value
+        return None if entry is None else entry[0]
 
     def put(self, token: str, value: T, expires_at: float) -> None:
         """Remember ``value`` for ``token`` until ``expires_at`` (epoch seconds) at most."""
@@ -48,6 +50,3 @@ class VerifiedTokens(Generic[T]):
         if self._size <= 0 or until <= now:
             return
         self._entries[token] = (value, until)
-        self._entries.move_to_end(token)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)

@@ -164,7 +164,10 @@ async def run_top_n(
 
 
 def plot(summaries: Sequence[dict[str, Any]], path: Path) -> None:
-    """HR@K and MRR@K for K = 1..k per method, one row of plots per mode."""
+    """HR@K and MRR@K for K = 1..k per method, one row of plots per mode.
+
+    matplotlib is the CLI's dependency for the benchmark harness's charts (``bench/``,
+    launched by ``recstream bench``); this chart reuses it, imported only here."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -204,7 +204,16 @@ class UserState:
         )
 
     def to_json(self) -> bytes:
-        """The state as JSON (the watermark is stored beside it, not inside)."""
+        """The state as JSON (the watermark is stored beside it, not inside).
+
+        The short field names are the stored format (``f`` is its version); each maps to
+        the attribute of the same meaning above (``fa`` first_at, ``up`` unique_products,
+        ``dd`` dedupe, ...), and Python code only uses the attribute names. The codec is
+        written out rather than a msgspec Struct because the stored format is a contract
+        of every keyspace version already written: a msgspec codec (faster, and its own
+        schema) comes with a new ``STATE_FORMAT`` that readers accept beside this one, as
+        part of the hot-path work, where its gain is measured.
+        """
         return orjson.dumps(
             {
                 "f": STATE_FORMAT,

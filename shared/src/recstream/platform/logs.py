@@ -10,6 +10,11 @@ in the message and in every field, and fields whose name says secret
 replaced by ``***``.
 
 A service calls :func:`configure_logging` once, in its composition root.
+
+Why a ``logging.Formatter`` and not structlog: most lines come from libraries that log
+through the standard library (aiokafka, faust, uvicorn, redis-py); one formatter on the
+root handler gives all of them the same fields and the same secret masking, which a
+structlog pipeline would only reach through this same standard-library bridge.
 """
 
 from __future__ import annotations

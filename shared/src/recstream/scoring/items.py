@@ -10,7 +10,6 @@ import heapq
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 
-from recstream.contract.catalog import CatalogItem
 from recstream.contract.items import product_key
 from recstream.readmodel.context import RecommendationContext
 
@@ -36,10 +35,6 @@ def category_of(ctx: RecommendationContext, item: str) -> str | None:
         if product in ctx.item_categories:
             return ctx.item_categories[product]
     return ctx.item_categories.get(item)
-
-
-def catalog_entry(ctx: RecommendationContext, item: str) -> CatalogItem | None:
-    return ctx.catalog.get(item)
 
 
 def normalise(scores: Mapping[str, float]) -> dict[str, float]:
