@@ -22,19 +22,6 @@ from recstream.offline.evaluation.protocol import EventSession, group_sessions, 
 
 from .eventgen import make_event
 
-DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
-
-
-@pytest.fixture(scope="module")
-def datasets() -> Path:
-    """../shared/datasets, or a failure: the reproduction tests never skip."""
-    if not (DATASETS / "yoochoose-100k").is_dir():
-        pytest.fail(
-            f"{DATASETS / 'yoochoose-100k'} is missing: the baseline reproduction tests need "
-            "the real datasets in ../shared/datasets (see its README)"
-        )
-    return DATASETS
-
 
 def session(
     name: str, items: list[str], end_minute: float, user: str | None = None

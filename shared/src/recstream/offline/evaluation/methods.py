@@ -12,8 +12,9 @@ The recommender is asked exactly as the API asks it, from a loaded
   session blended, products only).
 
 Each is asked for two lists: the **full** list of the published protocols
-(``include_seen``: items of the session may come back, so a repeated click can
-be a hit), and the **widget** list, as the API serves it by default (the item on
+(``include_seen``, and the cart filter off: items of the session and of the cart may
+come back, so a repeated click or an order of a carted item can be a hit), and the
+**widget** list, as the API serves it by default (the item on
 screen and every item seen in the session left out, back-filled from the rest).
 
 The baselines are :mod:`recstream.offline.evaluation.baselines`, trained on the training
@@ -90,7 +91,12 @@ def system_ranking(
         raise UnknownMethodError(method)
     weights = None if method == "blend" else dict(_ALONE[method])
     request = RecommendationRequest(
-        limit=k, weights=weights, current_items=current, include_seen=include_seen
+        limit=k,
+        weights=weights,
+        current_items=current,
+        include_seen=include_seen,
+        # the full list may bring back what the session holds, the cart's products too
+        exclude_in_cart=not include_seen,
     )
     return [scored.item for scored in recommend(ctx, request, scoring, core).items]
 
