@@ -78,11 +78,33 @@ class _Catalogue:
         return top
 
 
+class _DenseScorer:
+    """What EASE and ALS share: a dense score per catalogue item from ``_scores``."""
+
+    catalogue: _Catalogue
+
+    def _scores(self, items: Sequence[str]) -> NDArray[np.floating] | None:
+        raise NotImplementedError
+
+    def scores(self, items: Sequence[str]) -> dict[str, float]:
+        """Item -> score for every catalogue item ({} without a known item)."""
+        scores = self._scores(items)
+        if scores is None:
+            return {}
+        return dict(zip(self.catalogue.items, scores.tolist(), strict=True))
+
+    def recommend(
+        self, items: Sequence[str], k: int, *, exclude: Collection[str] = ()
+    ) -> list[str]:
+        scores = self._scores(items)
+        return [] if scores is None else self.catalogue.top(scores, k, exclude)
+
+
 class EASEOptions(TypedDict, total=False):
     regularization: float
 
 
-class EASE:
+class EASE(_DenseScorer):
     """EASE (Steck, WWW 2019, "Embarrassingly Shallow Autoencoders for Sparse Data").
 
     ``X`` is the binary row x item matrix; ``P = (X^T X + lambda I)^-1`` and the item-item
@@ -124,19 +146,6 @@ class EASE:
         known = list(self.catalogue.counts(items))
         return self.weights[known].sum(axis=0) if known else None
 
-    def scores(self, items: Sequence[str]) -> dict[str, float]:
-        """Item -> ``x B`` for every catalogue item ({} without a known item)."""
-        scores = self._scores(items)
-        if scores is None:
-            return {}
-        return dict(zip(self.catalogue.items, scores.tolist(), strict=True))
-
-    def recommend(
-        self, items: Sequence[str], k: int, *, exclude: Collection[str] = ()
-    ) -> list[str]:
-        scores = self._scores(items)
-        return [] if scores is None else self.catalogue.top(scores, k, exclude)
-
 
 class ALSOptions(TypedDict, total=False):
     factors: int
@@ -146,7 +155,7 @@ class ALSOptions(TypedDict, total=False):
     seed: int
 
 
-class ALS:
+class ALS(_DenseScorer):
     """Implicit-feedback ALS (Hu, Koren & Volinsky, ICDM 2008, "Collaborative Filtering
     for Implicit Feedback Datasets") with ``implicit``'s CPU
     ``AlternatingLeastSquares`` (conjugate gradient, Takacs et al. 2011).
@@ -206,16 +215,3 @@ class ALS:
         factor = self.model.recalculate_user(0, row)
         scores: NDArray[np.float32] = self.model.item_factors @ factor
         return scores
-
-    def scores(self, items: Sequence[str]) -> dict[str, float]:
-        """Item -> factor dot product for every catalogue item ({} without a known item)."""
-        scores = self._scores(items)
-        if scores is None:
-            return {}
-        return dict(zip(self.catalogue.items, scores.tolist(), strict=True))
-
-    def recommend(
-        self, items: Sequence[str], k: int, *, exclude: Collection[str] = ()
-    ) -> list[str]:
-        scores = self._scores(items)
-        return [] if scores is None else self.catalogue.top(scores, k, exclude)
