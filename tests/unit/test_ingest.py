@@ -170,3 +170,31 @@ def test_a_laid_out_record_above_the_size_limit_is_refused_like_a_read_one() -> 
         with pytest.raises(EventError) as refused:
             decode_record(record, CONFIG)
         assert refused.value.reason == "oversize"
+
+
+async def test_an_event_after_the_decay_horizon_is_dead_lettered_and_the_next_goes_on() -> None:
+    """A producer whose clock is years ahead stamps the event and the record alike: the
+    future rule lets it through, and its forward-decayed weight would overflow (2100)."""
+    store = MemoryStore()
+    for n, year in enumerate((2040, 2100)):
+        at = datetime(year, 1, 1, tzinfo=UTC)
+        far = make_event(f"far-{year}", EventType.PRODUCT_VIEW, occurred_at=at.isoformat())
+        stamped = int(at.timestamp() * 1000)
+        records = [
+            replace(record(2 * n, far), timestamp_ms=stamped),
+            record(2 * n + 1, make_event(f"next-{year}", EventType.PRODUCT_VIEW)),
+        ]
+        report = await apply_batch(store, records, CONFIG)
+        assert [(d.record.offset, d.reason) for d in report.dead_letters] == [
+            (2 * n, "beyond_decay_horizon")
+        ]
+        assert "decay_landmark" in report.dead_letters[0].detail
+        assert report.applied == 1
+    assert CONFIG.decay_horizon < datetime(2040, 1, 1, tzinfo=UTC).timestamp()
+    # the last representable time is still applied
+    at = datetime.fromtimestamp(CONFIG.decay_horizon - 60, UTC)
+    edge = make_event("edge", EventType.PRODUCT_VIEW, occurred_at=at.isoformat())
+    report = await apply_batch(
+        store, [replace(record(5, edge), timestamp_ms=int(at.timestamp() * 1000))], CONFIG
+    )
+    assert (report.applied, report.dead_letters) == (1, [])

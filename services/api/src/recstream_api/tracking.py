@@ -78,7 +78,7 @@ def validate_events(
             bad.append({"index": index, "event_id": event_id, "errors": _problems(exc)})
         except EventError as exc:
             problem = {"loc": "event", "msg": exc.detail, "type": exc.reason}
-            if exc.reason == "future_event":
+            if exc.reason in ("future_event", "beyond_decay_horizon"):
                 problem["loc"] = "occurred_at"
             bad.append({"index": index, "event_id": event_id, "errors": [problem]})
     if bad:
