@@ -132,8 +132,9 @@ class RecordHandler(Protocol):
         ...
 
 
-# The dead-letter topic's outages, beside the store's (the applier retries those itself).
-_PUBLISH_TRANSIENT = (KafkaError, *TRANSIENT)
+# The broker's outages beside the store's: the dead-letter topic, the log read in a rebuild
+# (the applier waits out those of its own store step).
+_OUTAGE = (KafkaError, *TRANSIENT)
 
 
 class _Walk:
@@ -227,6 +228,7 @@ class BatchHandler:
                 retry=self.retry,
                 rng=self.rng,
                 stopping=self.stopping,
+                retry_on=(KafkaError,),  # the log start is read from the broker
             )
         return applier
 
@@ -273,19 +275,25 @@ class BatchHandler:
             if self._quality is not None:
                 await self._quality.sample(batch)
         read_from: int | None = None  # the applier's own continuity, until a rebuild
+        lost: StateLostError | None = None
         while True:
             started = time.perf_counter()
             try:
+                if lost is not None:
+                    refused, lost = lost, None
+                    read_from = await self._restore(key, refused, records[0].offset, read_from)
                 report = await applier.apply(batch, read_from=read_from, on_retry=walk.on_retry)
                 break
-            except StateLostError as lost:
-                read_from = await self._restore(key, lost, records[0].offset, read_from)
+            except StateLostError as exc:
+                lost = exc
+            except _OUTAGE as exc:  # reading the log or the store during a rebuild
+                await walk.retrier.wait(exc, "rebuild")
         seconds, committed_at = time.perf_counter() - started, time.time()
         while True:
             try:
                 await self._dead_letters.publish(report.dead_letters)
                 break
-            except _PUBLISH_TRANSIENT as exc:
+            except _OUTAGE as exc:
                 await walk.retrier.wait(exc, "dead-letter publish")
         if self._rebuilder is not None:
             self._rebuilder.finish(key)

@@ -174,11 +174,13 @@ class PartitionApplier:
         rng: random.Random | None = None,
         stopping: asyncio.Event | None = None,
         on_retry: RetryHook | None = None,
+        retry_on: tuple[type[BaseException], ...] = (),
     ) -> None:
         """``catalog``: the partition is of the ``catalog`` topic (upserts and deletes of
         items). ``log_start``: how to learn the partition's first offset in the log; without
         it the store takes every batch (a replay that lays out its own log, the evaluation,
-        tests)."""
+        tests). ``retry_on``: more errors to wait out, beside the store's (the log client's
+        errors, when ``log_start`` reads the log)."""
         self._store = store
         self._config = config
         self._catalog = catalog
@@ -187,6 +189,7 @@ class PartitionApplier:
         self._rng = rng or random.Random()
         self._stopping = stopping
         self._on_retry = on_retry
+        self._transient = (*TRANSIENT, *retry_on)
         self.next_offset: int | None = None  # the offset after the last batch applied
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
@@ -230,7 +233,7 @@ class PartitionApplier:
                     start = await self._log_start()
                 report = await self._commit(batch, read_from if checked else None, start or 0)
                 break
-            except TRANSIENT as exc:
+            except self._transient as exc:
                 await retrier.wait(exc, "apply")
         self.next_offset = max(self.next_offset or 0, batch.last_offset + 1)
         return report
