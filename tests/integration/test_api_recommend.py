@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from recstream.apply.batch import RawRecord, apply_batch, apply_catalog_batch
 from recstream.contract.keyspace import Keyspace
+from recstream.store.port import StateStore
 from recstream.store.redis import RedisStore
 from recstream_api.settings import ApiSettings
 
@@ -109,7 +110,7 @@ def as_records(
     ]
 
 
-async def load_shop(store: RedisStore, settings: ApiSettings) -> list[RawRecord]:
+async def load_shop(store: StateStore, settings: ApiSettings) -> list[RawRecord]:
     catalog = [
         RawRecord("catalog", 0, i, int(NOW.timestamp() * 1000), None, json.dumps(r).encode())
         for i, r in enumerate(CATALOG)

@@ -7,19 +7,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 
 from recstream.scoring.config import ScoringConfig
-from recstream.store.redis import RedisStore
+from recstream.store.port import StateStore
+from recstream.store.reads import StatsReader
 from recstream_api.auth import Authenticator, Principal
 from recstream_api.publisher import EventPublisher
 from recstream_api.ratelimit import RateLimiter, route_kind
 from recstream_api.requestlog import note_subject
 from recstream_api.settings import ApiSettings
+
+
+class QueryStore(StateStore, StatsReader, Protocol):
+    """What the API needs of a store: the state port and the batched reads. The lifespan
+    gives it the Redis store; a test may give it the memory store (``create_app(store=...)``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +34,7 @@ class Resources:
 
     settings: ApiSettings
     redis: Redis
-    store: RedisStore
+    store: QueryStore
     publisher: EventPublisher
     authenticator: Authenticator
     clock: Callable[[], datetime]

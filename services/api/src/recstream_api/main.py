@@ -22,7 +22,7 @@ from recstream.store.redis import RedisStore
 from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
 from recstream_api.demo import install_demo
-from recstream_api.deps import Resources
+from recstream_api.deps import QueryStore, Resources
 from recstream_api.errors import install_error_handlers
 from recstream_api.limits import BodySizeLimit, single_query_values
 from recstream_api.logconfig import configure_api_logging
@@ -75,17 +75,30 @@ def build_redis(settings: ApiSettings) -> Redis:
     )
 
 
+def build_publisher(settings: ApiSettings) -> EventPublisher:
+    return EventPublisher(
+        settings.kafka, settings.producer_linger_ms, settings.produce_timeout_seconds
+    )
+
+
 def create_app(
     settings: ApiSettings | None = None,
     *,
     clock: Callable[[], datetime] = _utc_now,
     configure_logs: bool | None = None,
+    store: QueryStore | None = None,
+    publisher: EventPublisher | None = None,
 ) -> FastAPI:
     """The API app. ``settings`` default to the environment; ``clock`` is the server time.
 
     ``configure_logs`` sets up the process's log lines from the settings; by default
     only when the settings come from the environment (the server process), so that a
     caller that passes settings (tests, an embedding app) keeps its own logging.
+
+    ``store`` and ``publisher`` replace the Redis store and the Kafka producer the lifespan
+    builds (the in-process test tier passes a memory store and a publisher without a
+    broker); the server passes neither. The lifespan still builds the Redis client, which
+    connects only when a route uses it (health, the user scan, the demo).
     """
     if configure_logs is None:
         configure_logs = settings is None
@@ -98,16 +111,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = build_redis(settings)
-        publisher = EventPublisher(
-            settings.kafka, settings.producer_linger_ms, settings.produce_timeout_seconds
-        )
+        state = store if store is not None else RedisStore(redis, settings.redis.keyspace())
+        events = publisher if publisher is not None else build_publisher(settings)
         try:
-            await publisher.start()
+            await events.start()
             app.state.resources = Resources(
                 settings=settings,
                 redis=redis,
-                store=RedisStore(redis, settings.redis.keyspace()),
-                publisher=publisher,
+                store=state,
+                publisher=events,
                 authenticator=authenticator,
                 clock=clock,
                 version=app_version,
@@ -116,7 +128,7 @@ def create_app(
             )
             yield
         finally:
-            await publisher.stop()
+            await events.stop()
             await redis.aclose()
 
     app = BehavioralApi(

@@ -25,11 +25,14 @@ OpCode = Literal["Z", "G", "B", "S", "H", "D", "R"]
 
 class Op:
     """The shard operations, by what they do; the values are their one-letter wire codes,
-    which the commit script (``store/lua/commit.lua``) and the memory store both execute."""
+    which ``store/lua/apply_op.lua`` (for the commit and the erasure scripts) and the memory
+    store both execute; one table of cases, ``tests/shard_op_cases.py``, checks the two."""
 
     INCREMENT: Final = "Z"  # ZINCRBY key a(member) b(amount)
     KEEP_LATEST: Final = "G"  # ZADD key GT b(time) a(member): keep the latest time
-    BOUND: Final = "B"  # keep the top a members of a sorted set, then EXPIRE b seconds if > 0
+    # keep the top a members of a sorted set (of tied scores, the greatest members), then
+    # EXPIRE b seconds when b > 0; b must be a number ("" fails the script)
+    BOUND: Final = "B"
     SET: Final = "S"  # SET key a(value) [EX b(seconds) when > 0]
     SET_FIELD: Final = "H"  # HSET key a(field) b(value)
     DELETE: Final = "D"  # DEL key

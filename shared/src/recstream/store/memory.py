@@ -1,7 +1,8 @@
 """An in-memory :class:`~recstream.store.port.StateStore` for unit tests and offline evaluation.
 
-It applies the same shard operations as the Redis Lua script, in the same order,
-so the two stores hold equal values for the same batches (expiry is not modelled).
+It applies the same shard operations as the Redis Lua script (``lua/apply_op.lua``), in
+the same order, so the two stores hold equal values for the same batches (expiry is not
+modelled); ``tests/shard_op_cases.py`` holds the cases both are checked against.
 """
 
 from __future__ import annotations
@@ -66,28 +67,42 @@ class MemoryStore:
         partitions[commit.partition] = max(partitions.get(commit.partition, -1), commit.last_offset)
 
     def _apply(self, op: ShardOp) -> None:
+        """One op as ``store/lua/apply_op.lua`` runs it on Redis, where an emptied sorted set
+        is no key and a ``SET`` replaces a key of any type (the shared table of cases,
+        ``tests/shard_op_cases.py``, checks the two against each other)."""
         if op.code == Op.INCREMENT:
             zset = self.zsets.setdefault(op.key, {})
             zset[str(op.a)] = zset.get(str(op.a), 0.0) + float(op.b)
         elif op.code == Op.KEEP_LATEST:
             zset = self.zsets.setdefault(op.key, {})
             zset[str(op.a)] = max(zset.get(str(op.a), float("-inf")), float(op.b))
-        elif op.code == Op.BOUND:  # expiry is not modelled in memory
+        elif op.code == Op.BOUND:
+            # Expiry is not modelled in memory, but a TTL that is no number fails here as it
+            # does in the script (whose ``tonumber(b) > 0`` compares nil with a number).
+            float(op.b)
             zset = self.zsets.get(op.key, {})
             excess = len(zset) - int(op.a)
             if excess > 0:
                 for member, _ in sorted(zset.items(), key=lambda kv: (kv[1], kv[0]))[:excess]:
                     del zset[member]
+            self._drop_if_empty(op.key)
         elif op.code == Op.SET:
+            self.zsets.pop(op.key, None)
+            self.hashes.pop(op.key, None)
             self.strings[op.key] = str(op.a)
         elif op.code == Op.SET_FIELD:
             self.hashes.setdefault(op.key, {})[str(op.a)] = str(op.b)
         elif op.code == Op.REMOVE:
             self.zsets.get(op.key, {}).pop(str(op.a), None)
+            self._drop_if_empty(op.key)
         elif op.code == Op.DELETE:
             self.strings.pop(op.key, None)
             self.zsets.pop(op.key, None)
             self.hashes.pop(op.key, None)
+
+    def _drop_if_empty(self, key: str) -> None:
+        if key in self.zsets and not self.zsets[key]:
+            del self.zsets[key]
 
     async def erase_user(
         self, plan: ErasurePlan, expected: Watermark | None, record: bytes

@@ -4,12 +4,14 @@ A partition batch is committed by one Lua script: it checks every user's and
 every touched statistic shard's watermark against the values read before the
 fold, then applies the shard writes, the users' new states and the partition
 watermark, or writes nothing. (On a Redis Cluster the same script would run
-once per hash slot, shards before users; see ``docs/keyspace.md``.)
+once per hash slot, shards before users; see ``docs/keyspace.md``.) The scripts are
+package files, ``lua/*.lua`` beside this module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from importlib import resources
 from typing import Any
 
 import orjson
@@ -31,95 +33,23 @@ from recstream.store.port import (
 )
 from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 
-# One shard operation (see recstream.plan.shards), shared by the scripts below.
-APPLY_OP_LUA = """
-local function apply_op(code, key, x, y)
-  if code == 'Z' then redis.call('ZINCRBY', key, y, x)
-  elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
-  elseif code == 'B' then
-    redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
-    if tonumber(y) > 0 then redis.call('EXPIRE', key, y) end
-  elseif code == 'S' then
-    if tonumber(y) and tonumber(y) > 0 then redis.call('SET', key, x, 'EX', y)
-    else redis.call('SET', key, x) end
-  elseif code == 'H' then redis.call('HSET', key, x, y)
-  elseif code == 'D' then redis.call('DEL', key)
-  elseif code == 'R' then redis.call('ZREM', key, x)
-  end
-end
-"""
 
-# KEYS: the partition watermark hash, the users' state hashes, the touched shards'
-# watermark hashes. ARGV[1]: the batch as JSON (decoded once by cjson, which is far cheaper
-# for both sides than thousands of separate arguments):
-#   [partition, last offset, user TTL (0 = none),
-#    [expected watermark ('' = absent), new watermark] per user, flat,
-#    [[expected offset, [code, key, a, b] per op, flat] per shard],
-#    read-from offset ('' = not checked), log-start offset]
-# ARGV[1 + i]: user i's new state. Numbers travel as strings: Lua would print a number with
-# only 14 significant digits. Every op key carries the hash tag of its shard's watermark key.
-# A batch must continue its partition (see recstream.store.port.BatchCommit), else STATELOST.
-COMMIT_BATCH_LUA = (
-    APPLY_OP_LUA
-    + """
-local batch = cjson.decode(ARGV[1])
-local partition, last, ttl = batch[1], batch[2], tonumber(batch[3])
-local marks, shards = batch[4], batch[5]
-if batch[6] ~= '' then
-  local mark = redis.call('HGET', KEYS[1], partition)
-  if tonumber(batch[6]) > (mark and tonumber(mark) + 1 or tonumber(batch[7])) then
-    return redis.error_reply('STATELOST ' .. (mark or ''))
-  end
-end
-local users = #marks / 2
-for i = 1, users do
-  if (redis.call('HGET', KEYS[1 + i], 'wm') or '') ~= marks[2 * i - 1] then
-    return redis.error_reply('WMCONFLICT ' .. KEYS[1 + i])
-  end
-end
-for j = 1, #shards do
-  local key = KEYS[1 + users + j]
-  if tonumber(redis.call('HGET', key, partition) or '-1') ~= tonumber(shards[j][1]) then
-    return redis.error_reply('WMCONFLICT ' .. key)
-  end
-end
-for j = 1, #shards do
-  local ops = shards[j][2]
-  for o = 1, #ops, 4 do
-    apply_op(ops[o], ops[o + 1], ops[o + 2], ops[o + 3])
-  end
-  redis.call('HSET', KEYS[1 + users + j], partition, last)
-end
-for i = 1, users do
-  redis.call('HSET', KEYS[1 + i], 'wm', marks[2 * i], 'st', ARGV[1 + i])
-  if ttl > 0 then redis.call('EXPIRE', KEYS[1 + i], ttl) end
-end
-local previous = tonumber(redis.call('HGET', KEYS[1], partition) or '-1')
-if tonumber(last) > previous then
-  redis.call('HSET', KEYS[1], partition, last)
-end
-return users
-"""
-)
+def _lua(name: str) -> str:
+    """The script ``lua/<name>.lua`` of this package, without the comment lines it starts with
+    (its header, for readers of the file: the text Redis runs, and its SHA1, is the code)."""
+    path = resources.files("recstream.store").joinpath("lua", f"{name}.lua")
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if not line.startswith("--")), len(lines))
+    return "".join(lines[header:])
 
-# KEYS: the user's state hash, the erasures hash, one key per op.
-# ARGV: user id, expected watermark ('' = absent), erasure record, then per op: code, a, b.
-ERASE_USER_LUA = (
-    APPLY_OP_LUA
-    + """
-local current = redis.call('HGET', KEYS[1], 'wm') or ''
-if current ~= ARGV[2] then return redis.error_reply('WMCONFLICT ' .. KEYS[1]) end
-if current == '' and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
-local a = 4
-for k = 3, #KEYS do
-  apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
-  a = a + 3
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return 1
-"""
-)
+
+# Read once per process. One shard operation (see recstream.plan.shards), then each script
+# that uses it: the commit of a partition batch and the erasure of a user (the KEYS and
+# ARGV of each are described at the top of its file).
+APPLY_OP_LUA = _lua("apply_op")
+COMMIT_BATCH_LUA = APPLY_OP_LUA + _lua("commit_batch")
+ERASE_USER_LUA = APPLY_OP_LUA + _lua("erase_user")
 
 UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 

@@ -1,0 +1,245 @@
+"""The recommendation endpoints in process on the memory store: the API's logic in seconds.
+
+The shop of ``tests/integration/test_api_recommend.py`` (its ``shop_events`` and
+``CATALOG``, folded by its ``load_shop`` with ``apply_batch`` as the consumer folds
+them) is loaded into a ``MemoryStore``, and the app is built with
+``create_app(store=..., publisher=...)``: no Redis, no broker. The publisher is an
+in-memory one (an ``EventPublisher`` that keeps what it is given and never starts a
+producer), so the lifespan reaches for no broker at start. The Redis client the
+lifespan builds is pointed at a closed port and is never used by these routes (it
+connects only on use). The integration tier runs the same shop on a real Redis and a
+real broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from recstream.contract.keyspace import Keyspace
+from recstream.store.memory import MemoryStore
+from recstream_api.main import create_app
+from recstream_api.publisher import Delivered, EventPublisher, OutgoingRecord
+from recstream_api.settings import ApiSettings
+
+from ..integration.test_api import (
+    ADMIN_KEY,
+    PREFIX,
+    TRACK_KEY,
+    api_settings,
+    bearer,
+    closed_address,
+)
+from ..integration.test_api_recommend import (
+    ME_LAST,
+    NOW,
+    PARTITION,
+    RECS,
+    clock,
+    ids,
+    load_shop,
+)
+
+SESSION = f"{PREFIX}/session/recommendations"
+NEXT = f"{PREFIX}/sequential/next-products"
+EXPLAIN = f"{RECS}/explain"
+TRACK = f"{PREFIX}/track-interaction"
+
+
+class MemoryPublisher(EventPublisher):
+    """A publisher without a broker: it keeps the records it is given, one partition."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        super().__init__(settings.kafka, 0, 1.0)
+        self.records: list[OutgoingRecord] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> list[Delivered]:
+        first = len(self.records)
+        self.records += records
+        return [Delivered(0, first + i) for i in range(len(records))]
+
+    async def ping(self, timeout_seconds: float) -> float:
+        return 0.0
+
+
+@pytest.fixture
+def settings() -> ApiSettings:
+    unused = closed_address()
+    return api_settings(f"redis://{unused}/0", unused, Keyspace(), "interactions")
+
+
+@pytest.fixture
+def publisher(settings: ApiSettings) -> MemoryPublisher:
+    return MemoryPublisher(settings)
+
+
+@asynccontextmanager
+async def serve_memory(
+    settings: ApiSettings, store: MemoryStore, publisher: EventPublisher
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on ``store`` with its lifespan running, and a client talking to it in process."""
+    app = create_app(settings, clock=clock, store=store, publisher=publisher)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def api(
+    settings: ApiSettings, publisher: MemoryPublisher
+) -> AsyncIterator[httpx.AsyncClient]:
+    store = MemoryStore(settings.redis.keyspace())
+    await load_shop(store, settings)
+    async with serve_memory(settings, store, publisher) as client:
+        yield client
+
+
+async def post(api: httpx.AsyncClient, settings: ApiSettings, user: str, **body: Any) -> Any:
+    response = await api.post(RECS, json={"limit": 20, **body}, headers=bearer(settings, user))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def get(
+    api: httpx.AsyncClient, settings: ApiSettings, url: str, user: str, **params: Any
+) -> Any:
+    response = await api.get(url, params=params, headers=bearer(settings, user))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def seen_flags(body: dict[str, Any]) -> dict[str, bool]:
+    """id -> seen_in_session of every listed item."""
+    return {i.get("id", i.get("product_id")): i["seen_in_session"] for i in body["items"]}
+
+
+async def test_recommendations_are_ranked_and_follow_the_session(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    body = await post(api, settings, "u-me")
+    assert (body["user_id"], body["cold_start"]) == ("u-me", False)
+    assert body["watermark"] == {"partition": PARTITION, "offset": ME_LAST}
+    assert body["computed_at"].startswith(NOW.date().isoformat())
+    assert body["intent"]["kind"] == "research", "a search in the current session"
+    found = ids(body)
+    assert "p-B" in found, "A was followed by B in other sessions"
+    assert {"p-Z", "p-OUT"}.isdisjoint(found), "already purchased, out of stock"
+    assert [i["rank"] for i in body["items"]] == list(range(1, len(found) + 1))
+    scores = [i["score"] for i in body["items"]]
+    assert scores == sorted(scores, reverse=True)
+    for item in body["items"]:
+        assert sum(item["components"].values()) == pytest.approx(item["score"])
+    assert next(i for i in body["items"] if i["id"] == "p-B")["components"]["sequential"] > 0
+
+
+async def test_filters_and_kinds(api: httpx.AsyncClient, settings: ApiSettings) -> None:
+    assert "p-Z" in ids(await post(api, settings, "u-me", filters={"exclude_purchased": False}))
+    assert ids(await post(api, settings, "u-me", kind="groups")) == ["g-1"]
+    garden = await post(api, settings, "u-me", filters={"include_categories": ["garden"]})
+    assert ids(garden) == ["p-C"]
+    assert len((await post(api, settings, "u-me", limit=1))["items"]) == 1
+
+
+async def test_the_item_on_screen_and_the_shown_items_never_come_back(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    context = {"product_id": "p-B", "shown_product_ids": ["p-C"], "shown_group_ids": ["g-1"]}
+    for include_seen in (False, True):
+        body = await post(api, settings, "u-me", context=context, include_seen=include_seen)
+        assert {"p-B", "p-C", "g-1"}.isdisjoint(ids(body)), include_seen
+    on_the_seen_page = await post(
+        api, settings, "u-me", context={"product_id": "p-A"}, include_seen=True
+    )
+    assert "p-A" not in ids(on_the_seen_page)
+    on_b = await get(api, settings, SESSION, "u-me", product_id="p-B")
+    assert "p-B" not in seen_flags(on_b)
+    for user in ("u-me", "newcomer"):
+        after_a = await get(api, settings, NEXT, user, product_id="p-A", include_seen="true")
+        assert "p-A" not in seen_flags(after_a), user
+
+
+async def test_seen_items_come_back_only_with_include_seen_and_marked(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    default = seen_flags(await post(api, settings, "u-me"))
+    assert default, "the list is back-filled, not empty"
+    assert "p-A" not in default
+    assert not any(default.values())
+    seen = seen_flags(await post(api, settings, "u-me", include_seen=True))
+    assert seen["p-A"] is True
+    assert not any(flag for item, flag in seen.items() if item != "p-A")
+    session = seen_flags(await get(api, settings, SESSION, "u-me", include_seen="true"))
+    assert session.get("p-A") is True
+    why = await get(api, settings, EXPLAIN, "u-me", product_id="p-A")
+    assert (why["filtered_by"], why["recommended"]) == ("seen_in_session", False)
+
+
+async def test_a_cold_start_user_gets_popular_items(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    body = await post(api, settings, "newcomer", limit=3)
+    assert (body["source"], body["cold_start"], body["watermark"]) == ("cold_start", True, None)
+    assert ids(body)[0] in {"p-A", "p-B"}, "the most viewed products"
+    assert "p-OUT" not in ids(body)
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "kwargs"),
+    [
+        ("POST", RECS, {"json": {"limit": 0}}),
+        ("POST", RECS, {"json": {"kind": "everything"}}),
+        ("POST", RECS, {"json": {"surprise": 1}}),
+        ("POST", RECS, {"json": {"context": {"product_id": "p-A", "group_id": "g-1"}}}),
+        ("POST", RECS, {"json": {"filters": {"exclude_product_ids": ["has space"]}}}),
+        ("POST", RECS, {"json": {"include_seen": "yes"}}),
+        ("GET", SESSION, {"params": {"product_id": "a b"}}),
+        ("GET", NEXT, {"params": {"include_seen": "maybe"}}),
+        ("GET", EXPLAIN, {"params": {}}),
+    ],
+)
+async def test_bad_requests_are_422(
+    api: httpx.AsyncClient, settings: ApiSettings, method: str, url: str, kwargs: dict[str, Any]
+) -> None:
+    response = await api.request(method, url, headers=bearer(settings, "u-me"), **kwargs)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_callers_are_authenticated_and_read_only_their_own(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    assert (await api.post(RECS, json={})).status_code == 401
+    other = await api.post(RECS, json={"user_id": "u-me"}, headers=bearer(settings, "v1"))
+    assert other.status_code == 403
+    admin = await api.post(RECS, json={"user_id": "u-me"}, headers={"X-API-Key": ADMIN_KEY})
+    assert admin.status_code == 200
+    assert admin.json()["user_id"] == "u-me"
+
+
+async def test_tracking_goes_to_the_injected_publisher(
+    api: httpx.AsyncClient, publisher: MemoryPublisher
+) -> None:
+    event = {
+        "event_id": "t-1",
+        "event_type": "product_view",
+        "user_id": "u-me",
+        "occurred_at": NOW.isoformat(),
+        "product_id": "p-C",
+    }
+    response = await api.post(TRACK, json=event, headers={"X-API-Key": TRACK_KEY})
+    assert response.status_code == 202, response.text
+    assert response.json()["events"] == [{"event_id": "t-1", "partition": 0, "offset": 0}]
+    [record] = publisher.records
+    assert record.key == b"u-me"
+    assert orjson.loads(record.value)["product_id"] == "p-C"
