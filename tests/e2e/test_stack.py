@@ -28,7 +28,7 @@ from recstream_api.auth import issue_token
 from recstream_api.settings import ApiSettings, AuthSettings
 from recstream_cli.localstack import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(480)]
 
 SECRET = "e2e-secret-0123456789abcdef0123456789abcdef"
 PREFIX = "/api/behavioral-ml"

@@ -9,7 +9,7 @@ import pytest
 from faults.rig import RigOptions, open_rig
 from faults.scenarios.common import SuiteOptions, driving, workload
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 
 async def test_the_faust_consumer_exits_within_5_s_of_sigterm_under_load(

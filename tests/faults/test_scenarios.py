@@ -12,7 +12,7 @@ from faults.scenarios.common import SuiteOptions
 
 from .conftest import explain
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 
 async def test_kill_9_at_random_points_and_in_the_redis_step_and_before_the_commit(

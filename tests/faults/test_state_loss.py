@@ -10,18 +10,38 @@ scenario with the figures).
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 
 import pytest
 from faults.checker import compare
 from faults.oracle import expect
-from faults.probes import consumer_metrics
+from faults.probes import committed_offsets, consumer_metrics
 from faults.report import ScenarioResult
-from faults.rig import RigOptions, open_rig
+from faults.rig import Rig, RigOptions, open_rig
 from faults.scenarios.common import SuiteOptions, converge, driving, verify_log, workload
 from faults.snapshot import redis_snapshot
 from faults.stack import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+from recstream.apply.batch import RawRecord
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+
+async def offsets_committed(rig: Rig, records: Sequence[RawRecord], within: float = 120.0) -> None:
+    """Wait until the group has committed everything applied (what a restart reads on from)."""
+    ends: dict[int, int] = {}
+    for record in records:
+        ends[record.partition] = max(ends.get(record.partition, 0), record.offset + 1)
+    deadline = time.monotonic() + within
+    while True:
+        committed = await committed_offsets(
+            rig.broker.bootstrap, rig.group, rig.topic, rig.partitions
+        )
+        if all(committed.get(p, 0) >= end for p, end in ends.items()):
+            return
+        assert time.monotonic() < deadline, f"committed {committed}, applied up to {ends}"
+        await asyncio.sleep(0.2)
 
 
 @pytest.mark.parametrize("runtime", ["aiokafka", "faust"])
@@ -37,7 +57,7 @@ async def test_the_consumer_rebuilds_a_redis_that_came_back_empty_to_the_exact_s
         consumer = rig.spawn_consumer(http_port=port)
         await driver.send(items[:1000])
         assert await converge(watch, driver, 90) is not None
-        await asyncio.sleep(1.0)  # the applied offsets are committed
+        await offsets_committed(rig, driver.records)
         rig.redis.kill()
         rig.redis.start(empty=True)
         await driver.send(items[1000:])

@@ -157,6 +157,11 @@ def last_offsets(sent: Iterable[Sent]) -> dict[int, int]:
     return last
 
 
+# Deadlines of the waits below, as multiples of what a wait takes idle at most: generous,
+# since a loaded 2-core machine runs the consumer, the broker and Redis several times slower.
+DEADLINE_SCALE = 4.0
+
+
 async def wait_until(
     condition: Callable[[], Awaitable[bool]],
     within: float,
@@ -165,8 +170,12 @@ async def wait_until(
     watch: Sequence[asyncio.Task[Any]] = (),
     interval: float = 0.05,
 ) -> None:
-    """Poll ``condition`` until it holds; fail early if a watched task died."""
-    deadline = time.monotonic() + within
+    """Poll ``condition`` until it holds; fail early if a watched task died.
+
+    ``within`` is what the wait takes on an idle machine, at most; the deadline is
+    :data:`DEADLINE_SCALE` times that, because CI runs on two cores that other processes
+    share. A passing test never waits it out: only a failing one does."""
+    deadline = time.monotonic() + within * DEADLINE_SCALE
     while True:
         for task in watch:
             if task.done():
@@ -175,7 +184,9 @@ async def wait_until(
         if await condition():
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {within}s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {within * DEADLINE_SCALE:.0f}s waiting for {what}"
+            )
         await asyncio.sleep(interval)
 
 

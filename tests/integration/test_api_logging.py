@@ -150,7 +150,7 @@ def wait_until_healthy(base: str, process: subprocess.Popen[str], seen: list[str
     pytest.fail(f"the API did not answer 200 on {HEALTH} within {START_TIMEOUT}s")
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)
 def test_the_uvicorn_process_writes_json_lines_with_one_access_line_per_request(
     settings: ApiSettings,
 ) -> None:
