@@ -32,6 +32,8 @@ def test_eval_writes_the_table_json_markdown_and_plot(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "HR@5" in result.output
+    for method in ("blend", "session", "vsknn", "pop-baseline"):  # a progress bar each
+        assert f"frozen next-item {method} (" in result.output
     assert "vsknn" in result.output
     document = json.loads((out / "results.json").read_text())
     assert [r["mode"] for r in document["results"]] == ["frozen", "prequential"]

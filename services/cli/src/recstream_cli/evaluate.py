@@ -16,13 +16,14 @@ import shlex
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import click
 from redis.asyncio import Redis
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from recstream.contract.events import Event
@@ -112,6 +113,24 @@ async def open_store(backend: str, redis_url: str | None, console: Console) -> A
             await client.aclose()
 
 
+def method_bars(
+    progress: Progress, methods: Sequence[str], what: str, total: int
+) -> Callable[[str, float], None]:
+    """One bar per method, each with the mean milliseconds it spends on a case so far."""
+    tasks = {m: progress.add_task(f"{what} {m}", total=total) for m in methods}
+    spent = dict.fromkeys(methods, 0.0)
+    done = dict.fromkeys(methods, 0)
+
+    def advance(method: str, seconds: float) -> None:
+        spent[method] += seconds
+        done[method] += 1
+        mean = 1000.0 * spent[method] / done[method]
+        description = f"{what} {method} ({mean:.2f} ms/case)"
+        progress.update(tasks[method], advance=1, description=description)
+
+    return advance
+
+
 async def run_next_item(
     store: EvalStore,
     train: list[Event],
@@ -130,10 +149,10 @@ async def run_next_item(
     summaries = []
     for mode in modes:
         with progress_bar(console) as progress:
-            task = progress.add_task(f"{mode} next-item cases", total=cases)
             result = await evaluate_next_item(
-                store, train, test, log, setup, mode, progress=advancer(progress, task)
-            )
+                store, train, test, log, setup, mode,
+                on_method=method_bars(progress, setup.methods, f"{mode} next-item", cases),
+            )  # fmt: skip
         summaries.append(next_item_summary(result, setup.k))
     return summaries
 
@@ -155,10 +174,9 @@ async def run_top_n(
         await build_state(
             store, train, RecordLog(TOPIC, 4), setup.core, progress=advancer(progress, task)
         )
-        task = progress.add_task("top-N users", total=len(holdouts))
         result = await evaluate_top_n(
             store, train, holdouts, setup, min_events=min_events, fraction=fraction,
-            progress=advancer(progress, task),
+            on_method=method_bars(progress, setup.methods, "top-N", len(holdouts)),
         )  # fmt: skip
     return [top_n_summary(result, setup.k)]
 

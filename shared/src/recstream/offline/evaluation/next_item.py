@@ -25,7 +25,7 @@ session, is scored on the new-item cases (a re-visit is never in it).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -81,13 +81,22 @@ class NextItemResult:
     methods: dict[str, MethodScores]
 
 
+# Called after each method ranked a case: the method and the seconds its lists took.
+MethodProgress = Callable[[str, float], None]
+
+
 class _Scorer:
     """Runs every method on one case and records it."""
 
     def __init__(
-        self, setup: NextItemSetup, train_sessions: Sequence[EventSession], result: NextItemResult
+        self,
+        setup: NextItemSetup,
+        train_sessions: Sequence[EventSession],
+        result: NextItemResult,
+        on_method: MethodProgress | None = None,
     ) -> None:
         self.setup = setup
+        self.on_method = on_method
         self.system, baselines = split_methods(setup.methods)
         self.result = result
         self.baselines = fit_baselines(
@@ -109,6 +118,7 @@ class _Scorer:
             ranking = system_ranking(method, ctx, setup.k, setup.scoring, setup.core)
             latency = load_seconds + time.perf_counter() - started
             scores.full.add(ranking, target, latency, revisit=revisit)
+            spent = latency
             if not revisit:
                 started = time.perf_counter()
                 widget = system_ranking(
@@ -117,16 +127,23 @@ class _Scorer:
                 )  # fmt: skip
                 latency = load_seconds + time.perf_counter() - started
                 scores.widget.add(widget, target, latency)
+                spent += latency
+            self._done(method, spent)
         seen = frozenset(items)
         for name, fitted in self.baselines.items():
             scores = self.result.methods[name]
-            started = time.perf_counter()
+            first = time.perf_counter()
             ranking = fitted.model.recommend(items, setup.k)
-            scores.full.add(ranking, target, time.perf_counter() - started, revisit=revisit)
+            scores.full.add(ranking, target, time.perf_counter() - first, revisit=revisit)
             if not revisit:
                 started = time.perf_counter()
                 widget = fitted.model.recommend(items, setup.k, exclude=seen)
                 scores.widget.add(widget, target, time.perf_counter() - started)
+            self._done(name, time.perf_counter() - first)
+
+    def _done(self, method: str, seconds: float) -> None:
+        if self.on_method is not None:
+            self.on_method(method, seconds)
 
 
 def _new_result(
@@ -156,6 +173,7 @@ async def evaluate_next_item(
     mode: Mode,
     *,
     progress: Progress | None = None,
+    on_method: MethodProgress | None = None,
 ) -> NextItemResult:
     """Run the protocol over ``test`` against ``store`` (which holds ``train`` applied
     through ``log``); prequential mode appends the test events to ``log`` and the store."""
@@ -163,7 +181,7 @@ async def evaluate_next_item(
     train_sessions = group_sessions(train, gap)
     test_sessions = group_sessions(test, gap)
     result = _new_result(mode, setup, train, test_sessions)
-    scorer = _Scorer(setup, train_sessions, result)
+    scorer = _Scorer(setup, train_sessions, result, on_method)
     if mode == "frozen":
         await _frozen(store, test_sessions, log, scorer, progress)
     else:

@@ -26,6 +26,7 @@ from recstream.contract.events import Event
 from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.methods import fit_baselines, split_methods, system_ranking
 from recstream.offline.evaluation.metrics import TopNMetrics
+from recstream.offline.evaluation.next_item import MethodProgress
 from recstream.offline.evaluation.protocol import catalogue, group_sessions
 from recstream.offline.evaluation.training import EvalStore, Progress
 from recstream.readmodel.load import load_context
@@ -123,6 +124,7 @@ async def evaluate_top_n(
     min_events: int,
     fraction: float,
     progress: Progress | None = None,
+    on_method: MethodProgress | None = None,
 ) -> TopNResult:
     """Ask every held-out user's top N from ``store`` (which holds ``train``)."""
     system, baseline_names = split_methods(setup.methods)
@@ -145,7 +147,7 @@ async def evaluate_top_n(
         current = frozenset(case.history[-1:])
         for method in system:
             scores = result.methods[method]
-            started = time.perf_counter()
+            first = started = time.perf_counter()
             ranking = system_ranking(method, ctx, setup.k, setup.scoring, setup.core)
             scores.full.add(ranking, case.relevant, loaded + time.perf_counter() - started)
             if new:
@@ -155,17 +157,21 @@ async def evaluate_top_n(
                     current=current, include_seen=False,
                 )  # fmt: skip
                 scores.widget.add(widget, new, loaded + time.perf_counter() - started)
+            if on_method is not None:
+                on_method(method, time.perf_counter() - first)
         seen = frozenset(case.history)
         for name, fitted in baselines.items():
             scores = result.methods[name]
             history = case.history if fitted.model.level == "session" else case.profile
-            started = time.perf_counter()
+            first = started = time.perf_counter()
             ranking = fitted.model.recommend(history, setup.k)
             scores.full.add(ranking, case.relevant, time.perf_counter() - started)
             if new:
                 started = time.perf_counter()
                 widget = fitted.model.recommend(history, setup.k, exclude=seen)
                 scores.widget.add(widget, new, time.perf_counter() - started)
+            if on_method is not None:
+                on_method(name, time.perf_counter() - first)
         if progress is not None:
             progress(1)
     return result
