@@ -47,6 +47,8 @@ def key_class(key: str) -> str:
             "wm": "watermarks",
             "tr1": "item: next items",
             "tr2": "item pair: next items",
+            "cov": "item: co-visited items",
+            "ucf": "item: co-engaged items",
             "isess": "item: sessions",
             "popc": "category: popularity",
             "sitems": "session: items",

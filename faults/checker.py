@@ -122,6 +122,8 @@ def area_of(key: str) -> str:
         (":wm:", "shard watermark"),
         (":tr1:", "transitions"),
         (":tr2:", "transitions"),
+        (":cov:", "co-visitation"),
+        (":ucf:", "co-engagement"),
         (":popc:", "category popularity"),
         (":isess:", "session index"),
         (":sitems:", "session items"),

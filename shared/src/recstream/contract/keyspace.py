@@ -30,6 +30,10 @@ class Stat:
     ITEM_SESSIONS: Final = "isess"  # zset per item: session key -> time of its last event
     SESSION_ITEMS: Final = "sitems"  # string per session: its items, the latest write wins
     ITEM_CATEGORY: Final = "icat"  # hash per shard: item -> category seen on events
+    # zset per item: items of the same sessions (either order) -> weight by event type, distance
+    COVISITATION: Final = "cov"
+    # zset per item: items the same users engaged with in their other sessions -> weight
+    CO_ENGAGEMENT: Final = "ucf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,14 @@ class Keyspace:
     def erasures(self) -> str:
         """Hash ``user_id -> erasure record`` (JSON). Not versioned: it outlives rebuilds."""
         return f"{self.prefix}:erasures"
+
+    def ranker_models(self) -> str:
+        """Hash ``version -> ranker artifact`` (JSON). Not versioned: models outlive rebuilds."""
+        return f"{self.prefix}:rankers:models"
+
+    def active_ranker(self) -> str:
+        """String: the version of the ranker the API serves; absent: the blend serves."""
+        return f"{self.prefix}:rankers:active"
 
     def user_pattern(self) -> str:
         return f"{self.root}:{{u:*}}:state"

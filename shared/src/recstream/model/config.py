@@ -39,6 +39,14 @@ class CoreConfig(BaseModel):
         5, ge=1, le=50, description="earlier session items a new one follows"
     )
     transitions_top_k: int = Field(50, ge=1, le=10_000)
+    covisit_window: int = Field(
+        3, ge=0, le=50, description="earlier session items a new one is co-visited with"
+    )
+    covisit_top_k: int = Field(50, ge=1, le=10_000)
+    cross_session_items: int = Field(
+        5, ge=0, le=100, description="items of the user's earlier sessions a new one is paired with"
+    )
+    co_engagement_top_k: int = Field(50, ge=1, le=10_000)
     sessions_per_item: int = Field(100, ge=1, le=10_000)
     session_ttl_days: float = Field(30.0, gt=0)
     statistic_ttl_days: float = Field(90.0, gt=0, description="an item's statistics expire unused")

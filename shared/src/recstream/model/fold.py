@@ -28,6 +28,7 @@ from recstream.model.state import (
     SessionState,
     UserState,
     Watermark,
+    latest_items_before,
 )
 from recstream.model.statistics import StatDelta, item_contributions, session_items_delta
 
@@ -158,6 +159,11 @@ def _apply_event(
             earlier_items=earlier,
             session=session_key(state.user_id, session.session_id) if joins and session else None,
             config=config,
+            other_items=latest_items_before(
+                state, session.started_at, config.cross_session_items, exclude=item
+            )
+            if joins and session and weight > 0
+            else (),
         )
     _insert_history(
         state,

@@ -261,3 +261,18 @@ class UserState:
             prices=PriceStats.from_list(data["pr"]),
             session=SessionState.from_list(data["se"]) if data["se"] else None,
         )
+
+
+def latest_items_before(
+    state: UserState, before: float, n: int, exclude: str | None = None
+) -> list[str]:
+    """The user's latest ``n`` distinct items of events before ``before``, newest first
+    (the items of their earlier sessions, when ``before`` is the session's start)."""
+    found: list[str] = []
+    for entry in reversed(state.history):
+        if len(found) >= n:
+            break
+        item = entry.item
+        if entry.at < before and item is not None and item != exclude and item not in found:
+            found.append(item)
+    return found

@@ -5,6 +5,11 @@ For every applied event on an item, the fold emits :class:`StatDelta` values:
 - ``tr1``: first-order transitions ``earlier item -> item`` for the session's last
   ``sequence_window`` items, weighted ``1 / distance``;
 - ``tr2``: second-order transitions ``(a, b) -> item`` after the last two items;
+- ``cov``: co-visitation, both ways, with the session's last ``covisit_window`` items,
+  weighted by the event's type weight (a cart add counts three views) and ``1 / distance``;
+- ``ucf``: co-engagement, both ways, with the user's latest ``cross_session_items`` items
+  of earlier sessions, weighted by the event's type weight (item-to-item collaborative
+  filtering over users, kept streaming);
 - ``pop`` / ``popc``: popularity, global and per category, weighted by event type;
 - ``isess``: the item -> recent sessions index (for session neighbourhoods);
 - ``sitems``: the session's item list, read back by neighbour lookups (once per fold);
@@ -17,6 +22,7 @@ adding them up in any order gives scores that rank exactly as time-decayed ones.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
 import orjson
@@ -27,7 +33,7 @@ from recstream.model.config import CoreConfig
 from recstream.model.state import SessionState
 
 # the wire names of :class:`~recstream.contract.keyspace.Stat`
-StatKind = Literal["tr1", "tr2", "pop", "popc", "isess", "sitems", "icat"]
+StatKind = Literal["tr1", "tr2", "cov", "ucf", "pop", "popc", "isess", "sitems", "icat"]
 
 
 class StatDelta(NamedTuple):
@@ -52,8 +58,10 @@ def item_contributions(
     earlier_items: list[str] | None,
     session: str | None,
     config: CoreConfig,
+    other_items: Sequence[str] = (),
 ) -> list[StatDelta]:
-    """What one event on ``item`` adds; ``earlier_items`` are its session's items before it."""
+    """What one event on ``item`` adds; ``earlier_items`` are its session's items before it,
+    ``other_items`` the user's latest items of earlier sessions."""
     deltas: list[StatDelta] = []
     if weight > 0:
         popularity = weight * forward_decay(at, config.popularity_half_life_days, config)
@@ -71,6 +79,18 @@ def item_contributions(
         if len(earlier_items) >= 2 and earlier_items[-1] != item:
             pair = f"{earlier_items[-2]}|{earlier_items[-1]}"
             deltas.append(StatDelta(offset, Stat.PAIR_TRANSITIONS, pair, item, scale))
+        together = weight * scale
+        window = earlier_items[max(0, len(earlier_items) - config.covisit_window) :]
+        for distance, earlier in enumerate(reversed(window), start=1):
+            if earlier != item:
+                share = together / distance
+                deltas.append(StatDelta(offset, Stat.COVISITATION, earlier, item, share))
+                deltas.append(StatDelta(offset, Stat.COVISITATION, item, earlier, share))
+    if weight > 0 and other_items:
+        together = weight * forward_decay(at, config.transition_half_life_days, config)
+        for other in other_items:
+            deltas.append(StatDelta(offset, Stat.CO_ENGAGEMENT, other, item, together))
+            deltas.append(StatDelta(offset, Stat.CO_ENGAGEMENT, item, other, together))
     if session is not None:
         deltas.append(StatDelta(offset, Stat.ITEM_SESSIONS, item, session, at))
     return deltas

@@ -55,6 +55,8 @@ def plan_erasure(
         if d.kind in (
             Stat.TRANSITIONS,
             Stat.PAIR_TRANSITIONS,
+            Stat.COVISITATION,
+            Stat.CO_ENGAGEMENT,
             Stat.POPULARITY,
             Stat.CATEGORY_POPULARITY,
         ):

@@ -67,12 +67,14 @@ def plan_shard_writes(
         Stat.CATEGORY_POPULARITY: (config.popularity_top_k, stat_ttl),
         Stat.TRANSITIONS: (config.transitions_top_k, stat_ttl),
         Stat.PAIR_TRANSITIONS: (config.transitions_top_k, stat_ttl),
+        Stat.COVISITATION: (config.covisit_top_k, stat_ttl),
+        Stat.CO_ENGAGEMENT: (config.co_engagement_top_k, stat_ttl),
         Stat.ITEM_SESSIONS: (config.sessions_per_item, session_ttl),
     }
     # Per key, in first-seen order: its shard, its statistic kind, and what the batch adds.
     located: dict[tuple[str, str], tuple[int, str]] = {}
     kinds: dict[str, tuple[int, str]] = {}
-    sums: dict[str, dict[str, float]] = {}  # tr1, tr2, pop, popc: member -> increment
+    sums: dict[str, dict[str, float]] = {}  # tr1, tr2, cov, ucf, pop, popc: increments
     latest: dict[str, dict[str, float]] = {}  # isess: member -> latest time
     payloads: dict[str, tuple[int, str]] = {}  # sitems: (offset, value) of the latest
     fields: dict[str, dict[str, str]] = {}  # icat: field -> value

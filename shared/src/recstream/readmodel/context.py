@@ -39,6 +39,10 @@ class RecommendationContext:
     # second order: next item -> weight after the last two anchors
     transitions2: Mapping[str, float] = field(default_factory=dict)
     neighbours: tuple[NeighbourSession, ...] = ()
+    # co-visitation: anchor item -> item of the same sessions -> weight
+    covisited: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # co-engagement: item of the user's earlier sessions (newest first) -> item -> weight
+    co_engaged: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # item -> decayed popularity, global top list and per category
     popular: Mapping[str, float] = field(default_factory=dict)
     popular_in_category: Mapping[str, Mapping[str, float]] = field(default_factory=dict)

@@ -1,7 +1,8 @@
 """Loading the read model of a recommendation request in at most four batched round trips.
 
 1. the user's state and the top of every popularity shard;
-2. transitions from the anchors, the item -> sessions index of the session's
+2. transitions and co-visitations from the anchors, co-engagements of the user's
+   latest items of earlier sessions, the item -> sessions index of the session's
    items, and popularity in the user's favourite categories;
 3. the items of the most recent neighbour sessions (skipped without a session);
 4. catalog entries and event categories of every candidate.
@@ -25,7 +26,7 @@ from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.sessions import session_key
-from recstream.model.state import SessionState, UserState
+from recstream.model.state import SessionState, UserState, latest_items_before
 from recstream.readmodel.context import NeighbourSession, RecommendationContext
 from recstream.store.reads import (
     FieldsRead,
@@ -47,6 +48,9 @@ class ReadLimits:
     session_items: int = 10  # recent session items whose neighbour sessions are looked up
     sessions_per_item: int = 100
     neighbour_sample: int = 500  # most recent neighbour sessions read (V-SKNN's sample)
+    covisited: int = 50  # co-visited items read per anchor
+    earlier_items: int = 5  # the user's latest items of earlier sessions
+    co_engaged: int = 50  # co-engaged items read per such item
 
 
 def current_session(state: UserState, now: float, config: CoreConfig) -> SessionState | None:
@@ -105,6 +109,11 @@ async def load_context(
     pair = f"{anchors[-2]}|{anchors[-1]}" if len(anchors) >= 2 else None
     if pair is not None:
         second.append(TopRead(keys.stat(Stat.PAIR_TRANSITIONS, pair), limits.next_items))
+    second += [TopRead(keys.stat(Stat.COVISITATION, a), limits.covisited) for a in anchors]
+    earlier = latest_items_before(
+        state, session.started_at if session else now, limits.earlier_items
+    )
+    second += [TopRead(keys.stat(Stat.CO_ENGAGEMENT, i), limits.co_engaged) for i in earlier]
     lookup_items = session_items[-limits.session_items :]
     second += [
         TopRead(keys.stat(Stat.ITEM_SESSIONS, i), limits.sessions_per_item) for i in lookup_items
@@ -120,6 +129,10 @@ async def load_context(
     if pair is not None:
         transitions2 = dict(answers[at])
         at += 1
+    covisited = {a: dict(answers[at + i]) for i, a in enumerate(anchors)}
+    at += len(anchors)
+    co_engaged = {item: dict(answers[at + i]) for i, item in enumerate(earlier)}
+    at += len(earlier)
     own = session_key(user_id, session.session_id) if session else None
     seen: dict[str, float] = {}
     for rows in answers[at : at + len(lookup_items)]:
@@ -131,7 +144,8 @@ async def load_context(
     neighbour_keys = heapq.nlargest(limits.neighbour_sample, seen, key=lambda k: (seen[k], k))
 
     candidates = set(popular)
-    for next_items in (*transitions.values(), transitions2, *by_category.values()):
+    related = (*transitions.values(), transitions2, *covisited.values(), *co_engaged.values())
+    for next_items in (*related, *by_category.values()):
         candidates.update(next_items)
     neighbours = []
     session_items_raw: list[str | None] = []
@@ -155,6 +169,8 @@ async def load_context(
         transitions=transitions,
         transitions2=transitions2,
         neighbours=tuple(neighbours),
+        covisited=covisited,
+        co_engaged=co_engaged,
         popular=popular,
         popular_in_category=by_category,
         catalog=catalog,

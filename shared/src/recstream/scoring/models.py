@@ -54,6 +54,9 @@ class ScoredItem:
     # ``popular`` -> the back-fill score
     components: Mapping[str, float]
     source: Source
+    # learned ranking: the features that raised the item's score most, with their
+    # contributions (LightGBM's pred_contrib); empty for the blend
+    reasons: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class Recommendations:
     cold_start: bool
     # the items of the current session (those in ``items`` come back only on request)
     session_items: frozenset[str] = frozenset()
+    ranker: str = "blend"  # the learned model's version that ranked, or "blend"
 
 
 @dataclass(frozen=True, slots=True)

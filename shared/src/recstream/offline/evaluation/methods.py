@@ -5,6 +5,8 @@ The recommender is asked exactly as the API asks it, from a loaded
 
 - ``blend``: ``recommend`` with the configured weights (business filters, popular
   back-fill);
+- ``ranker``: ``recommend`` with a learned ranker (:mod:`recstream.scoring.learned`),
+  trained by :mod:`recstream.offline.ranking` on the training events only;
 - ``content`` / ``sequential`` / ``session``: ``recommend`` with a weight override
   that keeps only that component (the rest of the list is the popular back-fill);
 - ``popular``: ``recommend`` with all component weights 0 (the back-fill alone);
@@ -38,10 +40,11 @@ from recstream.offline.evaluation.baselines import (
 from recstream.offline.evaluation.protocol import EventSession
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.learned import LearnedRanker
 from recstream.scoring.models import RecommendationRequest
 from recstream.scoring.recommender import next_items, recommend
 
-SYSTEM_METHODS = ("blend", "content", "sequential", "session", "popular", "next-items")
+SYSTEM_METHODS = ("ranker", "blend", "content", "sequential", "session", "popular", "next-items")
 BASELINE_METHODS: tuple[str, ...] = tuple(BASELINE_NAMES)
 ALL_METHODS = (*SYSTEM_METHODS, *BASELINE_METHODS)
 DEFAULT_METHODS = ALL_METHODS
@@ -80,6 +83,7 @@ def system_ranking(
     *,
     current: frozenset[str] = frozenset(),
     include_seen: bool = True,
+    ranker: LearnedRanker | None = None,
 ) -> list[str]:
     """The top ``k`` items of one of :data:`SYSTEM_METHODS` for this context: the full list
     by default, the widget list with ``current`` (the item on screen) and not
@@ -87,9 +91,11 @@ def system_ranking(
     if method == "next-items":
         items = next_items(ctx, k, scoring, exclude=current, include_seen=include_seen)
         return [scored.item for scored in items]
-    if method != "blend" and method not in _ALONE:
+    if method == "ranker" and ranker is None:
+        raise UnknownMethodError("the ranker method needs a trained model")
+    if method not in ("blend", "ranker") and method not in _ALONE:
         raise UnknownMethodError(method)
-    weights = None if method == "blend" else dict(_ALONE[method])
+    weights = None if method in ("blend", "ranker") else dict(_ALONE[method])
     request = RecommendationRequest(
         limit=k,
         weights=weights,
@@ -98,7 +104,8 @@ def system_ranking(
         # the full list may bring back what the session holds, the cart's products too
         exclude_in_cart=not include_seen,
     )
-    return [scored.item for scored in recommend(ctx, request, scoring, core).items]
+    model = ranker if method == "ranker" else None
+    return [scored.item for scored in recommend(ctx, request, scoring, core, model).items]
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from recstream.offline.evaluation.training import EvalStore, Progress
 from recstream.readmodel.context import RecommendationContext
 from recstream.readmodel.load import load_context
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.learned import LearnedRanker
 
 Mode = Literal["frozen", "prequential"]
 MODES: tuple[Mode, ...] = ("frozen", "prequential")
@@ -60,6 +61,7 @@ class NextItemSetup:
     core: CoreConfig
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     baseline_params: str = "default"  # a published parameter set of the baselines
+    ranker: LearnedRanker | None = None  # the model of the ``ranker`` method
 
 
 @dataclass(slots=True)
@@ -115,7 +117,9 @@ class _Scorer:
         for method in self.system:
             scores = self.result.methods[method]
             started = time.perf_counter()
-            ranking = system_ranking(method, ctx, setup.k, setup.scoring, setup.core)
+            ranking = system_ranking(
+                method, ctx, setup.k, setup.scoring, setup.core, ranker=setup.ranker
+            )
             latency = load_seconds + time.perf_counter() - started
             scores.full.add(ranking, target, latency, revisit=revisit)
             spent = latency
@@ -123,7 +127,7 @@ class _Scorer:
                 started = time.perf_counter()
                 widget = system_ranking(
                     method, ctx, setup.k, setup.scoring, setup.core,
-                    current=current, include_seen=False,
+                    current=current, include_seen=False, ranker=setup.ranker,
                 )  # fmt: skip
                 latency = load_seconds + time.perf_counter() - started
                 scores.widget.add(widget, target, latency)
@@ -183,20 +187,27 @@ async def evaluate_next_item(
     result = _new_result(mode, setup, train, test_sessions)
     scorer = _Scorer(setup, train_sessions, result, on_method)
     if mode == "frozen":
-        await _frozen(store, test_sessions, log, scorer, progress)
+        await play_frozen(store, test_sessions, log, setup.core, scorer.case, progress)
     else:
         await _prequential(store, test_sessions, log, scorer, progress)
     return result
 
 
-async def _frozen(
+# Called for every case: the loaded context, the seconds loading it took, the session's
+# items so far (oldest first) and the target item.
+CaseHandler = Callable[[RecommendationContext, float, Sequence[str], str], None]
+
+
+async def play_frozen(
     store: EvalStore,
     sessions: Sequence[EventSession],
     log: RecordLog,
-    scorer: _Scorer,
-    progress: Progress | None,
+    core: CoreConfig,
+    on_case: CaseHandler,
+    progress: Progress | None = None,
 ) -> None:
-    core = scorer.setup.core
+    """Every case of ``sessions`` in frozen mode: each session's events are folded only into
+    a private copy of its user's state; the store is read, never written."""
     scratch = RecordLog(log.topic, log.partitions, log.next_offsets)  # never committed
     for session in sessions:
         state = await store.get_user(session.user_id) or UserState(session.user_id)
@@ -207,7 +218,7 @@ async def _frozen(
             if item is not None and items:
                 started = time.perf_counter()
                 ctx = await load_context(store, session.user_id, now, core, state=state)
-                scorer.case(ctx, time.perf_counter() - started, items, item)
+                on_case(ctx, time.perf_counter() - started, items, item)
                 if progress is not None:
                     progress(1)
             record = scratch.append(event)
@@ -218,6 +229,31 @@ async def _frozen(
             now = event.occurred_at.timestamp()
             if item is not None:
                 items.append(item)
+
+
+async def score_frozen(
+    store: EvalStore,
+    sessions: Sequence[EventSession],
+    log: RecordLog,
+    setup: NextItemSetup,
+    progress: Progress | None = None,
+) -> dict[str, MethodScores]:
+    """The system methods of ``setup`` on ``sessions`` in frozen mode (no baselines): what
+    ``recstream train`` reports on its validation sessions."""
+    result = NextItemResult(
+        "frozen",
+        len(sessions),
+        count_cases(sessions),
+        0,
+        0,
+        {
+            m: MethodScores(NextItemMetrics(setup.k), NextItemMetrics(setup.k))
+            for m in setup.methods
+        },
+    )
+    scorer = _Scorer(setup, [], result)
+    await play_frozen(store, sessions, log, setup.core, scorer.case, progress)
+    return result.methods
 
 
 async def _prequential(

@@ -31,6 +31,7 @@ from recstream.offline.evaluation.protocol import catalogue, group_sessions
 from recstream.offline.evaluation.training import EvalStore, Progress
 from recstream.readmodel.load import load_context
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.learned import LearnedRanker
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class TopNSetup:
     core: CoreConfig
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     baseline_params: str = "default"  # a published parameter set of the baselines
+    ranker: LearnedRanker | None = None  # the model of the ``ranker`` method
 
 
 @dataclass(slots=True)
@@ -148,13 +150,15 @@ async def evaluate_top_n(
         for method in system:
             scores = result.methods[method]
             first = started = time.perf_counter()
-            ranking = system_ranking(method, ctx, setup.k, setup.scoring, setup.core)
+            ranking = system_ranking(
+                method, ctx, setup.k, setup.scoring, setup.core, ranker=setup.ranker
+            )
             scores.full.add(ranking, case.relevant, loaded + time.perf_counter() - started)
             if new:
                 started = time.perf_counter()
                 widget = system_ranking(
                     method, ctx, setup.k, setup.scoring, setup.core,
-                    current=current, include_seen=False,
+                    current=current, include_seen=False, ranker=setup.ranker,
                 )  # fmt: skip
                 scores.widget.add(widget, new, loaded + time.perf_counter() - started)
             if on_method is not None:

@@ -1,0 +1,1 @@
+"""Training the learned ranker from the event log (``recstream train``)."""

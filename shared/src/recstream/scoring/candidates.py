@@ -1,0 +1,121 @@
+"""Candidate generation for the learned ranker: bounded lists from the streaming statistics.
+
+Each source turns what the read model holds into ``item -> score`` (normalised so
+its best item is 1) and keeps its ``per_source`` best items:
+
+- ``sequential``: first- and second-order transitions from the session's last items
+  (the blend's sequential component);
+- ``session``: items of the neighbour sessions (the blend's session-kNN component);
+- ``covisitation``: items co-visited with the anchors in any session, weighted by event
+  type and distance, the latest anchor counting most;
+- ``co_engagement``: items that users who engaged with this user's items of earlier
+  sessions also engaged with (user-level item-to-item collaborative filtering);
+- ``category_popular``: the most popular items of the user's preferred categories;
+- ``popular``: the global popularity head;
+- ``recent``: the items of the current session, the latest first (re-visits).
+
+The union is bounded by construction: at most ``len(SOURCES) * per_source`` items,
+plus the open group deals of those products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from recstream.model.config import CoreConfig
+from recstream.readmodel.context import RecommendationContext
+from recstream.scoring.config import ScoringConfig
+from recstream.scoring.groups import open_groups
+from recstream.scoring.items import normalise, top
+from recstream.scoring.popular import preferred_categories
+from recstream.scoring.sequential import sequential_for
+from recstream.scoring.session import session_for
+
+SOURCES: tuple[str, ...] = (
+    "sequential",
+    "session",
+    "covisitation",
+    "co_engagement",
+    "category_popular",
+    "popular",
+    "recent",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidates:
+    """The candidate items of one request, with every source's normalised score."""
+
+    items: tuple[str, ...]  # products and group deals, in first-found order
+    scores: Mapping[str, Mapping[str, float]]  # source -> item -> score in (0, 1]
+    ranks: Mapping[str, Mapping[str, int]]  # source -> item -> 1-based rank in that source
+    groups: Mapping[str, str]  # group deal -> its product, for the deals among ``items``
+
+
+def _weighted_rows(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Rows of related items, each normalised, the first counting most (1, 1/2, 1/3 ...)."""
+    summed: dict[str, float] = {}
+    for position, row in enumerate(rows, start=1):
+        for item, value in normalise(row).items():
+            summed[item] = summed.get(item, 0.0) + value / position
+    return summed
+
+
+def source_scores(
+    ctx: RecommendationContext, config: ScoringConfig, core: CoreConfig
+) -> dict[str, dict[str, float]]:
+    """Every source's raw ``item -> score`` for this request (unbounded, not normalised)."""
+    covisited = [ctx.covisited.get(a, {}) for a in reversed(ctx.anchors)]
+    category_popular: dict[str, float] = {}
+    for category, share in preferred_categories(ctx, core).items():
+        for item, value in normalise(ctx.popular_in_category.get(category, {})).items():
+            category_popular[item] = category_popular.get(item, 0.0) + share * value
+    recent: dict[str, float] = {}
+    if ctx.session is not None:
+        for steps, item in enumerate(reversed(ctx.session.items), start=1):
+            recent.setdefault(item, 1.0 / steps)
+    return {
+        "sequential": sequential_for(ctx, config),
+        "session": session_for(ctx, config),
+        "covisitation": _weighted_rows(covisited),
+        "co_engagement": _weighted_rows(list(ctx.co_engaged.values())),
+        "category_popular": category_popular,
+        "popular": dict(ctx.popular),
+        "recent": recent,
+    }
+
+
+def bound(
+    ctx: RecommendationContext,
+    raw: Mapping[str, Mapping[str, float]],
+    per_source: int,
+    sources: Sequence[str] = SOURCES,
+) -> Candidates:
+    """The union of every source's ``per_source`` best items, and their open group deals."""
+    scores: dict[str, dict[str, float]] = {}
+    ranks: dict[str, dict[str, int]] = {}
+    found: dict[str, None] = {}
+    for source in sources:
+        best = normalise(top(raw[source], per_source))
+        ordered = sorted(best, key=lambda item: (-best[item], item))
+        scores[source] = best
+        ranks[source] = {item: rank for rank, item in enumerate(ordered, start=1)}
+        found.update(dict.fromkeys(ordered))
+    groups: dict[str, str] = {}
+    for group, (product, _) in open_groups(ctx).items():
+        if product in found:
+            groups[group] = product
+            found[group] = None
+    return Candidates(tuple(found), scores, ranks, groups)
+
+
+def generate(
+    ctx: RecommendationContext,
+    config: ScoringConfig,
+    core: CoreConfig,
+    per_source: int,
+    sources: Sequence[str] = SOURCES,
+) -> Candidates:
+    """The bounded candidates of this request."""
+    return bound(ctx, source_scores(ctx, config, core), per_source, sources)
