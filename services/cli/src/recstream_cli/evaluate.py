@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -50,7 +51,9 @@ from recstream.offline.evaluation.report import (
 )
 from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
 from recstream.offline.evaluation.training import EvalStore, build_state, landmark_for
+from recstream.offline.ranking.train import TrainSetup, train_ranker
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.store.memory import MemoryStore
 from recstream.store.redis import RedisStore
 from recstream_cli.localstack import start_redis
@@ -131,6 +134,34 @@ def method_bars(
     return advance
 
 
+async def ranker_for(
+    methods: Sequence[str],
+    train: Sequence[Event],
+    core: CoreConfig,
+    scoring: ScoringConfig,
+    model: Path | None,
+    console: Console,
+) -> LearnedRanker | None:
+    """The ``ranker`` method's model: ``--model``, else one trained here on ``train`` (the
+    training events only, with ``recstream train``'s defaults)."""
+    if "ranker" not in methods:
+        return None
+    if model is not None:
+        try:
+            data = await asyncio.to_thread(model.read_bytes)
+            return LearnedRanker(RankerArtifact.from_bytes(data))
+        except ArtifactError as exc:
+            raise click.ClickException(f"{model}: {exc}") from exc
+    with progress_bar(console) as progress:
+
+        def stage(name: str, total: int) -> Callable[[int], None]:
+            return advancer(progress, progress.add_task(f"ranker: {name}", total=total))
+
+        trained = await train_ranker(train, TrainSetup(core, scoring), stage)
+    console.print(f"trained ranker {trained.artifact.version}", highlight=False)
+    return trained.ranker
+
+
 async def run_next_item(
     store: EvalStore,
     train: list[Event],
@@ -138,7 +169,10 @@ async def run_next_item(
     setup: NextItemSetup,
     modes: Sequence[Mode],
     console: Console,
+    model: Path | None = None,
 ) -> list[dict[str, Any]]:
+    ranker = await ranker_for(setup.methods, train, setup.core, setup.scoring, model, console)
+    setup = dataclasses.replace(setup, ranker=ranker)
     log = RecordLog(TOPIC, 4)
     with progress_bar(console) as progress:
         task = progress.add_task("apply training events", total=len(train))
@@ -164,11 +198,14 @@ async def run_top_n(
     min_events: int,
     fraction: float,
     console: Console,
+    model: Path | None = None,
 ) -> list[dict[str, Any]]:
     gap = setup.core.session_gap_minutes * 60.0
     train, holdouts = holdout_split(
         events, min_events=min_events, fraction=fraction, gap_seconds=gap
     )
+    ranker = await ranker_for(setup.methods, train, setup.core, setup.scoring, model, console)
+    setup = dataclasses.replace(setup, ranker=ranker)
     with progress_bar(console) as progress:
         task = progress.add_task("apply training events", total=len(train))
         await build_state(
@@ -285,13 +322,20 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     "--redis-url",
     help="Redis for --backend redis [default: RECSTREAM_REDIS__URL, else a local redis-server].",
 )
+@click.option(
+    "--model",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The ranker method's model (recstream train) [default: train one on the training "
+    "events of this run].",
+)
 @click.option("--title", help="Report title [default: the training file's name].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def evaluate(
     train: Path, test: Path | None, fmt: str, protocol: Protocol, k: int | None, mode: str,
     backend: str, methods: str, baseline_params: str, test_fraction: float, min_events: int,
     holdout_fraction: float,
-    config_path: Path | None, redis_url: str | None, title: str | None, out: Path,
+    config_path: Path | None, redis_url: str | None, model: Path | None, title: str | None,
+    out: Path,
 ) -> None:  # fmt: skip
     """Evaluate the recommender and the baselines (next-item or per-user top-N protocol)."""
     try:
@@ -321,11 +365,13 @@ def evaluate(
             if protocol == "top-n":
                 setup_n = TopNSetup(cutoff, chosen, core, scoring, baseline_params)
                 return await run_top_n(
-                    store, train_events, setup_n, min_events, holdout_fraction, console
+                    store, train_events, setup_n, min_events, holdout_fraction, console, model
                 )
             modes: list[Mode] = list(MODES) if mode == "both" else [cast(Mode, mode)]
             setup = NextItemSetup(cutoff, chosen, core, scoring, baseline_params)
-            return await run_next_item(store, train_events, test_events, setup, modes, console)
+            return await run_next_item(
+                store, train_events, test_events, setup, modes, console, model
+            )
 
     summaries = asyncio.run(run())
     meta: dict[str, Any] = {

@@ -21,6 +21,8 @@ LAZY_COMMANDS = {
     "run": "recstream_cli.devstack:run",
     "replay": "recstream_cli.replay:replay",
     "eval": "recstream_cli.evaluate:evaluate",
+    "train": "recstream_cli.train:train",
+    "model": "recstream_cli.train:model",
     "faults": "recstream_cli.harness:faults",
     "bench": "recstream_cli.harness:bench",
     "demo-generate": "recstream_cli.demo_generator:demo_generate",

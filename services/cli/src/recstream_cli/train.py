@@ -1,0 +1,349 @@
+"""``recstream train``: a learned ranker from the event log; ``recstream model``: publish it.
+
+The training events come from a file (any format ``recstream eval`` reads) or
+from the interactions topic, read from its start to its current end. Only
+training data is used: with ``--test-fraction`` the sessions that end last are
+left out first (as ``recstream eval`` splits), so a model trained here and
+evaluated there never saw the test sessions.
+
+Writes ``ranker-<version>.json`` (the artifact the API serves), ``report.json``,
+``report.md`` (validation figures, candidate recall per source, feature
+importance) and ``importance.png``. ``--publish`` (or ``recstream model publish``)
+puts the artifact into Redis and makes it the active version, which every API
+replica picks up within its poll interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from redis.asyncio import Redis
+from rich.console import Console
+
+from recstream.contract.events import Event, decode_event
+from recstream.contract.keyspace import DEFAULT_PREFIX, Keyspace
+from recstream.offline.datasets import FORMATS
+from recstream.offline.evaluation.protocol import split_by_session_end
+from recstream.offline.ranking.train import TrainSetup, feature_groups_without, train_ranker
+from recstream.scoring.candidates import SOURCES
+from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
+from recstream.scoring.ranker_features import FEATURE_GROUPS
+from recstream.store.rankers import RankerRegistry
+from recstream_cli.evaluate import load_configs, read_file
+from recstream_cli.replay import advancer, progress_bar
+
+
+def _redis_url(url: str | None) -> str:
+    found = url or os.environ.get("RECSTREAM_REDIS__URL")
+    if not found:
+        raise click.UsageError("give --redis-url or set RECSTREAM_REDIS__URL")
+    return found
+
+
+async def _publish(url: str, prefix: str, artifact: bytes, version: str, activate: bool) -> None:
+    client = Redis.from_url(url)
+    try:
+        await RankerRegistry(client, Keyspace(prefix=prefix)).publish(
+            version, artifact, activate=activate
+        )
+    finally:
+        await client.aclose()
+
+
+async def read_topic(bootstrap: str, topic: str, console: Console) -> list[Event]:
+    """Every decodable event of ``topic`` from its start to its end now (bad records are
+    skipped and counted: the consumer has dead-lettered them already)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    events: list[Event] = []
+    bad = 0
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        if not partitions:
+            raise click.ClickException(f"topic {topic!r} does not exist on {bootstrap}")
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        left = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
+        while left:
+            batches = await consumer.getmany(*left, timeout_ms=1000)
+            for tp, records in batches.items():
+                for record in records:
+                    if record.offset >= ends[tp]:
+                        continue
+                    try:
+                        events.append(decode_event(record.value or b""))
+                    except ValueError:
+                        bad += 1
+                if await consumer.position(tp) >= ends[tp]:
+                    left.discard(tp)
+    finally:
+        await consumer.stop()
+    console.print(f"read {len(events)} events from {topic} ({bad} undecodable skipped)")
+    events.sort(key=lambda e: e.occurred_at)
+    return events
+
+
+def write_report(out: Path, artifact: RankerArtifact, meta: dict[str, Any]) -> None:
+    report = dict(artifact.report)
+    (out / "report.json").write_text(
+        json.dumps({"meta": meta, "version": artifact.version, **report}, indent=2) + "\n"
+    )
+    (out / "report.md").write_text(markdown(artifact, meta))
+    plot_importance(report["feature importance"], out / "importance.png")
+
+
+def markdown(artifact: RankerArtifact, meta: dict[str, Any]) -> str:
+    report = artifact.report
+    lines = [f"# Ranker {artifact.version}", "", f"`{meta['command']}`", ""]
+    cases = report["cases"]
+    lines += ["## Training data", ""]
+    lines += [f"- {name}: {value}" for name, value in cases.items()]
+    lines += [
+        f"- trees: {report['trees']} (best iteration {report['best iteration']})",
+        f"- seconds: {report['seconds']}",
+        "",
+        "## Validation (sessions carved from the training data; frozen next-item protocol)",
+        "",
+    ]
+    validation = report["validation"]
+    heads = list(next(iter(validation.values())))
+    lines += ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
+    lines += [
+        f"| {m} | " + " | ".join(str(v[h]) for h in heads) + " |" for m, v in validation.items()
+    ]
+    lines += ["", "## Candidate recall: cases whose target is in a source's top K", ""]
+    ks = list(next(iter(report["recall"].values())))
+    lines += ["| source | " + " | ".join(f"@{k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+    lines += [
+        f"| {s} | " + " | ".join(f"{100 * v[k]:.2f}" for k in ks) + " |"
+        for s, v in report["recall"].items()
+    ]
+    lines += ["", "## Feature importance (gain)", "", "| feature | group | gain % | splits |"]
+    lines += ["|---|---|---|---|"]
+    lines += [
+        f"| {r['feature']} | {r['group']} | {r['share']:.2f} | {r['splits']} |"
+        for r in report["feature importance"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    shown = [r for r in rows if r["gain"] > 0][:25][::-1]
+    fig, ax = pyplot.subplots(figsize=(8, 0.3 * len(shown) + 1.2))
+    ax.barh([r["feature"] for r in shown], [r["share"] for r in shown])
+    ax.set_xlabel("share of the total gain (%)")
+    ax.set_title("Learned ranker: feature importance")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    pyplot.close(fig)
+
+
+@click.command("train")
+@click.option("--train", "train_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto")
+@click.option("--from-topic", help="Read the events from this topic instead of a file.")
+@click.option(
+    "--bootstrap-servers",
+    help="Kafka for --from-topic [default: RECSTREAM_KAFKA__BOOTSTRAP_SERVERS].",
+)
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Leave out this share of sessions (the last to end) first, as recstream eval does "
+    "without --test.",
+)
+@click.option(
+    "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option(
+    "--label-share",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.3,
+    show_default=True,
+    help="Share of the training sessions (the last to end) whose cases teach the ranker.",
+)
+@click.option("--per-source", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--rounds", type=click.IntRange(1, 10_000), default=300, show_default=True)
+@click.option("--sources", default=",".join(SOURCES), show_default=True, help="Candidate sources.")
+@click.option(
+    "--without",
+    "without",
+    default="",
+    help=f"Feature groups left out (ablation): {', '.join(FEATURE_GROUPS)}.",
+)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--publish", is_flag=True, help="Publish to Redis and activate it.")
+@click.option("--redis-url", help="Redis for --publish [default: RECSTREAM_REDIS__URL].")
+@click.option(
+    "--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key prefix of the deployment."
+)
+def train(
+    train_path: Path | None, fmt: str, from_topic: str | None, bootstrap_servers: str | None,
+    test_fraction: float, config_path: Path | None, seed: int, label_share: float,
+    per_source: int, rounds: int, sources: str, without: str, out: Path, publish: bool,
+    redis_url: str | None, prefix: str,
+) -> None:  # fmt: skip
+    """Train the learned ranker (LightGBM LambdaMART) on the event log."""
+    if (train_path is None) == (from_topic is None):
+        raise click.UsageError("give exactly one of --train FILE or --from-topic TOPIC")
+    chosen_sources = tuple(s.strip() for s in sources.split(",") if s.strip())
+    unknown = sorted(set(chosen_sources) - set(SOURCES))
+    if unknown or not chosen_sources:
+        raise click.BadParameter(
+            f"unknown sources {unknown}; choose from {SOURCES}", param_hint="--sources"
+        )
+    dropped = tuple(g.strip() for g in without.split(",") if g.strip())
+    if set(dropped) - set(FEATURE_GROUPS):
+        raise click.BadParameter(f"choose from {', '.join(FEATURE_GROUPS)}", param_hint="--without")
+    url = _redis_url(redis_url) if publish else None
+    console = Console(stderr=True)
+    started = time.monotonic()
+    if train_path is not None:
+        events, _ = read_file(train_path, fmt, console)
+    else:
+        bootstrap = bootstrap_servers or os.environ.get("RECSTREAM_KAFKA__BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            raise click.UsageError(
+                "give --bootstrap-servers or set RECSTREAM_KAFKA__BOOTSTRAP_SERVERS"
+            )
+        events = asyncio.run(read_topic(bootstrap, str(from_topic), console))
+    core, scoring = load_configs(config_path, events)
+    if test_fraction > 0:
+        events, _ = split_by_session_end(events, test_fraction, core.session_gap_minutes * 60.0)
+    setup = TrainSetup(
+        core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,
+        features=feature_groups_without(dropped), rounds=rounds, seed=seed,
+    )  # fmt: skip
+    with progress_bar(console) as progress:
+
+        def stage(name: str, total: int) -> Any:
+            return advancer(progress, progress.add_task(name, total=total))
+
+        try:
+            trained = asyncio.run(train_ranker(events, setup, stage))
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    artifact = trained.artifact
+    out.mkdir(parents=True, exist_ok=True)
+    model_path = out / f"ranker-{artifact.version}.json"
+    model_path.write_bytes(artifact.to_bytes())
+    meta = {
+        "command": "recstream " + shlex.join(sys.argv[1:]),
+        "source": str(train_path) if train_path else f"topic {from_topic}",
+        "events": len(events),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    write_report(out, artifact, meta)
+    for method, figures in artifact.report["validation"].items():
+        console.print(f"validation {method}: {figures}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {model_path} and the report in {out}/", highlight=False)
+    if url is not None:
+        asyncio.run(_publish(url, prefix, artifact.to_bytes(), artifact.version, True))
+        console.print(f"published and activated {artifact.version}", highlight=False)
+
+
+@click.group("model")
+def model() -> None:
+    """Publish, activate and deactivate learned ranker models (in Redis)."""
+
+
+_REDIS = click.option("--redis-url", help="Redis [default: RECSTREAM_REDIS__URL].")
+_PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
+
+
+def _registry_call(url: str | None, prefix: str, action: Any) -> Any:
+    async def run() -> Any:
+        client = Redis.from_url(_redis_url(url))
+        try:
+            return await action(RankerRegistry(client, Keyspace(prefix=prefix)))
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+@model.command("publish")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--no-activate", is_flag=True, help="Store it without serving it.")
+@_REDIS
+@_PREFIX
+def publish_model(path: Path, no_activate: bool, redis_url: str | None, prefix: str) -> None:
+    """Publish an artifact written by recstream train (checked to load first)."""
+    data = path.read_bytes()
+    try:
+        artifact = RankerArtifact.from_bytes(data)
+        LearnedRanker(artifact)
+    except ArtifactError as exc:
+        raise click.ClickException(f"{path}: {exc}") from exc
+    _registry_call(
+        redis_url, prefix, lambda r: r.publish(artifact.version, data, activate=not no_activate)
+    )
+    click.echo(f"published {artifact.version}" + ("" if no_activate else " (active)"))
+
+
+@model.command("activate")
+@click.argument("version")
+@_REDIS
+@_PREFIX
+def activate_model(version: str, redis_url: str | None, prefix: str) -> None:
+    """Serve a published version."""
+    try:
+        _registry_call(redis_url, prefix, lambda r: r.activate(version))
+    except KeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"active: {version}")
+
+
+@model.command("deactivate")
+@_REDIS
+@_PREFIX
+def deactivate_model(redis_url: str | None, prefix: str) -> None:
+    """Serve the hand-tuned blend again."""
+    _registry_call(redis_url, prefix, lambda r: r.deactivate())
+    click.echo("active: blend")
+
+
+@model.command("list")
+@_REDIS
+@_PREFIX
+def list_models(redis_url: str | None, prefix: str) -> None:
+    """The published versions; the active one is marked."""
+
+    async def both(registry: RankerRegistry) -> tuple[list[str], str | None]:
+        return await registry.versions(), await registry.active_version()
+
+    versions, active = _registry_call(redis_url, prefix, both)
+    for version in versions:
+        click.echo(f"{'*' if version == active else ' '} {version}")
+    if active is None:
+        click.echo("(no active model: the blend serves)")
+
+
+@model.command("remove")
+@click.argument("version")
+@_REDIS
+@_PREFIX
+def remove_model(version: str, redis_url: str | None, prefix: str) -> None:
+    """Delete a published version (deactivated first when it is active)."""
+    _registry_call(redis_url, prefix, lambda r: r.remove(version))
+    click.echo(f"removed {version}")
