@@ -18,7 +18,7 @@ validation metrics are those of the served ranking.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +30,7 @@ from recstream.offline.evaluation.protocol import EventSession
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.evaluation.training import EvalStore, Progress
 from recstream.readmodel.context import RecommendationContext
-from recstream.scoring.candidates import SOURCES, bound, source_scores
+from recstream.scoring.candidates import SOURCES, Candidates, bound, source_scores
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.ranker_features import FEATURES, Matrix, feature_matrix
 
@@ -141,12 +141,11 @@ async def collect(
             for k in RECALL_AT:
                 if position is not None and position <= k:
                     data.recall[source][k] += 1
-        candidates = bound(ctx, raw, setup.per_source, setup.sources)
+        candidates, matrix = case_features(ctx, raw, setup)
         data.candidates += len(candidates.items)
         labels = np.array([1.0 if i == target else 0.0 for i in candidates.items])
         if labels.any():
             data.covered += 1
-        matrix = feature_matrix(ctx, candidates, setup.scoring, setup.core)
         new_item = target not in items
         if current[0]:
             data.validation_cases += 1
@@ -165,7 +164,16 @@ async def collect(
     return data
 
 
-def _rank_of(scores: dict[str, float], target: str) -> int | None:
+def case_features(
+    ctx: RecommendationContext, raw: Mapping[str, Mapping[str, float]], setup: DatasetSetup
+) -> tuple[Candidates, Matrix]:
+    """A case's candidates and their features: the serving path's
+    (:func:`recstream.scoring.learned.learned_scores`), from the sources already computed."""
+    candidates = bound(ctx, raw, setup.per_source, setup.sources)
+    return candidates, feature_matrix(ctx, candidates, setup.scoring, setup.core)
+
+
+def _rank_of(scores: Mapping[str, float], target: str) -> int | None:
     if target not in scores or scores[target] <= 0:
         return None
     value = scores[target]
