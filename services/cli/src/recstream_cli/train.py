@@ -183,6 +183,13 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     help="Share of the training sessions (the last to end) whose cases teach the ranker.",
 )
 @click.option("--per-source", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option(
+    "--later-label",
+    type=click.FloatRange(0, 2),
+    default=1.0,
+    show_default=True,
+    help="Label of the items the session engages with after the target (the target's is 2).",
+)
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=300, show_default=True)
 @click.option("--sources", default=",".join(SOURCES), show_default=True, help="Candidate sources.")
 @click.option(
@@ -200,8 +207,8 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
 def train(
     train_path: Path | None, fmt: str, from_topic: str | None, bootstrap_servers: str | None,
     test_fraction: float, config_path: Path | None, seed: int, label_share: float,
-    per_source: int, rounds: int, sources: str, without: str, out: Path, publish: bool,
-    redis_url: str | None, prefix: str,
+    per_source: int, later_label: float, rounds: int, sources: str, without: str, out: Path,
+    publish: bool, redis_url: str | None, prefix: str,
 ) -> None:  # fmt: skip
     """Train the learned ranker (LightGBM LambdaMART) on the event log."""
     if (train_path is None) == (from_topic is None):
@@ -232,7 +239,8 @@ def train(
         events, _ = split_by_session_end(events, test_fraction, core.session_gap_minutes * 60.0)
     setup = TrainSetup(
         core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,
-        features=feature_groups_without(dropped), rounds=rounds, seed=seed,
+        features=feature_groups_without(dropped), later_label=later_label, rounds=rounds,
+        seed=seed,
     )  # fmt: skip
     with progress_bar(console) as progress:
 

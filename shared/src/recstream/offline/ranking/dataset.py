@@ -46,6 +46,9 @@ class DatasetSetup:
     per_source: int
     sources: tuple[str, ...] = SOURCES
     negatives: int = 50  # negatives kept per fit case
+    # the label of the session's later items (the target is 2): a widget is good when it
+    # shows what the user engages with soon, not only next; 0 labels the target alone
+    later_label: float = 1.0
     validation_share: float = 0.25  # of the label sessions
     seed: int = 7
 
@@ -130,6 +133,7 @@ async def collect(
     rng = np.random.default_rng(setup.seed)
     validation = {id(s) for s in sessions if is_validation(s, setup)}
     current: list[bool] = [False]
+    session_items: list[list[str]] = [[]]
 
     def on_case(
         ctx: RecommendationContext, _seconds: float, items: Sequence[str], target: str
@@ -143,8 +147,14 @@ async def collect(
                     data.recall[source][k] += 1
         candidates, matrix = case_features(ctx, raw, setup)
         data.candidates += len(candidates.items)
-        labels = np.array([1.0 if i == target else 0.0 for i in candidates.items])
-        if labels.any():
+        later = set(session_items[0][len(items) + 1 :]) - set(items)
+        labels = np.array(
+            [
+                2.0 if i == target else setup.later_label if i in later else 0.0
+                for i in candidates.items
+            ]
+        )
+        if target in candidates.items:
             data.covered += 1
         new_item = target not in items
         if current[0]:
@@ -160,6 +170,7 @@ async def collect(
 
     for session in sessions:
         current[0] = id(session) in validation
+        session_items[0] = session.items
         await play_frozen(store, [session], log, setup.core, on_case, progress)
     return data
 

@@ -60,6 +60,7 @@ class TrainSetup:
     sources: tuple[str, ...] = SOURCES
     features: tuple[str, ...] = FEATURES
     negatives: int = 50
+    later_label: float = 1.0  # the label of the session's later items (the target's is 2)
     rounds: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 15
@@ -118,8 +119,9 @@ async def train_ranker(
         setup.per_source,
         setup.sources,
         setup.negatives,
-        setup.validation_share,
-        setup.seed,
+        later_label=setup.later_label,
+        validation_share=setup.validation_share,
+        seed=setup.seed,
     )
     data = await collect(
         store, sessions, log, dataset, _stage(stages, "build cases", count_cases(sessions))
