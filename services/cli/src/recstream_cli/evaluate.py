@@ -157,7 +157,7 @@ async def ranker_for(
         def stage(name: str, total: int) -> Callable[[int], None]:
             return advancer(progress, progress.add_task(f"ranker: {name}", total=total))
 
-        trained = await train_ranker(train, TrainSetup(core, scoring), stage)
+        trained = await train_ranker(train, TrainSetup(core, scoring, validate=False), stage)
     console.print(f"trained ranker {trained.artifact.version}", highlight=False)
     return trained.ranker
 

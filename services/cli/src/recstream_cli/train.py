@@ -118,7 +118,7 @@ def markdown(artifact: RankerArtifact, meta: dict[str, Any]) -> str:
         "",
     ]
     validation = report["validation"]
-    heads = list(next(iter(validation.values())))
+    heads = list(next(iter(validation.values()), {}))
     lines += ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
     lines += [
         f"| {m} | " + " | ".join(str(v[h]) for h in heads) + " |" for m, v in validation.items()

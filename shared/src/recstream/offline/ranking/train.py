@@ -68,6 +68,9 @@ class TrainSetup:
     early_stopping_rounds: int = 30
     k: int = 20
     seed: int = 7
+    # play the validation sessions again with the model and the blend for the report
+    # (``recstream eval``, which scores its own test split, skips it)
+    validate: bool = True
 
     def lightgbm_params(self) -> dict[str, Any]:
         return {
@@ -162,7 +165,10 @@ async def train_ranker(
         report=report,
     )
     validation = [s for s in sessions if is_validation(s, dataset)]
-    figures = await _validate(store, validation, log, setup, LearnedRanker(artifact), stages)
+    figures: dict[str, Any] = {}
+    if setup.validate:
+        ranker = LearnedRanker(artifact)
+        figures = await _validate(store, validation, log, setup, ranker, stages)
     seconds = round(time.perf_counter() - started, 1)
     artifact = dataclasses.replace(
         artifact, report={**report, "validation": figures, "seconds": seconds}
