@@ -12,7 +12,9 @@ its best item is 1) and keeps its ``per_source`` best items:
   sessions also engaged with (user-level item-to-item collaborative filtering);
 - ``category_popular``: the most popular items of the user's preferred categories;
 - ``popular``: the global popularity head;
-- ``recent``: the items of the current session, the latest first (re-visits).
+- ``recent``: the items of the current session, the latest first (re-visits);
+- ``history``: the items of the user's whole history, by their decayed implicit score
+  (what a returning user comes back to).
 
 The union is bounded by construction: at most ``len(SOURCES) * per_source`` items,
 plus the open group deals of those products.
@@ -23,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
+from recstream.model.decay import value_at
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.groups import open_groups
@@ -40,6 +44,7 @@ SOURCES: tuple[str, ...] = (
     "category_popular",
     "popular",
     "recent",
+    "history",
 )
 
 
@@ -75,6 +80,11 @@ def source_scores(
     if ctx.session is not None:
         for steps, item in enumerate(reversed(ctx.session.items), start=1):
             recent.setdefault(item, 1.0 / steps)
+    half_life = core.rating_half_life_days * DAY  # as the fold decays them
+    history = {
+        item: value_at(stats.score, stats.ref, ctx.now, half_life)
+        for item, stats in ctx.state.items.items()
+    }
     return {
         "sequential": sequential_for(ctx, config),
         "session": session_for(ctx, config),
@@ -83,6 +93,7 @@ def source_scores(
         "category_popular": category_popular,
         "popular": dict(ctx.popular),
         "recent": recent,
+        "history": history,
     }
 
 

@@ -46,8 +46,9 @@ class DatasetSetup:
     per_source: int
     sources: tuple[str, ...] = SOURCES
     negatives: int = 50  # negatives kept per fit case
-    # the label of the session's later items (the target is 2): a widget is good when it
-    # shows what the user engages with soon, not only next; 0 labels the target alone
+    # the label of the items the user engages with later in the label period, in this
+    # session or another (the target is 2): a widget is good when it shows what the user
+    # engages with soon, not only next; 0 labels the target alone
     later_label: float = 1.0
     validation_share: float = 0.25  # of the label sessions
     seed: int = 7
@@ -133,7 +134,14 @@ async def collect(
     rng = np.random.default_rng(setup.seed)
     validation = {id(s) for s in sessions if is_validation(s, setup)}
     current: list[bool] = [False]
-    session_items: list[list[str]] = [[]]
+    timelines: dict[str, list[tuple[float, str]]] = {}
+    for session in sessions:
+        timeline = timelines.setdefault(session.user_id, [])
+        timeline += [
+            (e.occurred_at.timestamp(), item) for e in session.events if (item := e.item_key)
+        ]
+    for timeline in timelines.values():
+        timeline.sort()
 
     def on_case(
         ctx: RecommendationContext, _seconds: float, items: Sequence[str], target: str
@@ -147,7 +155,7 @@ async def collect(
                     data.recall[source][k] += 1
         candidates, matrix = case_features(ctx, raw, setup)
         data.candidates += len(candidates.items)
-        later = set(session_items[0][len(items) + 1 :]) - set(items)
+        later = {i for at, i in timelines[ctx.user_id] if at > ctx.now} - set(items)
         labels = np.array(
             [
                 2.0 if i == target else setup.later_label if i in later else 0.0
@@ -170,7 +178,6 @@ async def collect(
 
     for session in sessions:
         current[0] = id(session) in validation
-        session_items[0] = session.items
         await play_frozen(store, [session], log, setup.core, on_case, progress)
     return data
 

@@ -1,0 +1,160 @@
+"""What the learned ranker costs per request, stage by stage: ``python -m bench.ranker_cost``.
+
+The training file of a dataset (yoochoose-100k by default) is folded into a memory
+store through the batch-apply core, a ranker is trained on it (or ``--model``), and
+then, for test cases replayed in frozen mode, each stage of a learned recommendation
+is timed in CPU seconds (``time.process_time``), with the candidate bound set so
+that requests hold about 100 and about 300 candidates:
+
+- ``read``: loading the read model from the store (in process: the memory store; on
+  Redis add the round trips);
+- ``sources``: every candidate source's scores (the sequential and session-kNN
+  components are the blend's own);
+- ``features``: the feature matrix of the bounded candidates;
+- ``predict``: LightGBM's scores;
+- ``reasons``: ``pred_contrib`` of the 20 items shown (only when asked for);
+- ``blend``: the hand-tuned blend's whole ranking of the same context, for comparison.
+
+Beside them, the limit measured in the same run: LightGBM's predict on a prepared
+matrix of the same size, in a tight loop. Medians over the cases (machines here are
+noisy); every figure is per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.context import DEFAULT_DATASETS
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import session_tsv_events
+from recstream.offline.evaluation.next_item import play_frozen
+from recstream.offline.evaluation.protocol import group_sessions
+from recstream.offline.evaluation.records import RecordLog
+from recstream.offline.evaluation.training import build_state, landmark_for
+from recstream.offline.ranking.train import TrainSetup, train_ranker
+from recstream.readmodel.context import RecommendationContext
+from recstream.readmodel.load import load_context
+from recstream.scoring.candidates import bound, source_scores
+from recstream.scoring.config import ScoringConfig
+from recstream.scoring.learned import LearnedRanker, LearnedScores, RankerArtifact
+from recstream.scoring.models import RecommendationRequest
+from recstream.scoring.ranker_features import feature_matrix
+from recstream.scoring.recommender import rank
+from recstream.store.memory import MemoryStore
+
+STAGES = ("read", "sources", "features", "predict", "reasons", "blend")
+
+
+def cpu(call: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.process_time()
+    value = call()
+    return value, time.process_time() - started
+
+
+async def measure(
+    store: MemoryStore,
+    contexts: list[tuple[RecommendationContext, str]],
+    ranker: LearnedRanker,
+    core: CoreConfig,
+    scoring: ScoringConfig,
+) -> dict[str, Any]:
+    spent: dict[str, list[float]] = {s: [] for s in STAGES}
+    sizes: list[int] = []
+    per_source = ranker.artifact.per_source
+    for ctx, _ in contexts:
+        started = time.process_time()
+        await load_context(store, ctx.user_id, ctx.now, core, state=ctx.state)
+        spent["read"].append(time.process_time() - started)
+        raw, seconds = cpu(lambda: source_scores(ctx, scoring, core))  # noqa: B023
+        spent["sources"].append(seconds)
+        candidates = bound(ctx, raw, per_source, ranker.artifact.sources)
+        matrix, seconds = cpu(lambda: feature_matrix(ctx, candidates, scoring, core))  # noqa: B023
+        spent["features"].append(seconds)
+        scores, seconds = cpu(lambda: ranker.scores(matrix))  # noqa: B023
+        spent["predict"].append(seconds)
+        learned = LearnedScores(ranker, candidates, matrix, scores)
+        shown = [candidates.items[i] for i in scores.argsort()[::-1][:20]]
+        _, seconds = cpu(lambda: learned.reasons(shown))  # noqa: B023
+        spent["reasons"].append(seconds)
+        request = RecommendationRequest(limit=20)
+        _, seconds = cpu(lambda: rank(ctx, request, scoring, core))  # noqa: B023
+        spent["blend"].append(seconds)
+        sizes.append(len(candidates.items))
+    limit_matrix = matrix
+    loops = 200
+    _, seconds = cpu(lambda: [ranker.scores(limit_matrix) for _ in range(loops)])
+    return {
+        "candidates (median)": statistics.median(sizes),
+        "candidates (max)": max(sizes),
+        **{f"{s} ms": round(1000 * statistics.median(v), 3) for s, v in spent.items()},
+        "ranker ms (sources + features + predict)": round(
+            1000
+            * statistics.median(
+                a + b + c
+                for a, b, c in zip(
+                    spent["sources"], spent["features"], spent["predict"], strict=True
+                )
+            ),
+            3,
+        ),
+        f"limit: predict on {len(limit_matrix)} prepared rows, ms": round(
+            1000 * seconds / loops, 3
+        ),
+    }
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    folder = args.datasets / "yoochoose-100k"
+    with (folder / "yoochoose-clicks-100k_train_full.txt").open() as lines:
+        train = list(session_tsv_events(lines))
+    with (folder / "yoochoose-clicks-100k_test.txt").open() as lines:
+        test = list(session_tsv_events(lines))
+    core, scoring = CoreConfig(decay_landmark=landmark_for(train)), ScoringConfig()
+    if args.model is not None:
+        artifact = RankerArtifact.from_bytes(args.model.read_bytes())
+    else:
+        trained = await train_ranker(train, TrainSetup(core, scoring, validate=False))
+        artifact = trained.artifact
+    store, log = MemoryStore(), RecordLog("bench", 4)
+    await build_state(store, train, log, core)
+    contexts: list[tuple[RecommendationContext, str]] = []
+
+    def keep(ctx: RecommendationContext, _s: float, _items: Any, target: str) -> None:
+        contexts.append((ctx, target))
+
+    sessions = group_sessions(test, core.session_gap_minutes * 60.0)[: args.sessions]
+    await play_frozen(store, sessions, log, core, keep)
+    results: dict[str, Any] = {"cases": len(contexts), "model": artifact.version}
+    for per_source in args.per_source:
+        sized = LearnedRanker(dataclasses.replace(artifact, per_source=per_source))
+        results[f"per_source={per_source}"] = await measure(store, contexts, sized, core, scoring)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
+    parser.add_argument("--model", type=Path, help="an artifact of recstream train")
+    parser.add_argument("--sessions", type=int, default=400, help="test sessions replayed")
+    parser.add_argument(
+        "--per-source", type=int, nargs="+", default=[18, 50], help="candidate bounds"
+    )
+    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out is not None:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
