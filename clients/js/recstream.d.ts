@@ -220,6 +220,8 @@ export interface RecommendationsOptions {
   page?: string;
   /** Whether items already seen in the current session may come back. Default: false. */
   includeSeen?: boolean;
+  /** Each item's top feature contributions when a learned model ranks. Default: false. */
+  includeReasons?: boolean;
   /** Whose recommendations (admins). Default: the token's user; the client's with an API key. */
   userId?: Id;
 }
@@ -278,12 +280,21 @@ export interface RecommendedItem {
   category: string | null;
   /** The user already saw it in the current session. */
   seen_in_session: boolean;
+  /** Learned model, with includeReasons: the features that raised its score most. */
+  reasons: FeatureContribution[];
+}
+
+export interface FeatureContribution {
+  feature: string;
+  contribution: number;
 }
 
 export interface RecommendationsResponse {
   user_id: Id;
   source: SourceName;
   cold_start: boolean;
+  /** What ranked the items: a learned model's version, or "blend". */
+  ranker: string;
   intent: IntentView;
   weights: BlendWeights;
   items: RecommendedItem[];
@@ -309,6 +320,8 @@ export interface SessionRecommendationsResponse {
   session: SessionView | null;
   intent: IntentView;
   source: SourceName;
+  /** Always "blend": session recommendations are ranked by the blend. */
+  ranker: string;
   weights: BlendWeights;
   items: RecommendedItem[];
   computed_at: string;

@@ -334,14 +334,17 @@ export class RecstreamClient {
   /**
    * Ranked products and group deals for the user now (POST /recommendations). The
    * current item is never returned, nor are the shown items; items already seen in the
-   * session come back only with `includeSeen: true`.
+   * session come back only with `includeSeen: true`. The answer's `ranker` names what
+   * ranked them (a learned model's version, or "blend"); `includeReasons: true` gives each
+   * item the model's top feature contributions (`reasons`).
    */
   async recommendations({ limit, kind, filters, currentItem, shownItems, page, includeSeen,
-                    userId } = {}) {
+                    includeReasons, userId } = {}) {
     const body = {
       limit, kind, filters,
       context: pageContext({ currentItem, shownItems, page }) ?? undefined,
       include_seen: includeSeen,
+      include_reasons: includeReasons,
       user_id: this._readUser(userId),
     };
     return this._read("POST", "/recommendations", body); // JSON leaves out what is undefined

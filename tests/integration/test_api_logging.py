@@ -105,7 +105,12 @@ async def test_a_line_the_store_logs_during_a_request_has_its_request_id(
     assert response.status_code == 503
     request_id = response.headers["X-Request-ID"]
     assert response.json()["error"]["request_id"] == request_id
-    warning, access = log.api_records()
+    records = log.api_records()
+    # the ranker holder could not read its registry at start either: said once, no request's
+    [ranker] = [r for r in records if r["logger"] == "recstream_api.rankers"]
+    assert (ranker["level"], ranker["ranker"], ranker["reason"]) == ("WARNING", "blend", "redis")
+    assert "request_id" not in ranker
+    warning, access = [r for r in records if r["logger"] != "recstream_api.rankers"]
     assert (warning["logger"], warning["level"]) == ("recstream_api.errors", "WARNING")
     assert warning["msg"].startswith("store unavailable")
     assert warning["request_id"] == access["request_id"] == request_id

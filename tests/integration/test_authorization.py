@@ -87,6 +87,8 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
         "admin", _json(lambda u: {"user_ids": [u]})
     ),
     ("DELETE", f"{PREFIX}/users/{{user_id}}"): RouteCase("erase", lambda u: {}),
+    ("GET", f"{PREFIX}/rankers"): RouteCase("admin", lambda u: {}),
+    ("PUT", f"{PREFIX}/rankers/active"): RouteCase("admin", _json(lambda u: {"version": None})),
 }
 
 # Open on purpose: reachability, the API description, Prometheus (cluster network only).

@@ -3,12 +3,13 @@
 The shop of ``tests/integration/test_api_recommend.py`` (its ``shop_events`` and
 ``CATALOG``, folded by its ``load_shop`` with ``apply_batch`` as the consumer folds
 them) is loaded into a ``MemoryStore``, and the app is built with
-``create_app(store=..., publisher=...)``: no Redis, no broker. The publisher is an
-in-memory one (an ``EventPublisher`` that keeps what it is given and never starts a
-producer), so the lifespan reaches for no broker at start. The Redis client the
-lifespan builds is pointed at a closed port and is never used by these routes (it
-connects only on use). The integration tier runs the same shop on a real Redis and a
-real broker.
+``create_app(store=..., publisher=..., rankers=...)``: no Redis, no broker. The publisher
+is an in-memory one (an ``EventPublisher`` that keeps what it is given and never starts a
+producer), so the lifespan reaches for no broker at start; the ranker registry is an
+in-memory one (``tests/unit/ranker_models.py``), empty unless a test publishes a model.
+The Redis client the lifespan builds is pointed at a closed port and is never used by
+these routes (it connects only on use). The integration tier runs the same shop on a real
+Redis and a real broker.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ..integration.test_api_recommend import (
     ids,
     load_shop,
 )
+from .ranker_models import MemoryRankers
 
 SESSION = f"{PREFIX}/session/recommendations"
 NEXT = f"{PREFIX}/sequential/next-products"
@@ -83,10 +85,15 @@ def publisher(settings: ApiSettings) -> MemoryPublisher:
 
 @asynccontextmanager
 async def serve_memory(
-    settings: ApiSettings, store: MemoryStore, publisher: EventPublisher
+    settings: ApiSettings,
+    store: MemoryStore,
+    publisher: EventPublisher,
+    rankers: MemoryRankers | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app on ``store`` with its lifespan running, and a client talking to it in process."""
-    app = create_app(settings, clock=clock, store=store, publisher=publisher)
+    """The app on ``store`` with its lifespan running, and a client talking to it in process;
+    the ranker registry is ``rankers`` (default: an empty one, the blend serves)."""
+    registry = rankers if rankers is not None else MemoryRankers()
+    app = create_app(settings, clock=clock, store=store, publisher=publisher, rankers=registry)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

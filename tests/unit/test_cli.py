@@ -23,7 +23,10 @@ from recstream_cli.stack import Supervisor, port_or_free, stop_process
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 SECRET = "unit-test-secret-0123456789abcdef0123456789"
 ROOT = Path(__file__).resolve().parents[2]
-COMMANDS = ("api", "bench", "consumer", "demo-generate", "eval", "faults", "replay", "run", "token")
+COMMANDS = (
+    "api", "bench", "consumer", "demo-generate", "eval", "faults", "model", "replay", "run",
+    "token", "train",
+)  # fmt: skip
 # packages `recstream token` has no use for, each 50 ms to 1 s to import
 HEAVY_MODULES = (
     "aiokafka", "redis", "faust", "matplotlib", "rich.progress", "numpy", "uvicorn", "fastapi",

@@ -15,9 +15,11 @@ from recstream.offline.evaluation.report import next_item_summary, top_n_summary
 from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
 from recstream.offline.evaluation.training import build_state, landmark_for
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.learned import LearnedRanker
 from recstream.store.memory import MemoryStore
 
 from .eventgen import make_event
+from .ranker_models import one_feature_artifact
 
 GAP = 1800.0
 
@@ -78,7 +80,8 @@ async def test_every_method_runs_and_the_result_is_deterministic() -> None:
     results = []
     for _ in range(2):
         store, log, core = await trained(TRAIN)
-        setup = NextItemSetup(3, ALL_METHODS, core)
+        ranker = LearnedRanker(one_feature_artifact("v1", "sequential_score", prefer="high"))
+        setup = NextItemSetup(3, ALL_METHODS, core, ranker=ranker)
         result = await evaluate_next_item(store, TRAIN, TEST, log, setup, "frozen")
         summary = next_item_summary(result, 3)
         for metrics in summary["methods"].values():

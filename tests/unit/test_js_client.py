@@ -162,7 +162,7 @@ const onScreen = { kind: 'product', id: 'p-9' };
 await client.recommendations({
   limit: 8, kind: 'both', filters: { max_per_category: 2, exclude_categories: ['gifts'] },
   currentItem: onScreen, shownItems: [{ kind: 'group', id: 'g-2' }, { kind: 'product', id: 'p-3' }],
-  page: 'product', includeSeen: false,
+  page: 'product', includeSeen: false, includeReasons: true,
 });
 await client.recommendations({ limit: 3, currentItem: { kind: 'group', id: 'g-2' } });
 await client.sessionRecommendations({
@@ -193,6 +193,8 @@ def test_reads_the_client_sends_are_requests_the_api_declares() -> None:
     assert product_page.context is not None
     assert product_page.context.product_id == "p-9"
     assert product_page.context.group_id is None
+    assert product_page.include_reasons is True
+    assert group_page.include_reasons is False, "left out: the API's default"
     assert product_page.model_dump(include={"context", "include_seen"}) == {
         "context": {
             "product_id": "p-9",

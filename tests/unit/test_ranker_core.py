@@ -7,8 +7,6 @@ import json
 import math
 from typing import Any
 
-import lightgbm
-import numpy as np
 import pytest
 
 from recstream.contract.events import decode_event
@@ -27,6 +25,7 @@ from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES, feature_
 from recstream.scoring.recommender import recommend
 
 from .eventgen import BASE, make_event
+from .ranker_models import one_feature_artifact
 
 CORE = CoreConfig(decay_landmark=BASE.timestamp())
 SCORING = ScoringConfig()
@@ -157,28 +156,8 @@ def test_feature_matrix_rows_describe_each_candidate() -> None:
     assert len({row[i]["session_length"] for i in candidates.items}) == 1
 
 
-def make_artifact(
-    prefer: str, version: str, features: tuple[str, ...] = FEATURES
-) -> RankerArtifact:
-    """A real LightGBM lambdarank model that learned to rank by one feature."""
-    rng = np.random.default_rng(3)
-    x = rng.random((600, len(features)))
-    column = features.index(prefer)
-    y = np.zeros(600)
-    for group in range(60):
-        rows = slice(10 * group, 10 * group + 10)
-        y[10 * group + int(np.argmax(x[rows, column]))] = 1.0
-    data = lightgbm.Dataset(x, y, group=[10] * 60, feature_name=list(features))
-    booster = lightgbm.train(
-        {"objective": "lambdarank", "verbose": -1, "min_data_in_leaf": 5, "num_threads": 1},
-        data,
-        num_boost_round=20,
-    )
-    return RankerArtifact(version=version, model=booster.model_to_string(), features=features)
-
-
 def test_an_artifact_round_trips_and_a_bad_one_is_refused_with_a_reason() -> None:
-    artifact = make_artifact("popular_score", "v1")
+    artifact = one_feature_artifact("v1", prefer="high")
     again = RankerArtifact.from_bytes(artifact.to_bytes())
     assert again == artifact
     assert LearnedRanker(again).version == "v1"
@@ -195,7 +174,7 @@ def test_an_artifact_round_trips_and_a_bad_one_is_refused_with_a_reason() -> Non
 
 def test_a_model_trained_on_a_subset_of_features_reads_its_own_columns() -> None:
     subset = ("popular_score", "sequential_score", "recent_score")
-    ranker = LearnedRanker(make_artifact("popular_score", "v1", subset))
+    ranker = LearnedRanker(one_feature_artifact("v1", prefer="high", features=subset))
     ctx = context(SESSION, **STATS)
     request = RecommendationRequest(limit=5, current_items=frozenset({"p:b"}))
     served = recommend(ctx, request, SCORING, CORE, ranker, reasons=True)

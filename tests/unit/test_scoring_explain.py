@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring import RecommendationRequest, ScoringConfig, explain, recommend
+from recstream.scoring.learned import LearnedRanker
 
+from .ranker_models import one_feature_artifact
 from .test_scoring_support import (
     CORE,
     NOW,
@@ -146,3 +148,35 @@ def test_a_cold_start_explanation_names_popularity() -> None:
     assert why.source == "cold_start"
     assert why.triggers == ()
     assert "Popular" in why.reason
+
+
+# --- with a learned ranker ---------------------------------------------------------------
+
+
+def test_a_learned_ranking_is_explained_by_the_features_that_placed_the_item() -> None:
+    ctx = _ctx()
+    ranker = LearnedRanker(one_feature_artifact("m1", "popular_score", prefer="low"))
+    request = RecommendationRequest(limit=20)
+    recs = recommend(ctx, request, CONFIG, CORE, ranker, reasons=True)
+    assert recs.ranker == "m1"
+    top = recs.items[0]
+    why = explain(ctx, top.item, request, CONFIG, CORE, ranker)
+    assert (why.ranker, why.rank, why.recommended) == ("m1", 1, True)
+    assert why.score == top.score
+    assert why.features == top.reasons, "the same contributions as the list's reasons"
+    [(feature, contribution)] = why.features
+    assert feature == "popular_score"
+    assert contribution > 0
+    assert f"model m1 ranks it for popular_score ({contribution:+.3g})" in why.reason
+    assert "rank 1" in why.reason
+    for scored in recs.items[1:]:
+        lower = explain(ctx, scored.item, request, CONFIG, CORE, ranker)
+        assert lower.rank == recs.items.index(scored) + 1, "the explanation agrees with the list"
+
+
+def test_without_a_ranker_an_explanation_names_no_model_features() -> None:
+    ctx = _ctx()
+    top = recommend(ctx, REQUEST, CONFIG, CORE).items[0]
+    why = explain(ctx, top.item, REQUEST, CONFIG, CORE)
+    assert (why.ranker, why.features) == ("blend", ())
+    assert "model" not in why.reason

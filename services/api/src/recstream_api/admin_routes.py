@@ -1,4 +1,6 @@
-"""Administrative routes: recompute features from stored histories, erase a user."""
+"""Administrative routes: recompute features from stored histories, erase a user, list,
+activate and deactivate the learned ranker models (published by ``recstream model
+publish`` / ``recstream train --publish``)."""
 
 from __future__ import annotations
 
@@ -9,15 +11,19 @@ from fastapi import APIRouter, Body, Path
 from recstream.apply.operations import erase_user, recompute_users
 from recstream.contract.events import MAX_ID_LENGTH
 from recstream_api.admin_schemas import (
+    ACTIVATION_EXAMPLES,
     EXTRACT_EXAMPLES,
     ErasureResponse,
     ExtractBatchRequest,
     ExtractBatchResponse,
+    RankerActivation,
+    RankersResponse,
 )
-from recstream_api.admin_views import erasure_view, extract_view
+from recstream_api.admin_views import erasure_view, extract_view, rankers_view
 from recstream_api.auth import authorize_erasure, require_admin
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
 from recstream_api.exceptions import InvalidRequestError
+from recstream_api.rankers import choose_ranker, ranker_listing
 from recstream_api.routes import PREFIX
 from recstream_api.schemas import error_responses
 from recstream_api.userscan import scan_users
@@ -90,3 +96,36 @@ async def erase(
         resources.store, subject, now.timestamp(), resources.settings.core, principal.subject
     )
     return erasure_view(receipt, principal.subject)
+
+
+RANKERS = "/rankers"
+
+
+@router.get(
+    RANKERS,
+    response_model=RankersResponse,
+    responses=error_responses(401, 403, 503),
+    summary="The published learned ranker models, the active one and what this process serves",
+)
+async def rankers(resources: ResourcesDep, principal: PrincipalDep) -> RankersResponse:
+    require_admin(principal, "list the ranker models")
+    return rankers_view(await ranker_listing(resources.registry, resources.rankers))
+
+
+@router.put(
+    f"{RANKERS}/active",
+    response_model=RankersResponse,
+    responses=error_responses(401, 403, 404, 413, 422, 503),
+    summary="Serve a published model, or the blend (version null): every replica within a poll",
+)
+async def set_active_ranker(
+    resources: ResourcesDep,
+    principal: PrincipalDep,
+    body: Annotated[RankerActivation, Body(openapi_examples=ACTIVATION_EXAMPLES)],
+) -> RankersResponse:
+    """A version is checked to load before it is activated (422 when it cannot serve, 404
+    when it is not published); this process follows at once, the others within one poll
+    interval. ``{"version": null}`` deactivates the model: the hand-tuned blend serves."""
+    require_admin(principal, "choose the ranker model")
+    listing = await choose_ranker(resources.registry, resources.rankers, body.version)
+    return rankers_view(listing)

@@ -1,4 +1,5 @@
-"""Request and response models of the administrative endpoints: recomputation and erasure."""
+"""Request and response models of the administrative endpoints: recomputation, erasure and
+the learned ranker models."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from recstream.contract.events import IdStr
+from recstream_api.schemas import RankerHealth
 
 _TIME = "2025-03-14T09:26:53.589793Z"
 MAX_USERS = 10_000
@@ -133,3 +135,46 @@ class ErasureResponse(BaseModel):
     erased_at: datetime = Field(description="events up to this time are never applied again")
     requested_by: str
     removed: ErasedData
+
+
+class RankerActivation(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented
+
+    version: str | None = Field(
+        min_length=1,
+        max_length=128,
+        description="a published model version to serve; null: no model, the blend serves",
+    )
+
+
+ACTIVATION_EXAMPLES: dict[str, Any] = {
+    "activate": {"summary": "serve a published model", "value": {"version": "2026-03-01-a"}},
+    "deactivate": {"summary": "serve the hand-tuned blend again", "value": {"version": None}},
+}
+
+
+class RankersResponse(BaseModel):
+    """The published models, the one the registry names active, and what this process
+    serves (the other replicas follow the registry within one poll interval)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "versions": ["2026-02-15-a", "2026-03-01-a"],
+                    "active": "2026-03-01-a",
+                    "serving": {
+                        "enabled": True,
+                        "active": "2026-03-01-a",
+                        "error": None,
+                        "failed_version": None,
+                        "checked_at": _TIME,
+                    },
+                }
+            ]
+        }
+    )
+
+    versions: list[str] = Field(description="the published model versions, sorted")
+    active: str | None = Field(description="the version the registry names active; null: blend")
+    serving: RankerHealth = Field(description="the ranker this process serves")

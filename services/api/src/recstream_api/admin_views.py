@@ -1,4 +1,5 @@
-"""The core's recomputation results and erasure receipts as API responses (pure)."""
+"""The core's recomputation results, erasure receipts and ranker listings as API
+responses (pure)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from recstream_api.admin_schemas import (
     ErasureResponse,
     ExtractBatchResponse,
     FeatureDifference,
+    RankersResponse,
     UserRecomputation,
 )
+from recstream_api.health import ranker_health
+from recstream_api.rankers import RankerListing
 
 
 def _recomputation(result: Recomputation) -> UserRecomputation:
@@ -55,4 +59,10 @@ def erasure_view(receipt: ErasureReceipt, requested_by: str) -> ErasureResponse:
             sessions=[key.split("|", 1)[-1] for key in plan.sessions],
             statistic_updates=len(plan.ops),
         ),
+    )
+
+
+def rankers_view(listing: RankerListing) -> RankersResponse:
+    return RankersResponse(
+        versions=listing.versions, active=listing.active, serving=ranker_health(listing.status)
     )

@@ -17,7 +17,9 @@ from recstream.scoring.config import ScoringConfig
 from recstream.store.port import StateStore
 from recstream.store.reads import StatsReader
 from recstream_api.auth import Authenticator, Principal
+from recstream_api.metrics import ApiMetrics
 from recstream_api.publisher import EventPublisher
+from recstream_api.rankers import RankerCatalog, RankerHolder
 from recstream_api.ratelimit import RateLimiter, route_kind
 from recstream_api.requestlog import note_subject
 from recstream_api.settings import ApiSettings
@@ -41,6 +43,9 @@ class Resources:
     version: str
     session_scoring: ScoringConfig  # the blend of the session endpoint: no content component
     rate_limiter: RateLimiter
+    rankers: RankerHolder  # the learned model this process serves (or the blend)
+    registry: RankerCatalog  # the published models (the admin routes)
+    metrics: ApiMetrics
 
 
 async def get_resources(request: Request) -> Resources:

@@ -7,6 +7,7 @@ Every error answer has the body ``{"error": {"code", "message", "details", "requ
 |---|---|
 | :class:`NotAuthenticatedError` | 401, ``WWW-Authenticate: Bearer`` |
 | :class:`PermissionDeniedError` | 403 |
+| :class:`NotFoundError` | 404 |
 | body above the cap (:mod:`recstream_api.limits`) | 413 |
 | :class:`RateLimitedError` (:mod:`recstream_api.ratelimit`) | 429, ``Retry-After`` |
 | :class:`InvalidRequestError`, ``EventError``, ``ScoringError``, ``RequestValidationError`` | 422 |
@@ -39,6 +40,7 @@ from recstream_api.exceptions import (
     InvalidRequestError,
     KeysUnavailableError,
     NotAuthenticatedError,
+    NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
 )
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 _STATUS: dict[type[ApiError], int] = {
     NotAuthenticatedError: 401,
     PermissionDeniedError: 403,
+    NotFoundError: 404,
     InvalidRequestError: 422,
     BrokerUnavailableError: 503,
     KeysUnavailableError: 503,

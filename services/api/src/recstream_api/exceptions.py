@@ -40,6 +40,12 @@ class InvalidEventsError(InvalidRequestError):
     code = "invalid_events"
 
 
+class NotFoundError(ApiError):
+    """The request names something that does not exist, e.g. an unpublished model (HTTP 404)."""
+
+    code = "not_found"
+
+
 class BrokerUnavailableError(ApiError):
     """The Kafka broker cannot be reached or did not acknowledge in time (HTTP 503)."""
 

@@ -1,16 +1,20 @@
-"""Reachability of Redis and the broker, for ``GET /health`` and the readiness probe."""
+"""Reachability of Redis and the broker, for ``GET /health`` and the readiness probe, and
+which ranker this process serves (reported; a model that does not load does not make the
+API unready, since the blend serves)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from recstream_api.exceptions import BrokerUnavailableError
 from recstream_api.publisher import EventPublisher
-from recstream_api.schemas import ComponentHealth, HealthResponse
+from recstream_api.rankers import RankerStatus
+from recstream_api.schemas import ComponentHealth, HealthResponse, RankerHealth
 
 
 async def redis_health(redis: Redis, timeout_seconds: float) -> ComponentHealth:
@@ -31,8 +35,23 @@ async def broker_health(publisher: EventPublisher, timeout_seconds: float) -> Co
     return ComponentHealth(ok=True, latency_ms=latency)
 
 
+def ranker_health(status: RankerStatus) -> RankerHealth:
+    checked = status.checked_at
+    return RankerHealth(
+        enabled=status.enabled,
+        active=status.serving,
+        error=status.error,
+        failed_version=status.failed_version,
+        checked_at=datetime.fromtimestamp(checked, UTC) if checked is not None else None,
+    )
+
+
 async def check_health(
-    redis: Redis, publisher: EventPublisher, timeout_seconds: float, version: str
+    redis: Redis,
+    publisher: EventPublisher,
+    timeout_seconds: float,
+    version: str,
+    ranker: RankerStatus,
 ) -> HealthResponse:
     """Both checks run concurrently, each bounded by the timeout."""
     redis_report, broker_report = await asyncio.gather(
@@ -44,4 +63,5 @@ async def check_health(
         version=version,
         redis=redis_report,
         broker=broker_report,
+        ranker=ranker_health(ranker),
     )

@@ -1,5 +1,6 @@
 """The composition root of the query API: ``create_app()`` builds the app; its lifespan
-builds the Redis client, the store and the Kafka producer and closes them.
+builds the Redis client, the store, the Kafka producer and the holder of the learned
+ranker (which loads the active model and polls the registry), and closes them.
 
 Run it with ``uvicorn --factory recstream_api.main:create_app``: without arguments
 ``create_app()`` reads the settings from the environment and sets up the process's
@@ -18,6 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisStore
 from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
@@ -29,6 +31,7 @@ from recstream_api.logconfig import configure_api_logging
 from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
+from recstream_api.rankers import RankerCatalog, RankerHolder
 from recstream_api.ratelimit import RateLimiter
 from recstream_api.recommendation_routes import router as recommendation_router
 from recstream_api.recommendation_views import session_scoring
@@ -88,6 +91,7 @@ def create_app(
     configure_logs: bool | None = None,
     store: QueryStore | None = None,
     publisher: EventPublisher | None = None,
+    rankers: RankerCatalog | None = None,
 ) -> FastAPI:
     """The API app. ``settings`` default to the environment; ``clock`` is the server time.
 
@@ -95,10 +99,11 @@ def create_app(
     only when the settings come from the environment (the server process), so that a
     caller that passes settings (tests, an embedding app) keeps its own logging.
 
-    ``store`` and ``publisher`` replace the Redis store and the Kafka producer the lifespan
-    builds (the in-process test tier passes a memory store and a publisher without a
-    broker); the server passes neither. The lifespan still builds the Redis client, which
-    connects only when a route uses it (health, the user scan, the demo).
+    ``store``, ``publisher`` and ``rankers`` replace the Redis store, the Kafka producer
+    and the Redis registry of learned rankers the lifespan builds (the in-process test
+    tier passes a memory store, a publisher without a broker and an in-memory registry);
+    the server passes none. The lifespan still builds the Redis client, which connects
+    only when a route uses it (health, the user scan, the demo).
     """
     if configure_logs is None:
         configure_logs = settings is None
@@ -107,14 +112,25 @@ def create_app(
         configure_api_logging(settings)
     authenticator = Authenticator(settings.auth)  # a bad key fails here, not on a request
     app_version = package_version()
+    metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = build_redis(settings)
         state = store if store is not None else RedisStore(redis, settings.redis.keyspace())
         events = publisher if publisher is not None else build_publisher(settings)
+        registry = (
+            rankers if rankers is not None else RankerRegistry(redis, settings.redis.keyspace())
+        )
+        holder = RankerHolder(
+            registry,
+            poll_seconds=settings.ranker.poll_seconds,
+            enabled=settings.ranker.enabled,
+            metrics=metrics,
+        )
         try:
             await events.start()
+            await holder.start()
             app.state.resources = Resources(
                 settings=settings,
                 redis=redis,
@@ -125,9 +141,13 @@ def create_app(
                 version=app_version,
                 session_scoring=session_scoring(settings.scoring),
                 rate_limiter=RateLimiter(settings.rate_limits),
+                rankers=holder,
+                registry=registry,
+                metrics=metrics,
             )
             yield
         finally:
+            await holder.stop()
             await events.stop()
             await redis.aclose()
 
@@ -147,7 +167,6 @@ def create_app(
     app.include_router(recommendation_router)
     app.include_router(admin_router)
     install_demo(app, settings)
-    metrics = ApiMetrics()
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)

@@ -7,6 +7,14 @@
 - ``recstream_api_redis_round_trips{route}`` (histogram): Redis round trips of one
   request (a command or a pipeline execution counts once);
 - ``recstream_api_requests_in_flight`` (gauge): requests being served now;
+- ``recstream_api_ranker_info{version}`` (gauge): 1 for the ranker this process serves,
+  a learned model's version or ``blend`` (:mod:`recstream_api.rankers`);
+- ``recstream_api_ranker_load_failures_total{reason}`` (counter): failed attempts to
+  follow the ranker registry: ``invalid`` (an artifact that cannot serve), ``missing``
+  (an active version that is not published), ``redis`` (the registry could not be read);
+- ``recstream_api_recommendations_total{ranker}`` (counter): lists answered by
+  ``POST /recommendations``, by what ranked them: ``learned`` or ``blend`` (a cold start
+  or a weight override is ranked by the blend while a model is active);
 
 plus the client library's ``process_*`` and ``python_*`` collectors. ``route`` is
 the route template (``/api/behavioral-ml/recommendations``), never the raw path,
@@ -123,6 +131,24 @@ class ApiMetrics:
         self.in_flight = Gauge(
             "recstream_api_requests_in_flight", "Requests being served", registry=self.registry
         )
+        self.ranker_info = Gauge(
+            "recstream_api_ranker_info",
+            "The ranker this process serves (1): a learned model's version, or blend",
+            ["version"],
+            registry=self.registry,
+        )
+        self.ranker_load_failures = Counter(
+            "recstream_api_ranker_load_failures",
+            "Failed attempts to follow the ranker registry, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.recommendations = Counter(
+            "recstream_api_recommendations",
+            "Recommendation lists answered, by what ranked them (learned or blend)",
+            ["ranker"],
+            registry=self.registry,
+        )
         self._latency_children: dict[tuple[str, str, int], Any] = {}
         self._round_trip_children: dict[str, Any] = {}
 
@@ -143,6 +169,18 @@ class ApiMetrics:
 
     def count_error(self, route: str, status: int, code: str) -> None:
         self.errors.labels(route, str(status), code).inc()
+
+    def serving_ranker(self, version: str) -> None:
+        """``ranker_info``: 1 for ``version`` only (a swap removes the old version's series)."""
+        self.ranker_info.clear()
+        self.ranker_info.labels(version).set(1)
+
+    def ranker_load_failed(self, reason: str) -> None:
+        self.ranker_load_failures.labels(reason).inc()
+
+    def count_recommendations(self, ranker: str) -> None:
+        """One list ranked by ``ranker`` (a model's version, or ``blend``)."""
+        self.recommendations.labels("blend" if ranker == "blend" else "learned").inc()
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /metrics``: the text format, or OpenMetrics when the scraper asks for it."""

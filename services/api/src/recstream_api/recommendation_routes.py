@@ -3,7 +3,8 @@ next-product predictions.
 
 Each route resolves whose data it reads, loads the read model of that user in
 a few batched Redis round trips (:func:`recstream.readmodel.load.load_context`), calls
-the pure scoring core and maps the result.
+the pure scoring core and maps the result. Recommendations and explanations rank with
+the learned model this process serves (:mod:`recstream_api.rankers`), or the blend.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ async def recommendations(
     principal: PrincipalDep,
     body: Annotated[RecommendationsRequest, Body(openapi_examples=RECOMMEND_EXAMPLES)],
 ) -> RecommendationsResponse:
+    """Ranked by the learned model this process serves when one is active (`ranker` names
+    its version; `include_reasons` adds each item's top features), else by the blend."""
     settings = resources.settings
     subject = resolve_user(principal, body.user_id)
     authorize_weight_override(principal, body.weights is not None, settings.allow_weight_override)
@@ -89,7 +92,16 @@ async def recommendations(
     ctx = await load_context(
         resources.store, subject, now.timestamp(), settings.core, anchor=anchor_of(body.context)
     )
-    result = recommend(ctx, core_request(body), settings.scoring, settings.core)
+    ranker = resources.rankers.current
+    result = recommend(
+        ctx,
+        core_request(body),
+        settings.scoring,
+        settings.core,
+        ranker,
+        reasons=body.include_reasons,
+    )
+    resources.metrics.count_recommendations(result.ranker)
     return recommendations_view(ctx, result, now)
 
 
@@ -108,13 +120,18 @@ async def explain_recommendation(
     include_seen: IncludeSeenQuery = False,
     user_id: UserIdQuery = None,
 ) -> ExplanationResponse:
+    """Ranked as `POST /recommendations` ranks it: by the learned model when one is served,
+    whose features that placed the item are named in `features` and in `reason` (always:
+    for one item they are cheap), else by the blend."""
     settings = resources.settings
     item = item_ref(product_id, group_id)
     subject = resolve_user(principal, user_id)
     now = resources.clock()
     ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
     request = RecommendationRequest(limit=limit, include_seen=include_seen)
-    explanation = explain(ctx, item.key, request, settings.scoring, settings.core)
+    explanation = explain(
+        ctx, item.key, request, settings.scoring, settings.core, resources.rankers.current
+    )
     return explanation_view(ctx, explanation, limit, now)
 
 
@@ -134,6 +151,9 @@ async def session_recommendations(
     include_seen: IncludeSeenQuery = False,
     user_id: UserIdQuery = None,
 ) -> SessionRecommendationsResponse:
+    """Ranked by the hand-tuned blend of the session-driven components (sequential from
+    the session's last items, session-kNN), never by the learned model, which is trained
+    on the full blend's features: `ranker` is always `blend`."""
     settings = resources.settings
     product_id = checked_id(product_id, "product_id")
     group_id = checked_id(group_id, "group_id")

@@ -111,6 +111,11 @@ class RecommendationsRequest(BaseModel):
         'browsing"), marked seen_in_session; the item on screen never does',
     )
     weights: WeightOverride | None = None
+    include_reasons: bool = Field(
+        False,
+        description="when a learned model ranks, give each item the features that raised its "
+        "score most (costs about 0.2 ms per item, so only on request)",
+    )
     user_id: IdStr | None = Field(None, description="the user to recommend for (admins only)")
 
 
@@ -124,6 +129,10 @@ RECOMMEND_EXAMPLES: dict[str, Any] = {
             "filters": {"max_per_category": 1, "exclude_categories": ["gift-cards"]},
             "context": {"product_id": "p-9", "page": "product"},
         },
+    },
+    "reasons": {
+        "summary": "with the learned model's reasons for each item",
+        "value": {"limit": 5, "include_reasons": True},
     },
     "continue_browsing": {
         "summary": "a shelf of items seen earlier in the session (marked seen_in_session)",
@@ -142,13 +151,22 @@ class ItemReference(BaseModel):
 
 
 class ComponentScores(BaseModel):
-    """Each component's weighted contribution (they add up to the score); ``popular`` is the
-    back-fill score of items no component scored."""
+    """Blend: each component's weighted contribution (they add up to the score). Learned
+    ranker: each source's normalised score, the evidence behind the item (not shares of
+    its score). ``popular`` is the back-fill score of items no component scored."""
 
     content: float = 0.0
     sequential: float = 0.0
     session: float = 0.0
     popular: float = 0.0
+
+
+class FeatureContribution(BaseModel):
+    """A feature of the learned ranker and how much it raised the item's score (its SHAP
+    value, LightGBM's ``pred_contrib``)."""
+
+    feature: str
+    contribution: float
 
 
 class BlendWeightsUsed(BaseModel):
@@ -179,8 +197,18 @@ class RecommendedItem(BaseModel):
     seen_in_session: bool = Field(
         description="already seen in the current session (only with include_seen)"
     )
+    reasons: list[FeatureContribution] = Field(
+        [],
+        description="the features that raised the item's score most, largest first (only "
+        "with include_reasons, when a learned model ranked)",
+    )
 
 
+RANKER_DESCRIPTION = (
+    "what ranked the items: the learned model's version, or 'blend' (the hand-tuned blend: "
+    "no model is active, it did not load, the user is a cold start or the request overrides "
+    "the weights)"
+)
 _INTENT_EXAMPLE: dict[str, Any] = {
     "kind": "transactional",
     "confidence": 0.61,
@@ -196,6 +224,7 @@ _ITEM_EXAMPLE: dict[str, Any] = {
     "components": {"content": 0.21, "sequential": 0.45, "session": 0.16, "popular": 0.0},
     "category": "kitchen",
     "seen_in_session": False,
+    "reasons": [],
 }
 
 
@@ -205,12 +234,34 @@ class RecommendationsResponse(BaseModel):
             "user_id": "u-123",
             "source": "sequential",
             "cold_start": False,
+            "ranker": "blend",
             "intent": _INTENT_EXAMPLE,
             "weights": {"content": 0.45, "sequential": 0.35, "session": 0.2},
             "items": [_ITEM_EXAMPLE],
             "computed_at": _TIME,
             "watermark": {"partition": 7, "offset": 1042},
-        }
+        },
+        {
+            "user_id": "u-123",
+            "source": "sequential",
+            "cold_start": False,
+            "ranker": "2026-03-01-a",
+            "intent": _INTENT_EXAMPLE,
+            "weights": {"content": 0.0, "sequential": 0.0, "session": 0.0},
+            "items": [
+                {
+                    **_ITEM_EXAMPLE,
+                    "score": 0.71,
+                    "components": {"content": 0.58, "sequential": 1.0, "session": 0.67},
+                    "reasons": [
+                        {"feature": "sequential_score", "contribution": 0.42},
+                        {"feature": "covisitation_score", "contribution": 0.17},
+                    ],
+                }
+            ],
+            "computed_at": _TIME,
+            "watermark": {"partition": 7, "offset": 1042},
+        },
     )
 
     user_id: str
@@ -219,8 +270,11 @@ class RecommendationsResponse(BaseModel):
         "the user has no events yet"
     )
     cold_start: bool
+    ranker: str = Field(description=RANKER_DESCRIPTION)
     intent: IntentView
-    weights: BlendWeightsUsed
+    weights: BlendWeightsUsed = Field(
+        description="the blend's effective weights (all 0 when a learned model ranked)"
+    )
     items: list[RecommendedItem]
     computed_at: datetime
     watermark: WatermarkPosition | None = Field(description="the last event the state reflects")
@@ -245,6 +299,11 @@ class ExplanationResponse(BaseModel):
             "score": 0.82,
             "source": "sequential",
             "components": _ITEM_EXAMPLE["components"],
+            "ranker": "2026-03-01-a",
+            "features": [
+                {"feature": "sequential_score", "contribution": 0.42},
+                {"feature": "covisitation_score", "contribution": 0.17},
+            ],
             "intent": _INTENT_EXAMPLE,
             "filtered_by": None,
             "triggers": [
@@ -256,7 +315,8 @@ class ExplanationResponse(BaseModel):
                     "component": "sequential",
                 }
             ],
-            "reason": "often viewed right after p-9, which you viewed a minute ago",
+            "reason": "Often comes next after p-9; model 2026-03-01-a ranks it for "
+            "sequential_score (+0.42), covisitation_score (+0.17) (rank 1).",
             "computed_at": _TIME,
             "watermark": {"partition": 7, "offset": 1042},
         }
@@ -270,6 +330,11 @@ class ExplanationResponse(BaseModel):
     score: float
     source: SourceName | None
     components: ComponentScores
+    ranker: str = Field(description=RANKER_DESCRIPTION)
+    features: list[FeatureContribution] = Field(
+        description="learned model: the features that raised the item's score most, "
+        "largest first (empty for the blend, or an item the model did not score)"
+    )
     intent: IntentView
     filtered_by: str | None = Field(description="the business filter that removes the item")
     triggers: list[TriggerEventView] = Field(description="the user's own events behind it")
@@ -303,6 +368,7 @@ class SessionRecommendationsResponse(BaseModel):
             },
             "intent": _INTENT_EXAMPLE,
             "source": "sequential",
+            "ranker": "blend",
             "weights": {"content": 0.0, "sequential": 0.6, "session": 0.4},
             "items": [_ITEM_EXAMPLE],
             "computed_at": _TIME,
@@ -314,6 +380,7 @@ class SessionRecommendationsResponse(BaseModel):
     session: SessionView | None = Field(description="null: no session within the session gap")
     intent: IntentView
     source: SourceName
+    ranker: str = Field(description="always 'blend': session recommendations use the blend")
     weights: BlendWeightsUsed
     items: list[RecommendedItem]
     computed_at: datetime

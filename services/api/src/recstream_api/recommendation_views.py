@@ -6,7 +6,7 @@ and a core result in, a response model out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from recstream.contract.items import group_key, item_key, product_key, split_key
@@ -27,6 +27,7 @@ from recstream_api.recommendation_schemas import (
     BlendWeightsUsed,
     ComponentScores,
     ExplanationResponse,
+    FeatureContribution,
     IntentView,
     ItemReference,
     NextProduct,
@@ -120,6 +121,10 @@ def component_scores(components: Mapping[str, float]) -> ComponentScores:
     )
 
 
+def feature_contributions(pairs: Sequence[tuple[str, float]]) -> list[FeatureContribution]:
+    return [FeatureContribution(feature=name, contribution=value) for name, value in pairs]
+
+
 def recommended_items(
     ctx: RecommendationContext, items: Iterable[ScoredItem], seen: frozenset[str]
 ) -> list[RecommendedItem]:
@@ -136,6 +141,7 @@ def recommended_items(
                 components=component_scores(scored.components),
                 category=category_of(ctx, scored.item),
                 seen_in_session=scored.item in seen,
+                reasons=feature_contributions(scored.reasons),
             )
         )
     return out
@@ -148,6 +154,7 @@ def recommendations_view(
         user_id=result.user_id,
         source=result.source,
         cold_start=result.cold_start,
+        ranker=result.ranker,
         intent=intent_view(result.intent),
         weights=weights_used(result.weights),
         items=recommended_items(ctx, result.items, result.session_items),
@@ -178,6 +185,7 @@ def session_recommendations_view(
         session=session_view(ctx.session),
         intent=intent_view(result.intent),
         source=result.source,
+        ranker=result.ranker,
         weights=weights_used(result.weights),
         items=recommended_items(ctx, result.items, result.session_items),
         computed_at=now,
@@ -224,6 +232,8 @@ def explanation_view(
         score=explanation.score,
         source=explanation.source,
         components=component_scores(explanation.components),
+        ranker=explanation.ranker,
+        features=feature_contributions(explanation.features),
         intent=intent_view(explanation.intent),
         filtered_by=explanation.filtered_by,
         triggers=[

@@ -45,7 +45,7 @@ GroupIdQuery = Annotated[str | None, _id_query("the group deal (give this or pro
     response_model=HealthResponse,
     responses={503: {"model": HealthResponse, "description": "Redis or the broker is down"}},
     tags=["operations"],
-    summary="Redis and broker reachability",
+    summary="Redis and broker reachability, and the ranker this process serves",
 )
 async def health(resources: ResourcesDep) -> JSONResponse:
     report = await check_health(
@@ -53,6 +53,7 @@ async def health(resources: ResourcesDep) -> JSONResponse:
         resources.publisher,
         resources.settings.health_timeout_seconds,
         resources.version,
+        resources.rankers.status,
     )
     status = 200 if report.status == "ok" else 503
     return JSONResponse(report.model_dump(mode="json"), status_code=status)

@@ -56,6 +56,24 @@ class ComponentHealth(BaseModel):
     error: str | None = None
 
 
+class RankerHealth(BaseModel):
+    """The ranker this process serves. A model that does not load leaves the blend serving
+    and is reported here; it does not make the API unavailable."""
+
+    enabled: bool = Field(description="false: the blend always (RECSTREAM_RANKER__ENABLED)")
+    active: str = Field(
+        description="the learned model's version this process ranks with, or 'blend'"
+    )
+    error: str | None = Field(
+        description="the last failure while it holds: a model that did not load, an active "
+        "version that is not published, a registry that could not be read"
+    )
+    failed_version: str | None = Field(
+        description="the active version that did not load (not retried until another is activated)"
+    )
+    checked_at: datetime | None = Field(description="the last read of the registry")
+
+
 class HealthResponse(BaseModel):
     model_config = _examples(
         {
@@ -63,13 +81,24 @@ class HealthResponse(BaseModel):
             "version": "0.1.0",
             "redis": {"ok": True, "latency_ms": 0.4, "error": None},
             "broker": {"ok": True, "latency_ms": 1.2, "error": None},
+            "ranker": {
+                "enabled": True,
+                "active": "2026-03-01-a",
+                "error": None,
+                "failed_version": None,
+                "checked_at": _EXAMPLE_TIME,
+            },
         }
     )
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "unavailable"] = Field(
+        description="'unavailable' (503) when Redis or the broker is down; the ranker does "
+        "not count: the blend serves without a model"
+    )
     version: str
     redis: ComponentHealth
     broker: ComponentHealth
+    ranker: RankerHealth
 
 
 class TrackedEvent(BaseModel):
@@ -221,6 +250,7 @@ class ImplicitRatingResponse(BaseModel):
 _DESCRIPTIONS = {
     401: "Missing or invalid credentials",
     403: "The credentials do not allow this request",
+    404: "The request names something that does not exist",
     409: "A concurrent writer kept changing the user's state; try again",
     413: "The request body is larger than the configured cap",
     422: "The request or an event is invalid",

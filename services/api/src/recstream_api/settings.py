@@ -4,7 +4,8 @@ Variables carry the prefix ``RECSTREAM_`` and nest with ``__``:
 ``RECSTREAM_REDIS__URL``, ``RECSTREAM_KAFKA__BOOTSTRAP_SERVERS``,
 ``RECSTREAM_AUTH__JWT_SECRET``, ``RECSTREAM_AUTH__API_KEYS='[{"sha256": "...",
 "scopes": ["track"]}]'``, ``RECSTREAM_SCORING__WEIGHTS__CONTENT=0.6``,
-``RECSTREAM_LOG_FORMAT=json``, ``RECSTREAM_LOG_LEVEL=DEBUG``. Nothing is read at import
+``RECSTREAM_RANKER__POLL_SECONDS=5``, ``RECSTREAM_LOG_FORMAT=json``,
+``RECSTREAM_LOG_LEVEL=DEBUG``. Nothing is read at import
 time: ``create_app()`` builds an :class:`ApiSettings` when it is given none.
 
 Outside ``environment="dev"`` the settings refuse the documented development
@@ -137,6 +138,19 @@ class RateLimitSettings(BaseModel):
     )
 
 
+class RankerSettings(BaseModel):
+    """The learned ranker (:mod:`recstream_api.rankers`): the model the registry in Redis
+    names active, followed every ``poll_seconds``; the blend when none is active or it
+    does not load. ``enabled=False``: the blend always (the registry is not read)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    poll_seconds: float = Field(
+        5.0, gt=0, le=3_600, description="how often the active version is read"
+    )
+
+
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RECSTREAM_",
@@ -152,6 +166,7 @@ class ApiSettings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    ranker: RankerSettings = Field(default_factory=RankerSettings)
 
     allow_weight_override: bool = Field(
         False, description="let every caller override the blend weights (else admins only)"

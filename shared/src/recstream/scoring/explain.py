@@ -13,11 +13,18 @@ user's own events that fed each component:
   the same category.
 
 For a group deal the product's evidence counts as the group's.
+
+Given a learned ranker (:mod:`recstream.scoring.learned`), the ranking is the model's,
+and the explanation also names the features that placed the item: the ones whose
+contributions to its score (LightGBM's ``pred_contrib``) raised it most, in ``features``
+and in the ``reason`` text. The events behind the item's sources are given as for the
+blend, so an explanation stays backed by the user's own evidence either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from recstream.model.config import CoreConfig
 from recstream.model.state import HistoryEntry
@@ -32,9 +39,12 @@ from recstream.scoring.models import (
     ScoredItem,
     TriggerEvent,
 )
-from recstream.scoring.recommender import rank
+from recstream.scoring.recommender import Ranking, rank
 from recstream.scoring.sequential import anchor_support
 from recstream.scoring.session import neighbour_support
+
+if TYPE_CHECKING:  # numpy and LightGBM load with the first learned ranking
+    from recstream.scoring.learned import LearnedRanker
 
 MAX_TRIGGERS = 10
 PER_ITEM = 2
@@ -118,6 +128,20 @@ def _names(items: Iterable[str | None], limit: int = 3) -> str:
     return ", ".join(names)
 
 
+def _model_text(ranker: str, features: tuple[tuple[str, float], ...]) -> str:
+    """What the model saw in the item: ``model v2 ranks it for popular_score (+0.412)``."""
+    if not features:
+        return f"model {ranker} ranks it, though none of its features raised its score"
+    named = ", ".join(f"{name} ({value:+.3g})" for name, value in features)
+    return f"model {ranker} ranks it for {named}"
+
+
+def _features(ranking: Ranking, item: str) -> tuple[tuple[str, float], ...]:
+    if ranking.learned is None:
+        return ()
+    return ranking.learned.reasons([item]).get(item, ())
+
+
 def _reason(
     ctx: RecommendationContext,
     item: str,
@@ -127,6 +151,7 @@ def _reason(
     filtered_by: str | None,
     triggers: tuple[TriggerEvent, ...],
     intent: Intent,
+    model: str | None = None,
 ) -> str:
     if filtered_by is not None:
         return f"Not recommended: {FILTER_TEXT.get(filtered_by, filtered_by)}."
@@ -151,6 +176,8 @@ def _reason(
     if intent.kind != "unknown":
         kind = intent.kind.replace("_", "-")
         why += f"; your session suggests {kind} intent ({intent.confidence:.0%} sure)"
+    if model is not None:
+        why += f"; {model}"
     position = f"rank {rank_}" if rank_ <= limit else f"rank {rank_}, below the top {limit}"
     return f"{why} ({position})."
 
@@ -161,9 +188,11 @@ def explain(
     request: RecommendationRequest,
     config: ScoringConfig,
     core: CoreConfig,
+    ranker: LearnedRanker | None = None,
 ) -> Explanation:
-    """Why ``item`` would or would not be among this user's recommendations now."""
-    ranking = rank(ctx, request, config, core)
+    """Why ``item`` would or would not be among this user's recommendations now, ranked
+    as :func:`~recstream.scoring.recommender.recommend` ranks it with ``ranker``."""
+    ranking = rank(ctx, request, config, core, ranker)
     filters = resolve_filters(request, config)
     by_item = {s.item: s for s in ranking.items}
     scored = by_item.get(item)
@@ -172,6 +201,10 @@ def explain(
     rank_ = kept.index(item) + 1 if item in kept else None
     limit = max(0, min(request.limit, config.max_limit))
     triggers = _triggers(ctx, item, scored, config)
+    version = ranking.learned.ranker.version if ranking.learned is not None else "blend"
+    features = _features(ranking, item)
+    in_model = ranking.learned is not None and item in ranking.learned.candidates.items
+    model = _model_text(version, features) if in_model else None
     return Explanation(
         item=item,
         recommended=rank_ is not None and rank_ <= limit,
@@ -182,5 +215,9 @@ def explain(
         intent=ranking.intent,
         filtered_by=filtered_by,
         triggers=triggers,
-        reason=_reason(ctx, item, scored, rank_, limit, filtered_by, triggers, ranking.intent),
+        reason=_reason(
+            ctx, item, scored, rank_, limit, filtered_by, triggers, ranking.intent, model
+        ),
+        ranker=version,
+        features=features,
     )

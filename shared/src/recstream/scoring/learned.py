@@ -3,7 +3,7 @@
 A model travels as one artifact (:class:`RankerArtifact`, JSON): its version, the
 features and candidate sources it was trained with, the LightGBM model text and the
 training report. ``recstream train`` writes it; the API loads it (see
-``recstream_api.models``) and ranks with :func:`learned_ranking`; without a model
+``recstream_api.rankers``) and ranks with :func:`learned_ranking`; without a model
 the hand-tuned blend ranks (:func:`recstream.scoring.recommender.rank`).
 
 Explanations come from the model itself: LightGBM's ``pred_contrib`` gives each

@@ -100,3 +100,7 @@ class Explanation:
     filtered_by: str | None  # the business filter that removes the item, if any
     triggers: tuple[TriggerEvent, ...]
     reason: str
+    ranker: str = "blend"  # the learned model's version that ranked, or "blend"
+    # learned ranking: the features that raised the item's score most, with their
+    # contributions (LightGBM's pred_contrib); empty for the blend or an unscored item
+    features: tuple[tuple[str, float], ...] = ()

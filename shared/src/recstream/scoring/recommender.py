@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from recstream.contract.items import is_group
 from recstream.model.config import CoreConfig
@@ -30,7 +31,6 @@ from recstream.scoring.filters import cut, resolve_filters, session_items
 from recstream.scoring.groups import lift_to_groups, open_groups
 from recstream.scoring.intent import infer_intent
 from recstream.scoring.items import dedupe, normalise, ranked
-from recstream.scoring.learned import LearnedRanker, LearnedScores, learned_scores
 from recstream.scoring.models import (
     COMPONENTS,
     Intent,
@@ -40,9 +40,11 @@ from recstream.scoring.models import (
     Source,
 )
 from recstream.scoring.popular import popular_scores
-from recstream.scoring.ranker_features import FEATURES
 from recstream.scoring.sequential import sequential_for
 from recstream.scoring.session import session_for
+
+if TYPE_CHECKING:  # the learned path imports numpy and LightGBM when it first runs
+    from recstream.scoring.learned import LearnedRanker, LearnedScores
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +134,20 @@ def _learned_ranking(
 ) -> Ranking:
     """The model's candidates by its score, then the popular back-fill. An item's
     components are its normalised source scores (evidence, not shares of the score)."""
+    from recstream.scoring.learned import learned_scores
+    from recstream.scoring.ranker_features import FEATURES
+
     learned = learned_scores(ctx, ranker, config, core)
     items = learned.candidates.items
     columns = {c: FEATURES.index(name) for c, name in _EVIDENCE.items()}
-    order = sorted(range(len(items)), key=lambda i: (-learned.scores[i], items[i]))
+    # A small model (little training data, early stopping after a few trees) gives many
+    # candidates the same score: the blend's components order those, not their ids.
+    configured = config.weights.as_dict()
+    prior = [
+        sum(configured.get(c, 0.0) * float(learned.matrix[i, col]) for c, col in columns.items())
+        for i in range(len(items))
+    ]
+    order = sorted(range(len(items)), key=lambda i: (-learned.scores[i], -prior[i], items[i]))
     scored = []
     for i in order:
         evidence: dict[str, float] = {
@@ -183,8 +195,7 @@ def recommend(
     if reasons and ranking.learned is not None:
         found = ranking.learned.reasons(kept)
         chosen = tuple(
-            dataclasses.replace(s, reasons=found[s.item]) if s.item in found else s
-            for s in chosen
+            dataclasses.replace(s, reasons=found[s.item]) if s.item in found else s for s in chosen
         )
     return Recommendations(
         user_id=ctx.user_id,
