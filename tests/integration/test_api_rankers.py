@@ -35,7 +35,9 @@ ACTIVE = f"{PREFIX}/rankers/active"
 ADMIN = {"X-API-Key": ADMIN_KEY}
 
 BLEND_ORDER = ["p-B", "g-1", "p-C"]
-LEAST_POPULAR_FIRST = ["p-C", "g-1", "p-B"]
+# popular_score, lowest first; the deal g-1 ties with its product p-B, and the blend's
+# components order the tie (as in tests/unit/test_api_rankers.py)
+LEAST_POPULAR_FIRST = ["p-C", "p-B", "g-1"]
 GROUPS_FIRST = ["g-1", "p-B", "p-C"]
 
 V1 = one_feature_artifact("v1", "popular_score", prefer="low")
