@@ -51,7 +51,7 @@ from recstream.offline.evaluation.report import (
 )
 from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
 from recstream.offline.evaluation.training import EvalStore, build_state, landmark_for
-from recstream.offline.ranking.train import TrainSetup, train_ranker
+from recstream.offline.ranking.train import NotEnoughDataError, TrainSetup, train_ranker
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.store.memory import MemoryStore
@@ -143,7 +143,8 @@ async def ranker_for(
     console: Console,
 ) -> LearnedRanker | None:
     """The ``ranker`` method's model: ``--model``, else one trained here on ``train`` (the
-    training events only, with ``recstream train``'s defaults)."""
+    training events only, with ``recstream train``'s defaults); None when there is too
+    little data to train one (the method then ranks with the blend, as the API does)."""
     if "ranker" not in methods:
         return None
     if model is not None:
@@ -157,7 +158,11 @@ async def ranker_for(
         def stage(name: str, total: int) -> Callable[[int], None]:
             return advancer(progress, progress.add_task(f"ranker: {name}", total=total))
 
-        trained = await train_ranker(train, TrainSetup(core, scoring, validate=False), stage)
+        try:
+            trained = await train_ranker(train, TrainSetup(core, scoring, validate=False), stage)
+        except NotEnoughDataError as exc:
+            console.print(f"no ranker: {exc}; the ranker method is the blend", highlight=False)
+            return None
     console.print(f"trained ranker {trained.artifact.version}", highlight=False)
     return trained.ranker
 

@@ -190,6 +190,13 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     show_default=True,
     help="Label of the items the session engages with after the target (the target's is 2).",
 )
+@click.option(
+    "--min-cases",
+    type=click.IntRange(1),
+    default=200,
+    show_default=True,
+    help="Refuse to train on fewer cases whose target is among the candidates.",
+)
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=300, show_default=True)
 @click.option("--sources", default=",".join(SOURCES), show_default=True, help="Candidate sources.")
 @click.option(
@@ -207,8 +214,8 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
 def train(
     train_path: Path | None, fmt: str, from_topic: str | None, bootstrap_servers: str | None,
     test_fraction: float, config_path: Path | None, seed: int, label_share: float,
-    per_source: int, later_label: float, rounds: int, sources: str, without: str, out: Path,
-    publish: bool, redis_url: str | None, prefix: str,
+    per_source: int, later_label: float, min_cases: int, rounds: int, sources: str,
+    without: str, out: Path, publish: bool, redis_url: str | None, prefix: str,
 ) -> None:  # fmt: skip
     """Train the learned ranker (LightGBM LambdaMART) on the event log."""
     if (train_path is None) == (from_topic is None):
@@ -240,6 +247,7 @@ def train(
     setup = TrainSetup(
         core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,
         features=feature_groups_without(dropped), later_label=later_label, rounds=rounds,
+        min_groups=min_cases,
         seed=seed,
     )  # fmt: skip
     with progress_bar(console) as progress:

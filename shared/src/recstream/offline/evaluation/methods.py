@@ -6,7 +6,8 @@ The recommender is asked exactly as the API asks it, from a loaded
 - ``blend``: ``recommend`` with the configured weights (business filters, popular
   back-fill);
 - ``ranker``: ``recommend`` with a learned ranker (:mod:`recstream.scoring.learned`),
-  trained by :mod:`recstream.offline.ranking` on the training events only;
+  trained by :mod:`recstream.offline.ranking` on the training events only; without a
+  model (too little training data) the blend, as the API falls back;
 - ``content`` / ``sequential`` / ``session``: ``recommend`` with a weight override
   that keeps only that component (the rest of the list is the popular back-fill);
 - ``popular``: ``recommend`` with all component weights 0 (the back-fill alone);
@@ -91,8 +92,6 @@ def system_ranking(
     if method == "next-items":
         items = next_items(ctx, k, scoring, exclude=current, include_seen=include_seen)
         return [scored.item for scored in items]
-    if method == "ranker" and ranker is None:
-        raise UnknownMethodError("the ranker method needs a trained model")
     if method not in ("blend", "ranker") and method not in _ALONE:
         raise UnknownMethodError(method)
     weights = None if method in ("blend", "ranker") else dict(_ALONE[method])

@@ -46,6 +46,11 @@ from recstream.scoring.learned import DEFAULT_PER_SOURCE, LearnedRanker, RankerA
 from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES
 from recstream.store.memory import MemoryStore
 
+
+class NotEnoughDataError(ValueError):
+    """Too few training cases for a model worth serving."""
+
+
 # A stage of the training: its name and how many steps it has -> the advance callback.
 Stages = Callable[[str, int], Progress]
 
@@ -68,6 +73,9 @@ class TrainSetup:
     early_stopping_rounds: int = 30
     k: int = 20
     seed: int = 7
+    # fewer fit cases than this give a model that ranks noise (a 15-leaf tree with 50 rows
+    # per leaf has little to stand on): training refuses, and the blend keeps serving
+    min_groups: int = 200
     # play the validation sessions again with the model and the blend for the report
     # (``recstream eval``, which scores its own test split, skips it)
     validate: bool = True
@@ -129,8 +137,12 @@ async def train_ranker(
     data = await collect(
         store, sessions, log, dataset, _stage(stages, "build cases", count_cases(sessions))
     )
-    if not data.fit.rows:
-        raise ValueError("no training case has its target among the candidates")
+    if len(data.fit.rows) < setup.min_groups:
+        raise NotEnoughDataError(
+            f"{len(data.fit.rows)} training cases have their target among the candidates "
+            f"({data.cases} cases in {len(sessions)} label sessions); a model needs at least "
+            f"{setup.min_groups}: the blend serves until there is more data"
+        )
     booster = _fit(data, setup)
     model = booster.model_to_string()
     version = _version(model)

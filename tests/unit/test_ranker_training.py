@@ -1,0 +1,51 @@
+"""``train_ranker`` on a small real log (the OTTO sample): deterministic given the seed, a
+report with the figures it promises, and a refusal when the data is too thin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recstream.contract.events import Event
+from recstream.model.config import CoreConfig
+from recstream.offline.datasets import read_events
+from recstream.offline.evaluation.training import landmark_for
+from recstream.offline.ranking.train import NotEnoughDataError, TrainSetup, train_ranker
+from recstream.scoring.candidates import SOURCES
+from recstream.scoring.learned import LearnedRanker, RankerArtifact
+from recstream.scoring.ranker_features import FEATURES
+
+
+def otto(datasets: Path) -> list[Event]:
+    with (datasets / "otto-sample" / "train.jsonl").open() as lines:
+        return list(read_events(lines, "otto"))
+
+
+async def test_training_is_deterministic_and_reports_what_it_learned(datasets: Path) -> None:
+    events = otto(datasets)
+    setup = TrainSetup(CoreConfig(decay_landmark=landmark_for(events)), min_groups=10)
+    first = await train_ranker(events, setup)
+    again = await train_ranker(events, setup)
+    assert first.artifact.model == again.artifact.model
+    assert first.artifact.version.split("-")[-1] == again.artifact.version.split("-")[-1]
+
+    report = first.artifact.report
+    assert [row["feature"] for row in report["feature importance"]] != []
+    assert sorted(row["feature"] for row in report["feature importance"]) == sorted(FEATURES)
+    assert sum(row["share"] for row in report["feature importance"]) == pytest.approx(100, abs=0.1)
+    assert set(report["recall"]) == set(SOURCES)
+    assert set(report["validation"]) == {"ranker", "blend"}
+    assert report["cases"]["fit groups"] >= 10
+    served = LearnedRanker(RankerArtifact.from_bytes(first.artifact.to_bytes()))
+    assert served.version == first.artifact.version
+
+    other = await train_ranker(events, TrainSetup(setup.core, min_groups=10, seed=8))
+    assert other.artifact.model != first.artifact.model  # the seed picks negatives and splits
+
+
+async def test_too_little_data_is_refused_with_the_counts(datasets: Path) -> None:
+    events = otto(datasets)
+    setup = TrainSetup(CoreConfig(decay_landmark=landmark_for(events)))
+    with pytest.raises(NotEnoughDataError, match=r"a model needs at least 200"):
+        await train_ranker(events, setup)
