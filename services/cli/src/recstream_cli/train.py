@@ -61,7 +61,12 @@ async def _publish(url: str, prefix: str, artifact: bytes, version: str, activat
 
 async def read_topic(bootstrap: str, topic: str, console: Console) -> list[Event]:
     """Every decodable event of ``topic`` from its start to its end now (bad records are
-    skipped and counted: the consumer has dead-lettered them already)."""
+    skipped and counted: the consumer has dead-lettered them already).
+
+    "Now" is the end offsets read at the start and the time then: a partition is done
+    once its position passes its end offset and it has nothing more from before that
+    time. (The second condition keeps the read complete on a broker whose end offsets
+    lag behind what it serves, as the embedded test broker's can.)"""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -74,19 +79,22 @@ async def read_topic(bootstrap: str, topic: str, console: Console) -> list[Event
             raise click.ClickException(f"topic {topic!r} does not exist on {bootstrap}")
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
+        cutoff_ms = int(time.time() * 1000)
         ends = await consumer.end_offsets(partitions)
-        left = {tp for tp in partitions if ends[tp] > await consumer.position(tp)}
+        left = set(partitions)
         while left:
             batches = await consumer.getmany(*left, timeout_ms=1000)
-            for tp, records in batches.items():
+            for tp in list(left):
+                records = batches.get(tp, [])
                 for record in records:
-                    if record.offset >= ends[tp]:
-                        continue
+                    if record.offset >= ends[tp] and record.timestamp > cutoff_ms:
+                        continue  # written after the read began
                     try:
                         events.append(decode_event(record.value or b""))
                     except ValueError:
                         bad += 1
-                if await consumer.position(tp) >= ends[tp]:
+                past_end = await consumer.position(tp) >= ends[tp]
+                if past_end and (not records or records[-1].timestamp > cutoff_ms):
                     left.discard(tp)
     finally:
         await consumer.stop()
