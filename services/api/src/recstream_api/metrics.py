@@ -149,6 +149,11 @@ class ApiMetrics:
             ["ranker"],
             registry=self.registry,
         )
+        # every series exists from the start, at 0: a rate() over it is defined at once
+        for reason in ("invalid", "missing", "redis"):
+            self.ranker_load_failures.labels(reason)
+        for ranker in ("learned", "blend"):
+            self.recommendations.labels(ranker)
         self._latency_children: dict[tuple[str, str, int], Any] = {}
         self._round_trip_children: dict[str, Any] = {}
 
