@@ -13,6 +13,8 @@ def structure_sizes(snapshot: Snapshot, config: CoreConfig) -> dict[str, tuple[i
     """``structure -> (largest size seen, cap)`` over the whole keyspace."""
     caps = {
         "transitions": config.transitions_top_k,
+        "co-visitation": config.covisit_top_k,
+        "co-engagement": config.co_engagement_top_k,
         "popularity": config.popularity_top_k,
         "category popularity": config.popularity_top_k,
         "session index": config.sessions_per_item,

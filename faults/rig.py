@@ -38,7 +38,11 @@ GROUP_TIMING: dict[str, Any] = {
     "max_batch_records": 500,
 }
 # Caps the oracle can reproduce exactly whatever the consumer's batches (see docs/reliability.md).
-EXACT_CORE: dict[str, Any] = {"transitions_top_k": 10_000}
+EXACT_CORE: dict[str, Any] = {
+    "transitions_top_k": 10_000,
+    "covisit_top_k": 10_000,
+    "co_engagement_top_k": 10_000,
+}
 
 
 @dataclass

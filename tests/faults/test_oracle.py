@@ -10,6 +10,7 @@ from faults.checker import compare
 from faults.deadletters import compare_dead_letters
 from faults.oracle import Expectation, expect, replay
 from faults.probes import lost_state
+from faults.rig import EXACT_CORE
 from faults.scenarios.common import SuiteOptions, events
 from faults.snapshot import Snapshot, redis_snapshot
 from redis.asyncio import Redis
@@ -21,7 +22,7 @@ from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.records import RecordLog
 from recstream.store.redis import RedisStore
 
-CONFIG = CoreConfig(transitions_top_k=10_000)
+CONFIG = CoreConfig(**EXACT_CORE)
 
 
 @pytest.fixture(scope="module")
