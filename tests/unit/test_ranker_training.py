@@ -11,7 +11,12 @@ from recstream.contract.events import Event
 from recstream.model.config import CoreConfig
 from recstream.offline.datasets import read_events
 from recstream.offline.evaluation.training import landmark_for
-from recstream.offline.ranking.train import NotEnoughDataError, TrainSetup, train_ranker
+from recstream.offline.ranking.train import (
+    NotEnoughDataError,
+    TrainSetup,
+    promotion_check,
+    train_ranker,
+)
 from recstream.scoring.candidates import SOURCES
 from recstream.scoring.learned import LearnedRanker, RankerArtifact
 from recstream.scoring.ranker_features import FEATURES
@@ -49,3 +54,19 @@ async def test_too_little_data_is_refused_with_the_counts(datasets: Path) -> Non
     setup = TrainSetup(CoreConfig(decay_landmark=landmark_for(events)))
     with pytest.raises(NotEnoughDataError, match=r"a model needs at least 200"):
         await train_ranker(events, setup)
+
+
+def figures(hr: float, mrr: float, cases: int = 100) -> dict[str, float]:
+    return {"widget cases": cases, "widget HR@20": hr, "widget MRR@20": mrr}
+
+
+def test_a_model_replaces_the_blend_only_when_it_does_at_least_as_well() -> None:
+    blend = figures(40.0, 20.0)
+    assert promotion_check({"validation": {"ranker": figures(40.0, 21.0), "blend": blend}}) is None
+    worse_order = promotion_check({"validation": {"ranker": figures(41.0, 19.5), "blend": blend}})
+    assert worse_order == "validation widget MRR@20 19.5 is below the blend's 20.0"
+    fewer_hits = promotion_check({"validation": {"ranker": figures(39.0, 22.0), "blend": blend}})
+    assert fewer_hits == "validation widget HR@20 39.0 is below the blend's 40.0"
+    assert promotion_check({"validation": {}}) == "no validation figures to compare with the blend"
+    empty = {"validation": {"ranker": figures(0.0, 0.0, cases=0), "blend": blend}}
+    assert promotion_check(empty) == "no validation figures to compare with the blend"

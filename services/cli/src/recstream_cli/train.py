@@ -33,7 +33,12 @@ from recstream.contract.events import Event, decode_event
 from recstream.contract.keyspace import DEFAULT_PREFIX, Keyspace
 from recstream.offline.datasets import FORMATS
 from recstream.offline.evaluation.protocol import split_by_session_end
-from recstream.offline.ranking.train import TrainSetup, feature_groups_without, train_ranker
+from recstream.offline.ranking.train import (
+    TrainSetup,
+    feature_groups_without,
+    promotion_check,
+    train_ranker,
+)
 from recstream.scoring.candidates import SOURCES
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.scoring.ranker_features import FEATURE_GROUPS
@@ -214,7 +219,13 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     help=f"Feature groups left out (ablation): {', '.join(FEATURE_GROUPS)}.",
 )
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--publish", is_flag=True, help="Publish to Redis and activate it.")
+@click.option(
+    "--publish",
+    is_flag=True,
+    help="Publish to Redis and activate it, when it does at least as well as the blend on "
+    "the validation sessions (widget HR@20 and MRR@20).",
+)
+@click.option("--force", is_flag=True, help="With --publish: publish even if it does worse.")
 @click.option("--redis-url", help="Redis for --publish [default: RECSTREAM_REDIS__URL].")
 @click.option(
     "--prefix", default=DEFAULT_PREFIX, show_default=True, help="Key prefix of the deployment."
@@ -223,7 +234,7 @@ def train(
     train_path: Path | None, fmt: str, from_topic: str | None, bootstrap_servers: str | None,
     test_fraction: float, config_path: Path | None, seed: int, label_share: float,
     per_source: int, later_label: float, min_cases: int, rounds: int, sources: str,
-    without: str, out: Path, publish: bool, redis_url: str | None, prefix: str,
+    without: str, out: Path, publish: bool, force: bool, redis_url: str | None, prefix: str,
 ) -> None:  # fmt: skip
     """Train the learned ranker (LightGBM LambdaMART) on the event log."""
     if (train_path is None) == (from_topic is None):
@@ -282,6 +293,11 @@ def train(
         console.print(f"validation {method}: {figures}", highlight=False, soft_wrap=True)
     console.print(f"wrote {model_path} and the report in {out}/", highlight=False)
     if url is not None:
+        refused = promotion_check(artifact.report)
+        if refused is not None and not force:
+            raise click.ClickException(
+                f"not published: {refused}; the blend keeps serving (--force publishes anyway)"
+            )
         asyncio.run(_publish(url, prefix, artifact.to_bytes(), artifact.version, True))
         console.print(f"published and activated {artifact.version}", highlight=False)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -186,6 +186,20 @@ async def train_ranker(
         artifact, report={**report, "validation": figures, "seconds": seconds}
     )
     return Trained(artifact, LearnedRanker(artifact), data)
+
+
+def promotion_check(report: Mapping[str, Any], k: int = 20) -> str | None:
+    """Why the model should not replace the blend, or None: on the validation sessions its
+    served (widget) list must order at least as well as the blend's (MRR@k not lower) and
+    find at least as much (HR@k not lower)."""
+    validation = report.get("validation") or {}
+    ranker, blend = validation.get("ranker"), validation.get("blend")
+    if not ranker or not blend or not ranker.get("widget cases"):
+        return "no validation figures to compare with the blend"
+    for metric in (f"widget MRR@{k}", f"widget HR@{k}"):
+        if ranker[metric] < blend[metric]:
+            return f"validation {metric} {ranker[metric]} is below the blend's {blend[metric]}"
+    return None
 
 
 def _stage(stages: Stages | None, name: str, total: int) -> Progress | None:
