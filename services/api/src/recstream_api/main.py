@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -36,7 +37,7 @@ from recstream_api.ratelimit import RateLimiter
 from recstream_api.recommendation_routes import router as recommendation_router
 from recstream_api.recommendation_views import session_scoring
 from recstream_api.redis_packing import packing_options
-from recstream_api.requestlog import RequestLog
+from recstream_api.requestlog import REQUEST_ID_HEADER, RequestLog
 from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
 
@@ -170,6 +171,18 @@ def create_app(
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics, routes=app.router.routes)
+    if settings.cors.allowed_origins:
+        # answers preflights itself, before authentication; a request from an origin not
+        # listed gets no Access-Control-Allow-Origin header, and the browser drops it
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors.allowed_origins),
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            allow_credentials=False,
+            max_age=settings.cors.max_age_seconds,
+        )
     # outermost: every answer carries the request id, every line about a request too
     app.add_middleware(RequestLog, routes=app.router.routes)
     return app

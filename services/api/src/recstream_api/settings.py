@@ -24,9 +24,10 @@ printed: nothing logs the settings whole.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recstream.model.config import CoreConfig
@@ -138,6 +139,33 @@ class RateLimitSettings(BaseModel):
     )
 
 
+ORIGIN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
+
+
+class CorsSettings(BaseModel):
+    """Cross-origin access for browsers on other origins (the JS client on a shop's own
+    pages): none by default. Each allowed origin is matched exactly (``scheme://host[:port]``);
+    ``"*"`` (any origin) is refused outside ``environment="dev"``. Credentials are headers
+    (a bearer token or an API key), never cookies, so no request carries cookies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed_origins: tuple[str, ...] = Field(
+        (), description='e.g. ["https://shop.example"] (RECSTREAM_CORS__ALLOWED_ORIGINS, JSON)'
+    )
+    max_age_seconds: int = Field(
+        600, ge=0, le=86_400, description="how long a browser may cache a preflight answer"
+    )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if origin != "*" and not re.match(ORIGIN, origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return origins
+
+
 class RankerSettings(BaseModel):
     """The learned ranker (:mod:`recstream_api.rankers`): the model the registry in Redis
     names active, followed every ``poll_seconds``; the blend when none is active or it
@@ -167,6 +195,7 @@ class ApiSettings(BaseSettings):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     ranker: RankerSettings = Field(default_factory=RankerSettings)
+    cors: CorsSettings = Field(default_factory=CorsSettings)
 
     allow_weight_override: bool = Field(
         False, description="let every caller override the blend weights (else admins only)"
@@ -192,6 +221,11 @@ class ApiSettings(BaseSettings):
     def _no_placeholder_secrets(self) -> ApiSettings:
         if self.environment == "dev":
             return self
+        if "*" in self.cors.allowed_origins:
+            raise ValueError(
+                f'cors.allowed_origins "*" (any origin) is for development only '
+                f"(environment={self.environment!r}): list the shop's origins"
+            )
         if self.auth.jwks_url and not self.auth.jwks_url.startswith("https://"):
             raise ValueError(f"auth.jwks_url must be https (environment={self.environment!r})")
         if self.auth.jwt_algorithm != "HS256":
