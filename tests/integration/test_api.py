@@ -150,6 +150,9 @@ async def test_health_reports_redis_and_broker(client: httpx.AsyncClient) -> Non
     assert body["redis"]["ok"] is True
     assert body["broker"]["ok"] is True
     assert body["redis"]["latency_ms"] >= 0
+    ready = await client.get(f"{PREFIX}/ready")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ok"
 
 
 async def test_health_is_503_when_redis_is_down(
@@ -158,12 +161,15 @@ async def test_health_is_503_when_redis_is_down(
     settings = api_settings(f"redis://{closed_address()}/0", kafka_bootstrap, keyspace, topic_name)
     async with serve(settings) as api:
         response = await api.get(f"{PREFIX}/health")
+        ready = await api.get(f"{PREFIX}/ready")
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
     assert body["redis"]["ok"] is False
     assert "redis" in body["redis"]["error"]
     assert body["broker"]["ok"] is True
+    assert ready.status_code == 503, "no read can serve without Redis: not ready"
+    assert ready.json()["status"] == "unavailable"
 
 
 async def test_broker_down_tracking_is_503_and_reads_still_work(
@@ -172,6 +178,7 @@ async def test_broker_down_tracking_is_503_and_reads_still_work(
     settings = api_settings(redis_url, closed_address(), keyspace, topic_name)
     async with serve(settings) as api:  # starts although the broker is unreachable
         health = await api.get(f"{PREFIX}/health")
+        ready = await api.get(f"{PREFIX}/ready")
         track = await api.post(
             f"{PREFIX}/track-interaction", json=event("u-1"), headers=bearer(settings, "u-1")
         )
@@ -181,6 +188,9 @@ async def test_broker_down_tracking_is_503_and_reads_still_work(
     assert health.status_code == 503
     assert health.json()["broker"]["ok"] is False
     assert health.json()["redis"]["ok"] is True
+    assert ready.status_code == 200, "reads serve: the pod stays in its Service"
+    assert ready.json()["status"] == "degraded"
+    assert ready.json()["broker"]["ok"] is False
     assert track.status_code == 503
     assert track.json()["error"]["code"] == "broker_unavailable"
     assert track.headers["Retry-After"] == "1"

@@ -123,7 +123,7 @@ def test_kubernetes_settings_are_real_settings() -> None:
         api = named(manifests, "Deployment", "recstream-api")
         assert api is not None
         probe = api["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-        assert probe["httpGet"]["path"] == "/api/behavioral-ml/health"
+        assert probe["httpGet"]["path"] == "/api/behavioral-ml/ready"
 
 
 def test_no_secret_value_is_committed_and_prod_renders_none() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -52,14 +53,21 @@ async def check_health(
     timeout_seconds: float,
     version: str,
     ranker: RankerStatus,
+    *,
+    readiness: bool = False,
 ) -> HealthResponse:
-    """Both checks run concurrently, each bounded by the timeout."""
+    """Both checks run concurrently, each bounded by the timeout. For ``readiness`` only
+    Redis decides: without the broker the API still serves every read (``degraded``)."""
     redis_report, broker_report = await asyncio.gather(
         redis_health(redis, timeout_seconds), broker_health(publisher, timeout_seconds)
     )
-    ok = redis_report.ok and broker_report.ok
+    status: Literal["ok", "degraded", "unavailable"] = "ok"
+    if not redis_report.ok or (not broker_report.ok and not readiness):
+        status = "unavailable"
+    elif not broker_report.ok:
+        status = "degraded"
     return HealthResponse(
-        status="ok" if ok else "unavailable",
+        status=status,
         version=version,
         redis=redis_report,
         broker=broker_report,

@@ -59,6 +59,29 @@ async def health(resources: ResourcesDep) -> JSONResponse:
     return JSONResponse(report.model_dump(mode="json"), status_code=status)
 
 
+@router.get(
+    "/ready",
+    response_model=HealthResponse,
+    responses={503: {"model": HealthResponse, "description": "Redis is down"}},
+    tags=["operations"],
+    summary="Readiness: Redis answers (the broker is reported, a broker outage only degrades)",
+)
+async def ready(resources: ResourcesDep) -> JSONResponse:
+    """The readiness probe's endpoint: every read needs Redis; only tracking needs the
+    broker, and while it is down tracking answers 503 with Retry-After, so a broker outage
+    must not take the API out of its Service (``status: degraded``, 200)."""
+    report = await check_health(
+        resources.redis,
+        resources.publisher,
+        resources.settings.health_timeout_seconds,
+        resources.version,
+        resources.rankers.status,
+        readiness=True,
+    )
+    status = 503 if report.status == "unavailable" else 200
+    return JSONResponse(report.model_dump(mode="json"), status_code=status)
+
+
 @router.post(
     "/track-interaction",
     status_code=202,

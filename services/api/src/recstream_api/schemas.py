@@ -91,9 +91,11 @@ class HealthResponse(BaseModel):
         }
     )
 
-    status: Literal["ok", "unavailable"] = Field(
-        description="'unavailable' (503) when Redis or the broker is down; the ranker does "
-        "not count: the blend serves without a model"
+    status: Literal["ok", "degraded", "unavailable"] = Field(
+        description="/health: 'unavailable' (503) when Redis or the broker is down. /ready: "
+        "'unavailable' (503) only when Redis is down, 'degraded' (200) when the broker is: "
+        "reads serve, tracking answers 503. The ranker does not count: the blend serves "
+        "without a model"
     )
     version: str
     redis: ComponentHealth
