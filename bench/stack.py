@@ -208,6 +208,7 @@ class Rig:
             "RECSTREAM_REDIS__KEY_PREFIX": prefix,
             "RECSTREAM_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap or "127.0.0.1:9",
             "RECSTREAM_RATE_LIMITS__ENABLED": "false",
+            "RECSTREAM_ENVIRONMENT": "dev",  # the development secret signs the bench's tokens
             **(extra or {}),
         }
         argv = [

@@ -22,6 +22,11 @@ from recstream_cli.localstack import start_redis, start_tansu
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+# The services default to prod; the tests run the development set-up (its published
+# secret, the demo page), in this process and the ones it starts, unless a test asks for
+# prod explicitly.
+os.environ.setdefault("RECSTREAM_ENVIRONMENT", "dev")
+
 
 def _docker_answers() -> bool:
     if os.environ.get("RECSTREAM_TEST_NO_DOCKER"):

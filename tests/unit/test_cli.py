@@ -15,7 +15,9 @@ import click
 import jwt
 import pytest
 from click.testing import CliRunner
+from pydantic import ValidationError
 
+from recstream_api.settings import DEV_JWT_SECRET, ApiSettings
 from recstream_cli.devstack import ADMIN_USER, DEFAULT_USER, banner
 from recstream_cli.main import LAZY_COMMANDS, cli
 from recstream_cli.stack import Supervisor, port_or_free, stop_process
@@ -108,6 +110,29 @@ def test_token_is_a_jwt_for_the_configured_secret(monkeypatch: pytest.MonkeyPatc
     assert claims["sub"] == "u-42"
     assert 119 <= claims["exp"] - claims["iat"] <= 121
     assert "admin" not in claims.get("roles", [])
+
+
+def test_token_signs_with_the_dev_secret_unless_the_environment_says_prod(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("RECSTREAM_ENVIRONMENT", raising=False)
+    monkeypatch.delenv("RECSTREAM_AUTH__JWT_SECRET", raising=False)
+    dev = CliRunner().invoke(cli, ["token", "--user", "u-dev"])
+    assert dev.exit_code == 0, dev.output
+    assert jwt.decode(dev.output.strip(), DEV_JWT_SECRET, algorithms=["HS256"])["sub"] == "u-dev"
+    monkeypatch.setenv("RECSTREAM_ENVIRONMENT", "prod")
+    prod = CliRunner().invoke(cli, ["token", "--user", "u-dev"])
+    assert prod.exit_code == 1
+    assert "placeholder" in prod.output
+
+
+def test_the_api_settings_default_to_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECSTREAM_ENVIRONMENT", raising=False)
+    monkeypatch.setenv("RECSTREAM_AUTH__JWT_SECRET", SECRET)
+    assert ApiSettings().environment == "prod"
+    monkeypatch.delenv("RECSTREAM_AUTH__JWT_SECRET")
+    with pytest.raises(ValidationError, match="placeholder"):
+        ApiSettings()  # the published development secret is refused
 
 
 def test_admin_token_carries_the_admin_role(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,6 +56,7 @@ def no_exec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "execv", refuse)
     for name in [n for n in os.environ if n.startswith("RECSTREAM_")]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("RECSTREAM_ENVIRONMENT", "dev")  # the defaults are valid in dev only
 
 
 def assert_one_line(result: Result, *fragments: str) -> str:

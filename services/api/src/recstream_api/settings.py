@@ -187,7 +187,10 @@ class ApiSettings(BaseSettings):
         extra="ignore",
     )
 
-    environment: Literal["dev", "prod"] = "dev"
+    # prod unless said otherwise: the published development secret, plain-http JWKS and
+    # CORS for any origin are refused; `recstream run`, `recstream token` and the dev
+    # compose file set dev explicitly
+    environment: Literal["dev", "prod"] = "prod"
     redis: RedisSettings = Field(default_factory=RedisSettings)
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     core: CoreConfig = Field(default_factory=CoreConfig)

@@ -98,6 +98,7 @@ def run(
     in reverse order.
     """
     env = dict(os.environ)
+    env.setdefault("RECSTREAM_ENVIRONMENT", "dev")  # the services default to prod
     check_configured_services(env)
     api_port = port if port is not None else port_or_free(DEFAULT_API_PORT)
     with stop_signals() as stop, Supervisor() as supervisor:
