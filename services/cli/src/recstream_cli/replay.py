@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
@@ -55,7 +55,7 @@ from recstream_cli.reachability import (
     redis_unreachable,
 )
 from recstream_consumer.settings import ConsumerSettings
-from recstream_consumer.topics import TopicSetupError, TopicSpec, ensure_topics
+from recstream_consumer.topics import TopicSetupError, TopicSpec, ensure_topics, topic_specs
 
 RecordTime = Literal["event", "now"]
 SHOWN_BAD_ROWS = 20
@@ -165,9 +165,11 @@ async def to_kafka(
     partitions: int,
     pacer: Pacer,
     record_time: RecordTime,
+    configs: Mapping[str, str] | None = None,
 ) -> Totals:
-    """Publish ``events`` keyed by user; the topic is created with ``partitions`` if missing."""
-    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, 1)])
+    """Publish ``events`` keyed by user; the topic is created with ``partitions`` (and the
+    interactions topic's ``configs``) if missing."""
+    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, 1, dict(configs or {}))])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     await producer.start()
     totals = Totals()
@@ -306,7 +308,10 @@ def replay(
         events = iter_source(source, chosen, bad_rows, advancer(progress, task))
         if target == "kafka":
             pacer = Pacer(rate, time_compression)
-            totals = asyncio.run(to_kafka(events, bootstrap, topic, partitions, pacer, record_time))
+            configs = topic_specs(settings.kafka)[0].configs  # the interactions topic's
+            totals = asyncio.run(
+                to_kafka(events, bootstrap, topic, partitions, pacer, record_time, configs)
+            )
         else:
             redis = settings.redis
             keyspace = Keyspace(

@@ -43,4 +43,9 @@ class KafkaSettings(BaseModel):
     catalog_topic: str = "catalog"
     partitions: int = Field(12, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=10)
+    # how long the interactions topic keeps events: at least the longest state TTL (a
+    # user's state lives 180 days), so a rebuild from the log restores every live key;
+    # -1 keeps them for ever (with tiered storage, where the broker has it)
+    interactions_retention_days: float = Field(180.0, ge=-1)
+    dead_letter_retention_days: float = Field(14.0, ge=-1)
     client_id: str = "recstream"
