@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisStore
 from recstream_api.admin_routes import router as admin_router
@@ -118,6 +119,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = build_redis(settings)
+        if store is None:  # the server: its Redis must not evict (an in-process store has none)
+            try:
+                await check_eviction(redis, allow_eviction=settings.redis.allow_eviction)
+            except EvictionPolicyError:
+                await redis.aclose()
+                raise
         state = store if store is not None else RedisStore(redis, settings.redis.keyspace())
         events = publisher if publisher is not None else build_publisher(settings)
         registry = (

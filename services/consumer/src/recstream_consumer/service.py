@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.port import StoreError
 from recstream.store.redis import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
@@ -130,6 +131,11 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         socket_timeout=settings.redis.socket_timeout_seconds,
         socket_connect_timeout=settings.redis.socket_timeout_seconds,
     )
+    try:
+        await check_eviction(redis, allow_eviction=settings.redis.allow_eviction)
+    except EvictionPolicyError:
+        await redis.aclose()
+        raise
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka.bootstrap_servers,
         client_id=f"{kafka.client_id}-dlq-{section.instance_id}",

@@ -27,6 +27,9 @@ class RedisSettings(BaseModel):
     user_ttl_seconds: int = Field(USER_STATE_TTL_SECONDS, ge=0)
     stat_shards: int = Field(DEFAULT_SHARDS, ge=1, le=1_024)
     socket_timeout_seconds: float = Field(2.0, gt=0)
+    # start although Redis may evict keys (maxmemory-policy other than noeviction): an
+    # eviction is silent state loss, so the services refuse unless this says otherwise
+    allow_eviction: bool = False
 
     def keyspace(self) -> Keyspace:
         return Keyspace(
