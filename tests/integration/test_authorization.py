@@ -94,6 +94,7 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
 # Open on purpose: reachability, the API description, Prometheus (cluster network only).
 OPEN = {
     ("GET", f"{PREFIX}/health"),
+    ("GET", f"{PREFIX}/ready"),
     ("GET", f"{PREFIX}/openapi.json"),
     ("GET", f"{PREFIX}/docs"),
     ("GET", "/docs/oauth2-redirect"),
