@@ -54,16 +54,6 @@ def _redis_url(url: str | None) -> str:
     return found
 
 
-async def _publish(url: str, prefix: str, artifact: bytes, version: str, activate: bool) -> None:
-    client = Redis.from_url(url)
-    try:
-        await RankerRegistry(client, Keyspace(prefix=prefix)).publish(
-            version, artifact, activate=activate
-        )
-    finally:
-        await client.aclose()
-
-
 async def read_topic(bootstrap: str, topic: str, console: Console) -> list[Event]:
     """Every decodable event of ``topic`` from its start to its end now (bad records are
     skipped and counted: the consumer has dead-lettered them already).
@@ -298,7 +288,8 @@ def train(
             raise click.ClickException(
                 f"not published: {refused}; the blend keeps serving (--force publishes anyway)"
             )
-        asyncio.run(_publish(url, prefix, artifact.to_bytes(), artifact.version, True))
+        data = artifact.to_bytes()
+        _registry_call(url, prefix, lambda r: r.publish(artifact.version, data, activate=True))
         console.print(f"published and activated {artifact.version}", highlight=False)
 
 

@@ -60,17 +60,10 @@ class Groups:
 
     rows: list[Matrix] = field(default_factory=list)
     labels: list[npt.NDArray[np.float64]] = field(default_factory=list)
-    new_item: list[bool] = field(default_factory=list)  # the target was not in the session
-    items: list[tuple[str, ...]] = field(default_factory=list)  # validation: the candidates
-    targets: list[str] = field(default_factory=list)
 
-    def add(
-        self, matrix: Matrix, labels: npt.NDArray[np.float64], new_item: bool, target: str
-    ) -> None:
+    def add(self, matrix: Matrix, labels: npt.NDArray[np.float64]) -> None:
         self.rows.append(matrix)
         self.labels.append(labels)
-        self.new_item.append(new_item)
-        self.targets.append(target)
 
     @property
     def sizes(self) -> list[int]:
@@ -133,7 +126,7 @@ async def collect(
     data = TrainingData()
     rng = np.random.default_rng(setup.seed)
     validation = {id(s) for s in sessions if is_validation(s, setup)}
-    current: list[bool] = [False]
+    in_validation = [False]  # of the session being played (set by the loop below)
     timelines: dict[str, list[tuple[float, str]]] = {}
     for session in sessions:
         timeline = timelines.setdefault(session.user_id, [])
@@ -164,20 +157,18 @@ async def collect(
         )
         if target in candidates.items:
             data.covered += 1
-        new_item = target not in items
-        if current[0]:
+        if in_validation[0]:
             data.validation_cases += 1
-            data.validation.add(matrix, labels, new_item, target)
-            data.validation.items.append(candidates.items)
+            data.validation.add(matrix, labels)
             return
         data.fit_cases += 1
         if not labels.any():
-            return  # nothing to learn from: the target is not among the candidates
+            return  # nothing to learn from: no labelled item among the candidates
         keep = _sample_negatives(matrix, labels, setup.negatives, rng)
-        data.fit.add(matrix[keep], labels[keep], new_item, target)
+        data.fit.add(matrix[keep], labels[keep])
 
     for session in sessions:
-        current[0] = id(session) in validation
+        in_validation[0] = id(session) in validation
         await play_frozen(store, [session], log, setup.core, on_case, progress)
     return data
 
