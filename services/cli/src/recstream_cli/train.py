@@ -198,7 +198,7 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     type=click.IntRange(1),
     default=200,
     show_default=True,
-    help="Refuse to train on fewer cases whose target is among the candidates.",
+    help="Refuse to train on fewer cases with a labelled item among their candidates.",
 )
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=300, show_default=True)
 @click.option("--sources", default=",".join(SOURCES), show_default=True, help="Candidate sources.")

@@ -139,7 +139,7 @@ async def train_ranker(
     )
     if len(data.fit.rows) < setup.min_groups:
         raise NotEnoughDataError(
-            f"{len(data.fit.rows)} training cases have their target among the candidates "
+            f"{len(data.fit.rows)} training cases have a labelled item among their candidates "
             f"({data.cases} cases in {len(sessions)} label sessions); a model needs at least "
             f"{setup.min_groups}: the blend serves until there is more data"
         )
