@@ -22,7 +22,7 @@ from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.scoring.models import RecommendationRequest
 from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES, feature_matrix
-from recstream.scoring.recommender import recommend
+from recstream.scoring.recommender import _logistic, recommend
 
 from .eventgen import BASE, make_event
 from .ranker_models import one_feature_artifact
@@ -187,3 +187,11 @@ def test_a_model_trained_on_a_subset_of_features_reads_its_own_columns() -> None
     assert blend.ranker == "blend"
     assert blend.items[0].reasons == ()
     assert [s.item for s in blend.items] != [s.item for s in served.items]
+
+
+def test_a_model_of_any_score_scale_gives_scores_in_0_1_in_its_order() -> None:
+    values = [-1e6, -800.0, -3.0, 0.0, 2.5, 800.0, 1e6]
+    mapped = [_logistic(v) for v in values]
+    assert all(0.0 <= m <= 1.0 for m in mapped)
+    assert mapped == sorted(mapped)
+    assert _logistic(0.0) == 0.5

@@ -153,7 +153,7 @@ def _learned_ranking(
         evidence: dict[str, float] = {
             c: float(learned.matrix[i, column]) for c, column in columns.items()
         }
-        score = 1.0 / (1.0 + math.exp(-float(learned.scores[i])))  # in (0, 1), same order
+        score = _logistic(float(learned.scores[i]))  # in [0, 1], the same order
         source: Source = _source(evidence) if any(evidence.values()) else "popular"
         scored.append(ScoredItem(items[i], score, evidence, source))
     scored += _backfill(
@@ -161,6 +161,14 @@ def _learned_ranking(
     )
     weights: dict[str, float] = {c: 0.0 for c in COMPONENTS}
     return Ranking(intent, weights, tuple(scored), cold_start=False, learned=learned)
+
+
+def _logistic(x: float) -> float:
+    """1 / (1 + e^-x) without overflow, whatever scale a model's raw scores have."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
 
 
 def _cold_ranking(
