@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from recstream.contract.events import MAX_ID_LENGTH
 from recstream_api.auth import authorize_track, resolve_user
-from recstream_api.deps import PrincipalDep, ResourcesDep
+from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
 from recstream_api.health import check_health
 from recstream_api.schemas import (
     TRACK_EXAMPLES,
@@ -48,15 +48,7 @@ GroupIdQuery = Annotated[str | None, _id_query("the group deal (give this or pro
     summary="Redis and broker reachability, and the ranker this process serves",
 )
 async def health(resources: ResourcesDep) -> JSONResponse:
-    report = await check_health(
-        resources.redis,
-        resources.publisher,
-        resources.settings.health_timeout_seconds,
-        resources.version,
-        resources.rankers.status,
-    )
-    status = 200 if report.status == "ok" else 503
-    return JSONResponse(report.model_dump(mode="json"), status_code=status)
+    return await _health_response(resources, readiness=False)
 
 
 @router.get(
@@ -70,13 +62,17 @@ async def ready(resources: ResourcesDep) -> JSONResponse:
     """The readiness probe's endpoint: every read needs Redis; only tracking needs the
     broker, and while it is down tracking answers 503 with Retry-After, so a broker outage
     must not take the API out of its Service (``status: degraded``, 200)."""
+    return await _health_response(resources, readiness=True)
+
+
+async def _health_response(resources: Resources, *, readiness: bool) -> JSONResponse:
     report = await check_health(
         resources.redis,
         resources.publisher,
         resources.settings.health_timeout_seconds,
         resources.version,
         resources.rankers.status,
-        readiness=True,
+        readiness=readiness,
     )
     status = 503 if report.status == "unavailable" else 200
     return JSONResponse(report.model_dump(mode="json"), status_code=status)
