@@ -26,6 +26,7 @@ from recstream.model.config import CoreConfig
 from recstream.offline.datasets import session_tsv_events
 from recstream.offline.evaluation.protocol import EventSession, group_sessions
 from recstream.offline.evaluation.records import RecordLog, partition_batches
+from recstream.offline.evaluation.training import landmark_for
 from recstream.readmodel.load import load_context
 from recstream.scoring.recommender import next_items
 from recstream.store.memory import MemoryStore
@@ -40,7 +41,16 @@ TRAIN_ROWS = 20_000
 SESSIONS = 40
 LIMIT = 20
 PARTITIONS = 4
-DAY = 86_400
+
+
+def yoochoose(datasets: Path) -> tuple[list[Event], list[Event], CoreConfig]:
+    """The first ``TRAIN_ROWS`` training events, every test event, and a core config whose
+    decay landmark is the first training day."""
+    folder = datasets / "yoochoose-100k"
+    train = read(folder / "yoochoose-clicks-100k_train_full.txt", TRAIN_ROWS)
+    test = read(folder / "yoochoose-clicks-100k_test.txt")
+    assert len(train) == TRAIN_ROWS
+    return train, test, CoreConfig(decay_landmark=landmark_for(train))
 
 
 def read(path: Path, rows: int | None = None) -> list[Event]:
@@ -85,12 +95,7 @@ async def test_next_products_through_redis_equal_the_core_on_memory(
     topic_name: str,
     redis_client: Redis,
 ) -> None:
-    folder = datasets / "yoochoose-100k"
-    train = read(folder / "yoochoose-clicks-100k_train_full.txt", TRAIN_ROWS)
-    test = read(folder / "yoochoose-clicks-100k_test.txt")
-    assert len(train) == TRAIN_ROWS
-    first = min(e.occurred_at.timestamp() for e in train)
-    core = CoreConfig(decay_landmark=float(int(first // DAY) * DAY))
+    train, test, core = yoochoose(datasets)
     settings: ApiSettings = api_settings(
         redis_url, kafka_bootstrap, keyspace, topic_name, core=core
     )

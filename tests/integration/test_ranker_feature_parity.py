@@ -24,7 +24,6 @@ import pytest
 from redis.asyncio import Redis
 
 from recstream.contract.keyspace import Keyspace
-from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.protocol import group_sessions
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.ranking.dataset import DatasetSetup, case_features
@@ -41,7 +40,7 @@ from recstream_api.settings import ApiSettings, RankerSettings
 
 from ..unit.ranker_models import one_feature_artifact
 from .test_api import PREFIX, api_settings, bearer, serve
-from .test_next_items_parity import DAY, PARTITIONS, TRAIN_ROWS, Clock, apply_both, read, sample
+from .test_next_items_parity import PARTITIONS, Clock, apply_both, sample, yoochoose
 
 pytestmark = pytest.mark.integration
 
@@ -61,11 +60,7 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
     topic_name: str,
     redis_client: Redis,
 ) -> None:
-    folder = datasets / "yoochoose-100k"
-    train = read(folder / "yoochoose-clicks-100k_train_full.txt", TRAIN_ROWS)
-    test = read(folder / "yoochoose-clicks-100k_test.txt")
-    first = min(e.occurred_at.timestamp() for e in train)
-    core = CoreConfig(decay_landmark=float(int(first // DAY) * DAY))
+    train, test, core = yoochoose(datasets)
     scoring = ScoringConfig()
     settings: ApiSettings = api_settings(
         redis_url, kafka_bootstrap, keyspace, topic_name, core=core,
