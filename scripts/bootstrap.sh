@@ -4,7 +4,8 @@
 #
 #   scripts/bootstrap.sh            uv, redis-server, the Python workspace (with dev tools)
 #   scripts/bootstrap.sh --compose  also what only the tests need: docker-compose (validates
-#                                   docker-compose.yml; no engine) and Node.js (the JS client's tests)
+#                                   docker-compose.yml; no engine), Node.js (the JS client's tests)
+#                                   and stunnel4 (TLS in front of the test broker)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -47,6 +48,8 @@ command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 if [[ $with_compose -eq 1 ]]; then
   command -v docker-compose >/dev/null 2>&1 || apt_packages+=(docker-compose)
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
+  # TLS in front of the test broker (the managed-Kafka tests)
+  command -v stunnel4 >/dev/null 2>&1 || apt_packages+=(stunnel4)
 fi
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
   apt_install "${apt_packages[@]}"

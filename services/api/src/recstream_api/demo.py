@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException
 from recstream.contract.catalog import GroupRecord, ProductRecord
 from recstream.contract.events import Event, encode_event
 from recstream.offline.datasets import diginetica_events
+from recstream.platform.kafka import client_options, start_client
 from recstream.platform.settings import KafkaSettings
 from recstream_api.auth import issue_token
 from recstream_api.demo_catalog import DemoCatalog, build_catalog, catalog_records, seed_events
@@ -97,8 +98,9 @@ async def publish(
         client_id=f"{kafka.client_id}-demo",
         acks="all",
         linger_ms=20,
+        **client_options(kafka.security),
     )
-    await producer.start()
+    await start_client(producer, kafka.bootstrap_servers, kafka.security)
     try:
         async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
             futures = [

@@ -18,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from recstream.platform.kafka import KafkaConnectError, client_options, start_client
 from recstream.platform.settings import KafkaSettings
 from recstream_api.exceptions import BrokerUnavailableError
 
@@ -51,6 +52,7 @@ class EventPublisher:
     def _new_producer(self) -> Any:
         return AIOKafkaProducer(
             bootstrap_servers=self._kafka.bootstrap_servers,
+            **client_options(self._kafka.security),
             client_id=f"{self._kafka.client_id}-api",
             acks="all",
             linger_ms=self._linger_ms,
@@ -64,10 +66,11 @@ class EventPublisher:
             if self._producer is None:
                 producer = self._new_producer()
                 try:
-                    await producer.start()
-                except (KafkaError, OSError) as exc:
-                    await producer.stop()
-                    raise BrokerUnavailableError(f"cannot reach the broker: {exc}") from exc
+                    await start_client(
+                        producer, self._kafka.bootstrap_servers, self._kafka.security
+                    )
+                except KafkaConnectError as exc:
+                    raise BrokerUnavailableError(str(exc)) from exc
                 self._producer = producer
         return self._producer
 

@@ -38,6 +38,14 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from recstream.contract.events import MAX_ID_LENGTH, Event, encode_event, validate_event
 from recstream.offline.datasets import FORMATS, DatasetFormat, detect_format, read_events
+from recstream.platform.kafka import (
+    KafkaConnectError,
+    KafkaSecurityError,
+    client_options,
+    security_from_environ,
+    start_client,
+)
+from recstream.platform.settings import KafkaSecurity
 
 IN_FLIGHT = 500
 REPORT_EVERY_SECONDS = 10.0
@@ -128,8 +136,11 @@ def quiet_client_log() -> Iterator[None]:
         logger.setLevel(level)
 
 
-async def start_producer(bootstrap: str, connect_timeout: float) -> AIOKafkaProducer:
+async def start_producer(
+    bootstrap: str, connect_timeout: float, security: KafkaSecurity | None = None
+) -> AIOKafkaProducer:
     """A started producer; retries while the broker is not reachable, up to the timeout."""
+    options = client_options(security or KafkaSecurity())
     deadline = time.monotonic() + connect_timeout
     waiting = False
     with quiet_client_log():
@@ -139,14 +150,17 @@ async def start_producer(bootstrap: str, connect_timeout: float) -> AIOKafkaProd
                 client_id="recstream-demo-generator",
                 acks="all",
                 linger_ms=20,
+                **options,
             )
             try:
-                await producer.start()
+                await start_client(producer, bootstrap, security or KafkaSecurity())
                 return producer
-            except KafkaError:
-                await producer.stop()
-                if time.monotonic() >= deadline:
+            except KafkaConnectError as exc:
+                # an unreachable broker is waited for; a refused login or certificate is not
+                if not isinstance(exc.__cause__, KafkaConnectionError):
                     raise
+                if time.monotonic() >= deadline:
+                    raise exc.__cause__ from exc
                 if not waiting:
                     waiting = True
                     click.echo(
@@ -208,6 +222,7 @@ async def run_generator(
     seed: int,
     run_id: str,
     connect_timeout: float,
+    security: KafkaSecurity | None = None,
 ) -> int:
     """Publish until the limit, the end of the file (without ``loop``) or SIGTERM/SIGINT."""
     stop = asyncio.Event()
@@ -215,7 +230,7 @@ async def run_generator(
     for signum in (signal.SIGTERM, signal.SIGINT):
         event_loop.add_signal_handler(signum, stop.set)
     try:
-        producer = await start_producer(bootstrap, connect_timeout)
+        producer = await start_producer(bootstrap, connect_timeout, security)
         try:
             stream = interleave(sessions, concurrency, random.Random(seed), loop)
             return await publish(
@@ -331,6 +346,10 @@ def demo_generate(
     if not sessions:
         raise click.ClickException(f"{dataset}: no events")
     tag = run_id if run_id is not None else uuid.uuid4().hex[:8]
+    try:
+        security = security_from_environ()
+    except KafkaSecurityError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"demo-generator dataset={dataset} sessions={len(sessions)} "
         f"events={sum(map(len, sessions))} rate={rate}/s topic={topic} run={tag}"
@@ -348,6 +367,7 @@ def demo_generate(
                 seed=seed,
                 run_id=tag,
                 connect_timeout=connect_timeout,
+                security=security,
             )
         )
     except KafkaConnectionError as exc:
@@ -356,7 +376,7 @@ def demo_generate(
             f"{connect_timeout:g}s): start a broker there, or point --bootstrap-servers or "
             "RECSTREAM_KAFKA__BOOTSTRAP_SERVERS at one"
         ) from exc
-    except KafkaError as exc:
+    except (KafkaError, KafkaConnectError) as exc:
         raise click.ClickException(f"Kafka at {bootstrap_servers} failed: {exc}") from exc
     click.echo(f"demo-generator stopped sent={sent}")
 

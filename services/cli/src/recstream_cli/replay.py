@@ -45,7 +45,9 @@ from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
 from recstream.offline.datasets import FORMATS, BadRow, DatasetFormat, detect_format, read_events
 from recstream.offline.evaluation.records import RecordLog, event_time_ms, partition_batches
+from recstream.platform.kafka import KafkaConnectError, client_options, start_client
 from recstream.platform.runtime import tune_gc
+from recstream.platform.settings import KafkaSecurity
 from recstream.store.port import StoreUnavailableError
 from recstream.store.redis import RedisStore
 from recstream_cli.reachability import (
@@ -166,12 +168,17 @@ async def to_kafka(
     pacer: Pacer,
     record_time: RecordTime,
     configs: Mapping[str, str] | None = None,
+    security: KafkaSecurity | None = None,
 ) -> Totals:
     """Publish ``events`` keyed by user; the topic is created with ``partitions`` (and the
     interactions topic's ``configs``) if missing."""
-    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, 1, dict(configs or {}))])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
-    await producer.start()
+    security = security or KafkaSecurity()
+    spec = TopicSpec(topic, partitions, 1, dict(configs or {}))
+    await ensure_topics(bootstrap, [spec], security=security)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=20, **client_options(security)
+    )
+    await start_client(producer, bootstrap, security)
     totals = Totals()
     try:
         log = RecordLog(topic, len(await producer.partitions_for(topic)))
@@ -233,6 +240,10 @@ def service_errors(bootstrap: str, url: str) -> Iterator[None]:
         raise kafka_unreachable(bootstrap, "a connection opens, but no broker answers") from exc
     except KafkaTimeoutError as exc:
         raise kafka_unreachable(bootstrap, "the broker stopped answering") from exc
+    except KafkaConnectError as exc:
+        if isinstance(exc.__cause__, KafkaConnectionError):
+            raise kafka_unreachable(bootstrap, "a connection opens, but no broker answers") from exc
+        raise click.ClickException(str(exc)) from exc  # a refused certificate or login
     except (KafkaError, TopicSetupError) as exc:
         raise click.ClickException(f"Kafka at {bootstrap} refused the replay: {exc}") from exc
     except (StoreUnavailableError, RedisError) as exc:
@@ -310,7 +321,16 @@ def replay(
             pacer = Pacer(rate, time_compression)
             configs = topic_specs(settings.kafka)[0].configs  # the interactions topic's
             totals = asyncio.run(
-                to_kafka(events, bootstrap, topic, partitions, pacer, record_time, configs)
+                to_kafka(
+                    events,
+                    bootstrap,
+                    topic,
+                    partitions,
+                    pacer,
+                    record_time,
+                    configs,
+                    settings.kafka.security,
+                )
             )
         else:
             redis = settings.redis

@@ -39,6 +39,14 @@ from recstream.offline.ranking.train import (
     promotion_check,
     train_ranker,
 )
+from recstream.platform.kafka import (
+    KafkaConnectError,
+    KafkaSecurityError,
+    client_options,
+    security_from_environ,
+    start_client,
+)
+from recstream.platform.settings import KafkaSecurity
 from recstream.scoring.candidates import SOURCES
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.scoring.ranker_features import FEATURE_GROUPS
@@ -54,7 +62,9 @@ def _redis_url(url: str | None) -> str:
     return found
 
 
-async def read_topic(bootstrap: str, topic: str, console: Console) -> list[Event]:
+async def read_topic(
+    bootstrap: str, topic: str, console: Console, security: KafkaSecurity | None = None
+) -> list[Event]:
     """Every decodable event of ``topic`` from its start to its end now (bad records are
     skipped and counted: the consumer has dead-lettered them already).
 
@@ -64,8 +74,14 @@ async def read_topic(bootstrap: str, topic: str, console: Console) -> list[Event
     lag behind what it serves, as the embedded test broker's can.)"""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    security = security or KafkaSecurity()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options(security)
+    )
+    try:
+        await start_client(consumer, bootstrap, security)
+    except KafkaConnectError as exc:
+        raise click.ClickException(str(exc)) from exc
     events: list[Event] = []
     bad = 0
     try:
@@ -249,7 +265,11 @@ def train(
             raise click.UsageError(
                 "give --bootstrap-servers or set RECSTREAM_KAFKA__BOOTSTRAP_SERVERS"
             )
-        events = asyncio.run(read_topic(bootstrap, str(from_topic), console))
+        try:
+            security = security_from_environ()
+        except KafkaSecurityError as exc:
+            raise click.ClickException(str(exc)) from exc
+        events = asyncio.run(read_topic(bootstrap, str(from_topic), console, security))
     core, scoring = load_configs(config_path, events)
     if test_fraction > 0:
         events, _ = split_by_session_end(events, test_fraction, core.session_gap_minutes * 60.0)

@@ -27,6 +27,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from recstream.platform.kafka import client_options, start_client
+from recstream.platform.settings import KafkaSecurity
 from recstream_consumer.handler import (
     BatchNotAppliedError,
     RecordHandler,
@@ -47,6 +49,7 @@ class AiokafkaSource:
         self,
         *,
         bootstrap_servers: str,
+        security: KafkaSecurity | None = None,
         topics: Sequence[str],
         settings: ConsumerSection,
         handler: RecordHandler,
@@ -62,8 +65,11 @@ class AiokafkaSource:
         self._applied: dict[TopicPartition, int] = {}  # next offset to commit, per partition
         self._committed: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
+        self._bootstrap_servers = bootstrap_servers
+        self._security = security or KafkaSecurity()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
+            **client_options(self._security),
             client_id=client_id,
             group_id=settings.group_id,
             enable_auto_commit=False,
@@ -103,7 +109,7 @@ class AiokafkaSource:
     async def run(self) -> None:
         consumer = self._consumer
         consumer.subscribe(self._topics, listener=_Rebalance(self))
-        await consumer.start()
+        await start_client(consumer, self._bootstrap_servers, self._security)
         log.info(
             "aiokafka source started: topics=%s group=%s", self._topics, self._settings.group_id
         )

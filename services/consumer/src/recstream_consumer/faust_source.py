@@ -47,8 +47,11 @@ from typing import Any
 
 import faust
 from faust.exceptions import AlreadyConfiguredWarning, ConsumerNotStarted
+from faust.types.auth import CredentialsT
 
 from recstream.apply.batch import RawRecord
+from recstream.platform.kafka import client_options
+from recstream.platform.settings import KafkaSecurity
 from recstream_consumer.handler import (
     BatchNotAppliedError,
     RecordHandler,
@@ -67,6 +70,7 @@ class FaustSource:
         self,
         *,
         bootstrap_servers: str,
+        security: KafkaSecurity | None = None,
         topics: Sequence[str],
         partitions: int,
         settings: ConsumerSection,
@@ -91,6 +95,7 @@ class FaustSource:
             settings.group_id,
             broker=brokers,
             broker_client_id=client_id,
+            broker_credentials=faust_credentials(security or KafkaSecurity()),
             datadir=str(datadir or self._tmpdir.name),  # type: ignore[union-attr]
             autodiscover=False,
             web_enabled=False,
@@ -262,3 +267,25 @@ def _header_pairs(headers: Any) -> list[tuple[str, bytes | None]]:
     if isinstance(headers, dict):
         return list(headers.items())
     return [(k, v) for k, v in headers]
+
+
+def faust_credentials(security: KafkaSecurity) -> CredentialsT | None:
+    """faust's credentials for ``security``: the same TLS context and SASL login as the
+    aiokafka clients (faust turns them back into aiokafka's keyword arguments)."""
+    options = client_options(security)
+    context = options.get("ssl_context")
+    mechanism = options.get("sasl_mechanism")
+    if mechanism == "OAUTHBEARER":
+        return faust.OAuthCredentials(
+            oauth_cb=options["sasl_oauth_token_provider"], ssl_context=context
+        )
+    if mechanism is not None:
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options["sasl_plain_password"],
+            ssl_context=context,
+            mechanism=mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None

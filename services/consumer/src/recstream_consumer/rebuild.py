@@ -28,6 +28,8 @@ from typing import Protocol
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from recstream.apply.batch import BatchReport, RawRecord
+from recstream.platform.kafka import client_options, start_client
+from recstream.platform.settings import KafkaSecurity
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.source import make_record
 
@@ -61,9 +63,14 @@ class PartitionLog(Protocol):
 class KafkaPartitionLog:
     """A :class:`PartitionLog` over a group-less aiokafka consumer (one read at a time)."""
 
-    def __init__(self, bootstrap_servers: str, client_id: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, client_id: str, security: KafkaSecurity | None = None
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._security = security or KafkaSecurity()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
+            **client_options(self._security),
             client_id=client_id,
             group_id=None,
             enable_auto_commit=False,
@@ -73,7 +80,7 @@ class KafkaPartitionLog:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        await self._consumer.start()
+        await start_client(self._consumer, self._bootstrap_servers, self._security)
 
     async def stop(self) -> None:
         await self._consumer.stop()

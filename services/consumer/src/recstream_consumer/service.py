@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from recstream.platform.kafka import KafkaConnectError, client_options, start_client
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.port import StoreError
 from recstream.store.redis import RedisStore
@@ -86,6 +87,7 @@ def build_source(
 
         return FaustSource(
             bootstrap_servers=kafka.bootstrap_servers,
+            security=kafka.security,
             topics=[kafka.interactions_topic, kafka.catalog_topic],
             partitions=kafka.partitions,
             settings=section,
@@ -95,6 +97,7 @@ def build_source(
         )
     return AiokafkaSource(
         bootstrap_servers=kafka.bootstrap_servers,
+        security=kafka.security,
         topics=[kafka.interactions_topic, kafka.catalog_topic],
         settings=section,
         handler=handler,
@@ -125,7 +128,9 @@ def build_quality(
 async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
     kafka, section = settings.kafka, settings.consumer
     if section.create_topics:
-        await ensure_topics(kafka.bootstrap_servers, topic_specs(kafka), kafka.client_id)
+        await ensure_topics(
+            kafka.bootstrap_servers, topic_specs(kafka), kafka.client_id, kafka.security
+        )
     redis = Redis.from_url(
         settings.redis.url,
         socket_timeout=settings.redis.socket_timeout_seconds,
@@ -141,10 +146,17 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         client_id=f"{kafka.client_id}-dlq-{section.instance_id}",
         acks="all",
         linger_ms=5,
+        **client_options(kafka.security),
     )
-    await producer.start()
+    try:
+        await start_client(producer, kafka.bootstrap_servers, kafka.security)
+    except KafkaConnectError:
+        await redis.aclose()
+        raise
     log_reader = KafkaPartitionLog(
-        kafka.bootstrap_servers, f"{kafka.client_id}-rebuild-{section.instance_id}"
+        kafka.bootstrap_servers,
+        f"{kafka.client_id}-rebuild-{section.instance_id}",
+        kafka.security,
     )
     try:
         await log_reader.start()

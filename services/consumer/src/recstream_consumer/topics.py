@@ -22,7 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
-from recstream.platform.settings import KafkaSettings
+from recstream.platform.kafka import client_options, start_client
+from recstream.platform.settings import KafkaSecurity, KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,17 @@ def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, specs: Sequence[TopicSpec], client_id: str = "recstream-admin"
+    bootstrap_servers: str,
+    specs: Sequence[TopicSpec],
+    client_id: str = "recstream-admin",
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Create the missing topics; return the names that were created now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id=client_id)
-    await admin.start()
+    security = security or KafkaSecurity()
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, client_id=client_id, **client_options(security)
+    )
+    await start_client(admin, bootstrap_servers, security)
     try:
         response = await admin.create_topics(
             [

@@ -7,7 +7,10 @@ with ``__``) that embeds these sections, e.g. ``RECSTREAM_REDIS__URL`` and
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from recstream.contract.keyspace import (
     DEFAULT_PREFIX,
@@ -37,10 +40,83 @@ class RedisSettings(BaseModel):
         )
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+
+class KafkaSecurity(BaseModel):
+    """How every Kafka client of the project connects: TLS and SASL.
+
+    ``RECSTREAM_KAFKA__SECURITY__PROTOCOL=SASL_SSL``,
+    ``RECSTREAM_KAFKA__SECURITY__SASL_MECHANISM=SCRAM-SHA-512``, and so on. The names
+    follow the Kafka client settings they stand for (``security.protocol``,
+    ``ssl.ca.location``, ``sasl.mechanism``, ...). A contradiction (a mechanism without
+    SASL, a certificate without its key, OAUTHBEARER without a token source) is an error
+    at start, not a connection that fails later.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    protocol: SecurityProtocol = "PLAINTEXT"
+    # TLS (SSL and SASL_SSL): the CA that signed the brokers' certificates (the system's
+    # trust store when unset), and a client certificate for brokers that require one
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    key_password: SecretStr | None = None
+    check_hostname: bool = True
+    # SASL (SASL_PLAINTEXT and SASL_SSL)
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    # OAUTHBEARER: a token file, read again at every login (a sidecar or the platform
+    # rotates it), or "package.module:factory", a callable returning aiokafka's
+    # AbstractTokenProvider
+    oauth_token_file: Path | None = None
+    oauth_token_provider: str | None = Field(None, pattern=r"^[\w.]+:[\w.]+$")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecurity:
+        tls_files = [self.ca_file, self.cert_file, self.key_file, self.key_password]
+        if not self.uses_tls and any(value is not None for value in tls_files):
+            raise ValueError(f"TLS files are set but protocol is {self.protocol}, not SSL/SASL_SSL")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError(
+                "cert_file and key_file go together (a client certificate and its key)"
+            )
+        sasl_set = self.sasl_mechanism or self.sasl_username or self.sasl_password
+        if not self.uses_sasl:
+            if sasl_set or self.oauth_token_file or self.oauth_token_provider:
+                raise ValueError(
+                    f"SASL settings are set but protocol is {self.protocol} "
+                    "(SASL_PLAINTEXT or SASL_SSL)"
+                )
+            return self
+        if self.sasl_mechanism is None:
+            raise ValueError(f"protocol {self.protocol} needs sasl_mechanism")
+        if self.sasl_mechanism == "OAUTHBEARER":
+            if (self.oauth_token_file is None) == (self.oauth_token_provider is None):
+                raise ValueError(
+                    "OAUTHBEARER needs exactly one of oauth_token_file, oauth_token_provider"
+                )
+        elif not self.sasl_username or self.sasl_password is None:
+            raise ValueError(f"{self.sasl_mechanism} needs sasl_username and sasl_password")
+        return self
+
+
 class KafkaSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     interactions_topic: str = "interactions"
     dead_letter_topic: str = "interactions.dlq"
     catalog_topic: str = "catalog"
