@@ -15,7 +15,8 @@ user) into a fresh topic, then times, for each runtime:
 run inside this process; they bound what the consumer can reach. Without
 addresses in the environment (``RECSTREAM_BENCH_REDIS_URL``,
 ``RECSTREAM_BENCH_KAFKA_BOOTSTRAP``) it starts a local redis-server and Tansu
-broker and stops them at the end.
+broker and stops them at the end; a broker of the environment is reached with the
+``RECSTREAM_KAFKA__SECURITY__*`` settings (TLS, SASL) that the services use.
 
     uv run python bench/ingest.py --events 200000
 """
@@ -45,6 +46,13 @@ from recstream.apply.batch import BatchReport, DeadLetter, RawRecord, apply_batc
 from recstream.contract.events import EventError
 from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
+from recstream.platform.kafka import (
+    client_options,
+    security_environ,
+    security_from_environ,
+    start_client,
+)
+from recstream.platform.settings import KafkaSecurity
 from recstream.store.memory import MemoryStore
 from recstream.store.redis import RedisStore
 from recstream_cli.localstack import LocalService, start_redis, start_tansu
@@ -114,13 +122,20 @@ def make_events(count: int, users: int, items: int, seed: int = 7) -> list[tuple
 
 
 async def produce(
-    bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes, bytes]],
+    security: KafkaSecurity | None = None,
 ) -> tuple[float, list[RawRecord]]:
     """Produce; return the rate and the records as the log holds them."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024, acks=1
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        acks=1,
+        **client_options(security or KafkaSecurity()),
     )
-    await producer.start()
+    await start_client(producer, bootstrap, security or KafkaSecurity())
     started = time.perf_counter()
     try:
         pending = [await producer.send(topic, value=v, key=k) for k, v in records]
@@ -212,12 +227,18 @@ async def measure(
 
 
 def settings_for(
-    runtime: Runtime, args: argparse.Namespace, redis_url: str, bootstrap: str, topic: str
+    runtime: Runtime,
+    args: argparse.Namespace,
+    redis_url: str,
+    bootstrap: str,
+    topic: str,
+    security: KafkaSecurity,
 ) -> ConsumerSettings:
     return ConsumerSettings(
         redis={"url": redis_url, "key_prefix": f"bench{uuid.uuid4().hex[:8]}"},
         kafka={
             "bootstrap_servers": bootstrap,
+            "security": security,
             "interactions_topic": topic,
             "dead_letter_topic": f"{topic}.dlq",
             "catalog_topic": f"{topic}.catalog",
@@ -262,9 +283,11 @@ async def in_process(runtime: Runtime, decode: bool, settings: ConsumerSettings,
 async def end_to_end(runtime: Runtime, settings: ConsumerSettings, total: int, log: Path) -> Row:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECSTREAM_")}
     for section in ("redis", "kafka", "consumer"):
-        for name, value in getattr(settings, section).model_dump(mode="json").items():
+        values = getattr(settings, section).model_dump(mode="json", exclude={"security"})
+        for name, value in values.items():
             text = value if isinstance(value, str) else json.dumps(value)
             env[f"RECSTREAM_{section.upper()}__{name.upper()}"] = text
+    env.update(security_environ(settings.kafka.security))
     redis = Redis.from_url(settings.redis.url)
     store = RedisStore(redis, Keyspace(prefix=settings.redis.key_prefix))
     topic = settings.kafka.interactions_topic
@@ -292,6 +315,8 @@ async def run(args: argparse.Namespace) -> list[Row]:
     workdir = Path(tempfile.mkdtemp(prefix="recstream-bench-"))
     redis_url = os.environ.get("RECSTREAM_BENCH_REDIS_URL")
     bootstrap = os.environ.get("RECSTREAM_BENCH_KAFKA_BOOTSTRAP")
+    # a broker of the environment may need TLS/SASL (RECSTREAM_KAFKA__SECURITY__*)
+    security = security_from_environ() if bootstrap else KafkaSecurity()
     finished = False
     try:
         if redis_url is None:
@@ -301,19 +326,19 @@ async def run(args: argparse.Namespace) -> list[Row]:
             services.append(start_tansu(log_dir=workdir))
             bootstrap = services[-1].address
         topic = f"bench-{uuid.uuid4().hex[:8]}"
-        await ensure_topics(bootstrap, [TopicSpec(topic, args.partitions, 1)])
+        await ensure_topics(bootstrap, [TopicSpec(topic, args.partitions, 1)], security=security)
         records = make_events(args.events, args.users, args.items)
         print(f"producing {len(records)} events to {topic} ({args.partitions} partitions)...")
-        rate, logged = await produce(bootstrap, topic, records)
+        rate, logged = await produce(bootstrap, topic, records, security)
         print(f"  produce rate {rate:,.0f} events/s")
         rows = [await core_only(logged, args.batch, CoreConfig())]
         print(f"  core only: {rows[-1].rate:,.0f} events/s")
         for runtime in args.runtimes:
             for decode in (False, True):
-                settings = settings_for(runtime, args, redis_url, bootstrap, topic)
+                settings = settings_for(runtime, args, redis_url, bootstrap, topic, security)
                 rows.append(await in_process(runtime, decode, settings, len(records)))
                 print(f"  {rows[-1].runtime} {rows[-1].mode}: {rows[-1].rate:,.0f} events/s")
-            settings = settings_for(runtime, args, redis_url, bootstrap, topic)
+            settings = settings_for(runtime, args, redis_url, bootstrap, topic, security)
             rows.append(await end_to_end(runtime, settings, len(records), workdir / "consumer.log"))
             print(f"  {rows[-1].runtime} {rows[-1].mode}: {rows[-1].rate:,.0f} events/s")
         finished = True

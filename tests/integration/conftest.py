@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from recstream.contract.events import EventType
 from recstream.contract.keyspace import Keyspace
+from recstream.platform.kafka import security_environ
 from recstream.store.redis import RedisStore
 from recstream_consumer.service import Consumer, open_consumer
 from recstream_consumer.settings import ConsumerSettings, Runtime
@@ -92,10 +93,11 @@ def settings_env(settings: ConsumerSettings) -> dict[str, str]:
     """The same settings as environment variables, for a consumer subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECSTREAM_")}
     for section in ("redis", "kafka", "consumer"):
-        values = getattr(settings, section).model_dump(mode="json")
+        values = getattr(settings, section).model_dump(mode="json", exclude={"security"})
         for name, value in values.items():
             text = value if isinstance(value, str) else json.dumps(value)
             env[f"RECSTREAM_{section.upper()}__{name.upper()}"] = text
+    env.update(security_environ(settings.kafka.security))
     return env
 
 

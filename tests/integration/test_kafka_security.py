@@ -8,6 +8,7 @@ already authenticated connection, and it offers no PLAIN.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from collections.abc import Iterator
@@ -34,11 +35,15 @@ from recstream_consumer.topics import TopicSpec, ensure_topics
 from ..pki import Pki, make_pki
 from .conftest import (
     RUNTIMES,
+    consumer_command,
     consumer_settings,
     running_consumer,
+    settings_env,
     wait_for_total_events,
 )
 from .secure_kafka import start_sasl_broker, start_tls_broker
+
+pytestmark = pytest.mark.integration
 
 PARTITIONS = 3
 
@@ -110,6 +115,41 @@ async def test_replay_publishes_and_both_runtimes_consume_over_mutual_tls(
     assert not task.exception()
     assert consumer.counters.applied == len(events)
     assert consumer.counters.dead_lettered == 0
+
+
+async def test_the_consumer_process_reads_its_tls_settings_from_the_environment(
+    pki: Pki,
+    tls_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    store: RedisStore,
+    topic_name: str,
+    datasets: Path,
+    tmp_path: Path,
+) -> None:
+    security = mutual_tls(pki)
+    events = sample_events(datasets, 200)
+    await to_kafka(
+        iter(events), tls_bootstrap, topic_name, PARTITIONS, Pacer(None, None), "event",
+        security=security,
+    )  # fmt: skip
+    settings = consumer_settings(
+        redis_url=redis_url, kafka_bootstrap=tls_bootstrap, keyspace=keyspace,
+        topic=topic_name, partitions=PARTITIONS,
+    )  # fmt: skip
+    env = settings_env(with_security(settings, security))
+    assert env["RECSTREAM_KAFKA__SECURITY__CERT_FILE"] == str(pki.client_cert)
+    log = tmp_path / "consumer.log"
+    with log.open("ab") as sink:
+        process = await asyncio.create_subprocess_exec(
+            *consumer_command(), env=env, stdout=sink, stderr=asyncio.subprocess.STDOUT
+        )
+    try:
+        await wait_for_total_events(store, {e.user_id for e in events}, len(events))
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 20)
+    assert process.returncode == 0, log.read_text()
 
 
 async def test_api_publisher_training_reader_and_demo_generator_over_mutual_tls(

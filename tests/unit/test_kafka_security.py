@@ -13,6 +13,7 @@ from recstream.platform.kafka import (
     KafkaSecurityError,
     client_options,
     describe,
+    security_environ,
     security_from_environ,
     token_provider,
 )
@@ -192,3 +193,18 @@ def test_tools_without_service_settings_read_the_same_variables(tmp_path: Path) 
     assert security_from_environ({}) == KafkaSecurity()
     with pytest.raises(KafkaSecurityError, match="RECSTREAM_KAFKA__SECURITY__"):
         security_from_environ({"RECSTREAM_KAFKA__SECURITY__PROTOCOL": "SASL_SSL"})
+
+
+def test_a_child_process_gets_the_settings_with_their_secrets(tmp_path: Path) -> None:
+    security = KafkaSecurity(
+        protocol="SASL_SSL",
+        ca_file=tmp_path / "ca.pem",
+        check_hostname=False,
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="svc",
+        sasl_password="s3cret",  # type: ignore[arg-type]
+    )
+    environ = security_environ(security)
+    assert environ["RECSTREAM_KAFKA__SECURITY__SASL_PASSWORD"] == "s3cret"
+    assert environ["RECSTREAM_KAFKA__SECURITY__CHECK_HOSTNAME"] == "false"
+    assert security_from_environ(environ) == security

@@ -26,7 +26,7 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     UnsupportedSaslMechanismError,
 )
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from recstream.platform.settings import KafkaSecurity
 
@@ -73,6 +73,22 @@ def security_from_environ(environ: Mapping[str, str] | None = None) -> KafkaSecu
         return KafkaSecurity.model_validate(values)
     except ValidationError as exc:
         raise KafkaSecurityError(f"invalid {SECURITY_ENV_PREFIX}* settings: {exc}") from exc
+
+
+def security_environ(security: KafkaSecurity) -> dict[str, str]:
+    """The environment variables that give a child process ``security`` (secrets in
+    clear: a settings dump would mask them); the inverse of :func:`security_from_environ`."""
+    environ: dict[str, str] = {}
+    for name in KafkaSecurity.model_fields:
+        value = getattr(security, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        environ[f"{SECURITY_ENV_PREFIX}{name.upper()}"] = str(value)
+    return environ
 
 
 def ssl_context(security: KafkaSecurity) -> ssl.SSLContext:
