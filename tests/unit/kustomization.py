@@ -173,13 +173,14 @@ def strategic_merge(base: Any, patch: Any) -> Any:
         return merged
     if isinstance(base, list) and isinstance(patch, list) and _named(base) and _named(patch):
         result = [copy.deepcopy(item) for item in base]
+        added = []
         for item in patch:
             index = next((i for i, b in enumerate(result) if b["name"] == item["name"]), None)
             if index is None:
-                result.append(copy.deepcopy(item))
+                added.append(copy.deepcopy(item))
             else:
                 result[index] = strategic_merge(result[index], item)
-        return result
+        return added + result  # as kustomize: the patch's new items first, in its order
     return copy.deepcopy(patch)
 
 

@@ -17,7 +17,14 @@ from tests.unit.kustomization import Manifest, pod_spec
 
 # The oldest Kubernetes minor the manifests target, and the newest the package knows.
 KUBERNETES_VERSIONS = ("1.29", latest_version())
-CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+CRD_KINDS = {("keda.sh/v1alpha1", "ScaledObject"), ("keda.sh/v1alpha1", "TriggerAuthentication")}
+# KEDA's Kafka scaler names the SASL mechanisms its own way
+KEDA_SASL = {
+    "PLAIN": "plaintext",
+    "SCRAM-SHA-256": "scram_sha256",
+    "SCRAM-SHA-512": "scram_sha512",
+    "OAUTHBEARER": "oauthbearer",
+}
 KAFKA_TRIGGER_FIELDS = ("bootstrapServers", "consumerGroup", "topic", "lagThreshold")
 CONSUMER_PORT = 9100
 API_PORT = 8000
@@ -74,6 +81,45 @@ def scaled_object_problems(manifests: list[Manifest]) -> list[str]:
             problems.append(f"{name}: no triggers")
         for trigger in triggers:
             problems += _kafka_trigger_problems(name, trigger, settings)
+            problems += _trigger_auth_problems(name, trigger, manifests, settings)
+    return problems
+
+
+def _trigger_auth_problems(
+    name: str, trigger: dict[str, Any], manifests: list[Manifest], settings: dict[str, str]
+) -> list[str]:
+    """KEDA logs in to Kafka as the consumer does: SASL and TLS in the trigger when the
+    settings use them, the login from a TriggerAuthentication in the render whose
+    secrets are rendered or external."""
+    problems = []
+    metadata = trigger.get("metadata", {})
+    protocol = settings.get("RECSTREAM_KAFKA__SECURITY__PROTOCOL", "PLAINTEXT")
+    mechanism = settings.get("RECSTREAM_KAFKA__SECURITY__SASL_MECHANISM", "")
+    expected_sasl = KEDA_SASL.get(mechanism, mechanism) if "SASL" in protocol else "none"
+    if metadata.get("sasl", "none") != expected_sasl:
+        problems.append(f"{name}: trigger sasl {metadata.get('sasl')!r}, settings {protocol}")
+    expected_tls = "enable" if protocol in ("SSL", "SASL_SSL") else "disable"
+    if metadata.get("tls", "disable") != expected_tls:
+        problems.append(f"{name}: trigger tls {metadata.get('tls')!r}, settings {protocol}")
+    reference = trigger.get("authenticationRef", {}).get("name")
+    if expected_sasl != "none" and reference is None:
+        problems.append(f"{name}: a SASL trigger without authenticationRef")
+    if reference is None:
+        return problems
+    auth = named(manifests, "TriggerAuthentication", reference)
+    if auth is None:
+        return [*problems, f"{name}: TriggerAuthentication {reference!r} is not in the render"]
+    parameters = set()
+    for target in auth["spec"].get("secretTargetRef", []):
+        parameters.add(target["parameter"])
+        if named(manifests, "Secret", target["name"]) is None and (
+            target["name"] not in EXTERNAL_SECRETS
+        ):
+            problems.append(
+                f"{_name(auth)}: Secret {target['name']!r} is neither rendered nor external"
+            )
+    if expected_sasl != "none" and not {"username", "password"} <= parameters:
+        problems.append(f"{_name(auth)}: no username and password for SASL")
     return problems
 
 
@@ -212,7 +258,11 @@ def _egress_needed(settings: dict[str, str]) -> set[tuple[str, int]]:
         int(server.rsplit(":", 1)[1])
         for server in settings.get("RECSTREAM_KAFKA__BOOTSTRAP_SERVERS", "x:9092").split(",")
     }
-    return {("UDP", 53), ("TCP", redis_port)} | {("TCP", p) for p in kafka_ports}
+    needed = {("UDP", 53), ("TCP", redis_port)} | {("TCP", p) for p in kafka_ports}
+    jwks = urlsplit(settings.get("RECSTREAM_AUTH__JWKS_URL", ""))
+    if jwks.scheme == "https":
+        needed.add(("TCP", jwks.port or 443))
+    return needed
 
 
 def all_problems(manifests: list[Manifest]) -> list[str]:

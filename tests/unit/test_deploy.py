@@ -27,7 +27,7 @@ from tests.unit.settings_names import known_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-TARGETS = ("base", "overlays/dev", "overlays/prod")
+TARGETS = ("base", "overlays/dev", "overlays/prod", "overlays/managed")
 OVERLAYS = ("overlays/dev", "overlays/prod")
 
 
@@ -215,3 +215,38 @@ def test_broken_references_are_found() -> None:
     assert any("HorizontalPodAutoscaler/recstream-api: scales" in p for p in problems), problems
     assert any("PodDisruptionBudget/recstream-consumer: selects no pod" in p for p in problems)
     assert any("no ingress on 9100" in p for p in problems), problems
+
+
+def test_the_managed_overlay_logs_in_everywhere_and_its_errors_are_found() -> None:
+    manifests = rendered("overlays/managed")
+    settings = config(manifests)
+    assert settings["RECSTREAM_KAFKA__SECURITY__PROTOCOL"] == "SASL_SSL"
+    for name in ("recstream-consumer", "recstream-api"):
+        deployment = named(manifests, "Deployment", name)
+        assert deployment is not None
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        secrets = {
+            e["name"]: e["valueFrom"]["secretKeyRef"]["key"]
+            for e in container["env"]
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        assert secrets["RECSTREAM_KAFKA__SECURITY__SASL_PASSWORD"] == "kafka-password"
+    assert not [m for m in manifests if m["kind"] == "Secret"]
+
+    scaled = named(manifests, "ScaledObject", "recstream-consumer")
+    auth = named(manifests, "TriggerAuthentication", "recstream-kafka")
+    policy = named(manifests, "NetworkPolicy", "recstream-api")
+    assert scaled is not None
+    assert auth is not None
+    assert policy is not None
+    del scaled["spec"]["triggers"][0]["metadata"]["tls"]
+    auth["spec"]["secretTargetRef"] = auth["spec"]["secretTargetRef"][:1]
+    policy["spec"]["egress"][1]["ports"] = [
+        p for p in policy["spec"]["egress"][1]["ports"] if p["port"] != 443
+    ]
+    problems = all_problems(manifests)
+    assert any("trigger tls None, settings SASL_SSL" in p for p in problems), problems
+    assert any("no username and password for SASL" in p for p in problems), problems
+    assert any("NetworkPolicy recstream-api: no egress to ('TCP', 443)" in p for p in problems)
+    manifests.remove(auth)
+    assert any("'recstream-kafka' is not in the render" in p for p in all_problems(manifests))
