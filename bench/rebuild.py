@@ -73,6 +73,7 @@ async def replay(ctx: BenchContext, rig: Rig, users: int) -> tuple[Replayed, dic
         str(path),
         "--to",
         "redis",
+        "--no-erasure-log",  # the bench's own Redis: no erasures to restore
         "--format",
         "jsonl",
         "--topic",

@@ -13,7 +13,7 @@ correct consumer can leave (its batches end at or after that offset).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from faults.snapshot import Snapshot, memory_snapshot
@@ -62,10 +62,17 @@ async def replay(
 
 
 async def expect(
-    records: Sequence[RawRecord], config: CoreConfig, keyspace: Keyspace, batch_size: int = 1
+    records: Sequence[RawRecord],
+    config: CoreConfig,
+    keyspace: Keyspace,
+    batch_size: int = 1,
+    erasure_log: Mapping[int, int] | None = None,
 ) -> Expectation:
-    """The expected keyspace content after ``records``."""
+    """The expected keyspace content after ``records`` (and, with ``erasure_log``, the
+    position up to which a consumer restored the erasure log)."""
     store = MemoryStore(keyspace)
+    if erasure_log is not None:
+        await store.set_erasure_log_position(erasure_log)
     reports = await replay(store, records, config, batch_size)
     expectation = Expectation(memory_snapshot(store), records=len(records), batch_size=batch_size)
     for report in reports:

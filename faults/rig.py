@@ -64,6 +64,7 @@ class Rig:
         self.topic = "interactions"
         self.dlq_topic = f"{self.topic}.dlq"
         self.catalog_topic = f"{self.topic}.catalog"
+        self.erasures_topic = f"{self.topic}.erasures"
         self.partitions = options.partitions
         self.keyspace = Keyspace(prefix=f"rs{name.replace('-', '')[:10]}")
         self.group = f"fault-{name}"
@@ -72,6 +73,12 @@ class Rig:
         self.children: list[Child] = []
         self._client: Redis | None = None
         self._spawned = 0
+
+    @property
+    def erasure_log(self) -> dict[int, int]:
+        """How far the consumers restore the erasure log: all of its one partition, which
+        the suite never writes to (it erases nobody), so up to offset 0."""
+        return {0: 0}
 
     @property
     def client(self) -> Redis:
@@ -90,6 +97,7 @@ class Rig:
             TopicSpec(self.topic, self.partitions, 1),
             TopicSpec(self.dlq_topic, self.partitions, 1),
             TopicSpec(self.catalog_topic, 1, 1),
+            TopicSpec(self.erasures_topic, 1, 1, {"cleanup.policy": "compact"}),
         ]
         await ensure_topics(self.broker.bootstrap, specs)
 
@@ -103,6 +111,7 @@ class Rig:
                 "RECSTREAM_KAFKA__INTERACTIONS_TOPIC": self.topic,
                 "RECSTREAM_KAFKA__DEAD_LETTER_TOPIC": self.dlq_topic,
                 "RECSTREAM_KAFKA__CATALOG_TOPIC": self.catalog_topic,
+                "RECSTREAM_KAFKA__ERASURES_TOPIC": self.erasures_topic,
                 "RECSTREAM_KAFKA__PARTITIONS": str(self.partitions),
             }
         )

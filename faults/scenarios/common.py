@@ -91,7 +91,9 @@ async def oracle_check(
     tolerance: float = SCORE_TOLERANCE,
 ) -> tuple[CheckResult, Expectation]:
     """The expected state of the whole recorded input against the real Redis."""
-    expectation = await expect(driver.records, rig.config, rig.keyspace)
+    expectation = await expect(
+        driver.records, rig.config, rig.keyspace, erasure_log=rig.erasure_log
+    )
     actual = await redis_snapshot(rig.client, rig.keyspace)
     check = compare(expectation.snapshot, actual, tolerance=tolerance)
     result.add_check(label, check)

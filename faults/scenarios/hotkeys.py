@@ -56,7 +56,9 @@ async def _drain(
         }
         result.require(not over_cap(sizes), f"{name}: over the cap: {over_cap(sizes)}")
         if spec:
-            expectation = await expect(driver.records, rig.config, rig.keyspace)
+            expectation = await expect(
+                driver.records, rig.config, rig.keyspace, erasure_log=rig.erasure_log
+            )
             hot = f"{name[0]}hot"
             users = CheckResult()
             cold = {u: s for u, s in expectation.snapshot.users.items() if u != hot}

@@ -102,7 +102,7 @@ async def duplicates(options: SuiteOptions) -> ScenarioResult:
         result.require(caught is not None, "the consumer did not catch up")
         _, full = await oracle_check(rig, driver, result, label="inside the window vs oracle")
         firsts = [r for r in driver.records if driver.tags[(r.partition, r.offset)] == "event"]
-        unique_oracle = await expect(firsts, rig.config, rig.keyspace)
+        unique_oracle = await expect(firsts, rig.config, rig.keyspace, erasure_log=rig.erasure_log)
         actual = await redis_snapshot(rig.client, rig.keyspace)
         check = compare(unique_oracle.snapshot, actual, ignore_watermarks=True)
         result.add_check("inside the window vs the unique-event oracle (watermarks aside)", check)

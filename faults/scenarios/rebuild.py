@@ -75,7 +75,9 @@ async def _detected(port: int, before: float, since: float, within: float) -> fl
 
 async def _check_rebuilt(rig: Rig, driver: Driver, result: ScenarioResult, label: str) -> None:
     """The state equals the oracle of everything sent; no watermark is below a commit."""
-    expectation = await expect(driver.records, rig.config, rig.keyspace)
+    expectation = await expect(
+        driver.records, rig.config, rig.keyspace, erasure_log=rig.erasure_log
+    )
     actual = await redis_snapshot(rig.client, rig.keyspace)
     result.add_check(label, compare(expectation.snapshot, actual))
     await asyncio.sleep(1.5)  # the consumer commits what it applied

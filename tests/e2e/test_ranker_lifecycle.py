@@ -102,6 +102,7 @@ def environment(redis_url: str, kafka_bootstrap: str) -> dict[str, str]:
         RECSTREAM_REDIS__URL=redis_url,
         RECSTREAM_REDIS__KEY_PREFIX=f"e2e{uuid.uuid4().hex[:8]}",
         RECSTREAM_KAFKA__BOOTSTRAP_SERVERS=kafka_bootstrap,
+        RECSTREAM_KAFKA__ERASURES_TOPIC=f"erasures-{uuid.uuid4().hex[:8]}",
         RECSTREAM_AUTH__JWT_SECRET=SECRET,
         RECSTREAM_RANKER__POLL_SECONDS="0.2",
         PYTHONUNBUFFERED="1",

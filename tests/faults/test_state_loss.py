@@ -62,7 +62,9 @@ async def test_the_consumer_rebuilds_a_redis_that_came_back_empty_to_the_exact_s
         rig.redis.start(empty=True)
         await driver.send(items[1000:])
         assert await converge(watch, driver, 60) is not None, consumer.log_tail(1500)
-        expected = await expect(driver.records, rig.config, rig.keyspace)
+        expected = await expect(
+            driver.records, rig.config, rig.keyspace, erasure_log=rig.erasure_log
+        )
         check = compare(expected.snapshot, await redis_snapshot(rig.client, rig.keyspace))
         metrics = await consumer_metrics(port)
         log_check = ScenarioResult("gap", "the log holds the input")

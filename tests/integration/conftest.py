@@ -77,6 +77,7 @@ def consumer_settings(
             "interactions_topic": topic,
             "dead_letter_topic": f"{topic}.dlq",
             "catalog_topic": f"{topic}.catalog",
+            "erasures_topic": f"{topic}.erasures",
             "partitions": partitions,
         },
         consumer={

@@ -47,7 +47,11 @@ def api_settings(
     )
     return ApiSettings(
         redis=RedisSettings(url=redis_url, key_prefix=keyspace.prefix, socket_timeout_seconds=1),
-        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, interactions_topic=topic),
+        kafka=KafkaSettings(
+            bootstrap_servers=kafka_bootstrap,
+            interactions_topic=topic,
+            erasures_topic=f"{topic}.erasures",
+        ),
         auth=AuthSettings(jwt_secret=SECRET, api_keys=keys),
         health_timeout_seconds=2.0,
         produce_timeout_seconds=5.0,

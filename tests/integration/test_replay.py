@@ -23,7 +23,8 @@ from recstream.offline.datasets import diginetica_events, session_tsv_events
 from recstream.offline.evaluation.training import landmark_for
 from recstream.store.redis import RedisStore
 from recstream_cli.main import cli
-from recstream_cli.replay import Pacer, to_kafka, to_redis
+from recstream_cli.replay import Pacer, restore_erasure_log, to_kafka, to_redis
+from recstream_consumer.topics import ensure_topics, topic_specs
 
 from .conftest import consumer_settings, read_topic, running_consumer, wait_for_watermarks
 
@@ -101,6 +102,8 @@ async def test_replay_to_redis_equals_the_consumer_reading_the_replayed_topic(
         ).model_copy(update={"core": core})  # fmt: skip
         live_store = RedisStore(client, live)
         replay_store = RedisStore(client, replayed)
+        await ensure_topics(kafka_bootstrap, topic_specs(settings.kafka))  # as the consumer
+        await restore_erasure_log(replay_store, core, kafka_bootstrap, settings.kafka)
         totals = await to_redis(
             iter(events), replay_store, topic_name, PARTITIONS, core, 500, "event"
         )
@@ -136,6 +139,7 @@ def test_replay_command_into_redis_reports_bad_rows_and_dedupes_a_second_run(
     args = [
         "replay", str(source), "--to", "redis", "--redis-url", redis_url, "--key-prefix", prefix,
         "--keyspace-version", "3", "--partitions", "3", "--topic", "backfill",
+        "--no-erasure-log",
     ]  # fmt: skip
     env = {"RECSTREAM_CORE__DECAY_LANDMARK": str(base)}
     client = SyncRedis.from_url(redis_url)

@@ -32,6 +32,7 @@ from recstream.model.config import CoreConfig
 from recstream.offline.datasets import BadRow, diginetica_events
 from recstream.offline.evaluation.records import RecordLog, partition_batches
 from recstream.store.redis import RedisStore
+from recstream_cli.replay import restore_erasure_log
 from recstream_consumer.settings import Runtime
 
 from .conftest import (
@@ -186,6 +187,8 @@ async def test_diginetica_replayed_and_streamed_through_kafka_give_the_same_keys
     laid_out = [(r.partition, r.offset) for r in records]
     assert laid_out == [(s.partition, s.offset) for s in sent], "the replay lays out the topic"
     replay = RedisStore(redis_client, replay_keyspace)
+    # as `recstream replay --to redis` does first (the consumer did it at its start)
+    assert await restore_erasure_log(replay, config, kafka_bootstrap, settings.kafka) == 0
     for batch in partition_batches(records, REPLAY_BATCH):
         await apply_batch(replay, batch, config)
 

@@ -23,6 +23,7 @@ def settings(bootstrap: str) -> KafkaSettings:
         interactions_topic=f"i-{run}",
         dead_letter_topic=f"i-{run}.dlq",
         catalog_topic=f"catalog-{run}",
+        erasures_topic=f"erasures-{run}",
         partitions=2,
         interactions_retention_days=-1,
     )
@@ -44,6 +45,7 @@ async def test_topics_are_created_with_their_configuration(kafka_bootstrap: str)
         kafka.interactions_topic: {"cleanup.policy": "delete", "retention.ms": "-1"},
         kafka.dead_letter_topic: {"cleanup.policy": "delete", "retention.ms": str(14 * 86_400_000)},
         kafka.catalog_topic: {"cleanup.policy": "compact"},
+        kafka.erasures_topic: {"cleanup.policy": "compact"},
     }
     created = await ensure_topics(kafka_bootstrap, specs)
     assert sorted(created) == sorted(s.name for s in specs)

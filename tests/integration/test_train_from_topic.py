@@ -1,11 +1,15 @@
 """``recstream train --from-topic``: the interactions topic read from its start to its end,
-undecodable records skipped and counted, every event in time order."""
+undecodable records skipped and counted, every event in time order, erased users' events
+left out."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pytest
 from rich.console import Console
 
+from recstream.contract.erasures import ErasureNotice
 from recstream_cli.train import read_topic
 
 from .conftest import create_topic, encode, interaction_events, produce
@@ -28,3 +32,26 @@ async def test_the_whole_topic_is_read_in_time_order(kafka_bootstrap: str, topic
     said = console.export_text()
     assert "read 60 events" in said
     assert "1 undecodable skipped" in said
+
+
+async def test_a_model_is_not_trained_on_what_a_user_had_erased(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    await create_topic(kafka_bootstrap, topic_name, 2)
+    events = interaction_events(40, users=4)
+    await produce(kafka_bootstrap, topic_name, [(e["user_id"].encode(), encode(e)) for e in events])
+    gone = events[0]["user_id"]
+    times = sorted(e["occurred_at"] for e in events if e["user_id"] == gone)
+    middle = datetime.fromisoformat(times[len(times) // 2]).timestamp()
+    erasures = f"{topic_name}.erasures"
+    await produce(kafka_bootstrap, erasures, [ErasureNotice(gone, middle, "user:x").encode()])
+    console = Console(record=True, width=200)
+
+    read = await read_topic(kafka_bootstrap, topic_name, console, erasures_topic=erasures)
+
+    mine = [e for e in read if e.user_id == gone]
+    assert mine, "events after the erasure are a new user's"
+    assert all(e.occurred_at.timestamp() > middle for e in mine)
+    others = [e for e in events if e["user_id"] != gone]
+    assert len(read) == len(others) + len(mine)
+    assert f"{len(times) - len(mine)} of 1 erased users left out" in console.export_text()

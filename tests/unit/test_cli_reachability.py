@@ -213,7 +213,7 @@ def test_replay_to_something_else_than_the_service_fails_without_a_traceback(
     where = (
         ["--bootstrap-servers", impostor]
         if target == "kafka"
-        else ["--redis-url", f"redis://{impostor}/0"]
+        else ["--redis-url", f"redis://{impostor}/0", "--no-erasure-log"]
     )
     result = CliRunner().invoke(cli, ["replay", str(events), "--to", target, *where])
     assert result.exit_code == 1, result.output

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path
 
 from recstream.apply.operations import erase_user, recompute_users
+from recstream.contract.erasures import ErasureNotice
 from recstream.contract.events import MAX_ID_LENGTH
 from recstream_api.admin_schemas import (
     ACTIVATION_EXAMPLES,
@@ -23,6 +24,7 @@ from recstream_api.admin_views import erasure_view, extract_view, rankers_view
 from recstream_api.auth import authorize_erasure, require_admin
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
 from recstream_api.exceptions import InvalidRequestError
+from recstream_api.publisher import OutgoingRecord
 from recstream_api.rankers import choose_ranker, ranker_listing
 from recstream_api.routes import PREFIX
 from recstream_api.schemas import error_responses
@@ -92,6 +94,12 @@ async def erase(
 ) -> ErasureResponse:
     subject = authorize_erasure(principal, user_id)
     now = resources.clock()
+    # the log first: it is the record a rebuild of Redis restores erasures from, so an
+    # erasure the broker did not acknowledge is not done (503) and Redis is not touched
+    notice = ErasureNotice(subject, now.timestamp(), principal.subject)
+    await resources.publisher.publish(
+        [OutgoingRecord(*notice.encode())], topic=resources.settings.kafka.erasures_topic
+    )
     receipt = await erase_user(
         resources.store, subject, now.timestamp(), resources.settings.core, principal.subject
     )

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from recstream.platform.redis import redis_client
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisStore
@@ -71,8 +72,9 @@ def package_version() -> str:
 def build_redis(settings: ApiSettings) -> Redis:
     """A client that counts its round trips for the request metrics, commands packed in C."""
     timeout = settings.redis.socket_timeout_seconds
-    return CountingRedis.from_url(
+    return redis_client(
         settings.redis.url,
+        CountingRedis,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(REDIS_BACKOFF, REDIS_RETRIES),

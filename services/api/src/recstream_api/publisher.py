@@ -87,13 +87,17 @@ class EventPublisher:
                 await self._producer.stop()
                 self._producer = None
 
-    async def publish(self, records: Sequence[OutgoingRecord]) -> list[Delivered]:
-        """Send every record and wait until the broker acknowledged all of them (acks=all)."""
+    async def publish(
+        self, records: Sequence[OutgoingRecord], topic: str | None = None
+    ) -> list[Delivered]:
+        """Send every record (to the interactions topic unless ``topic`` says otherwise)
+        and wait until the broker acknowledged all of them (acks=all)."""
         producer = await self._ready()
         try:
             async with asyncio.timeout(self._timeout):
                 futures = [
-                    await producer.send(self.topic, value=r.value, key=r.key) for r in records
+                    await producer.send(topic or self.topic, value=r.value, key=r.key)
+                    for r in records
                 ]
                 metadata = await asyncio.gather(*futures)
         except (KafkaError, TimeoutError) as exc:

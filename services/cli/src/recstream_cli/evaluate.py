@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import click
-from redis.asyncio import Redis
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -52,6 +51,7 @@ from recstream.offline.evaluation.report import (
 from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdout_split
 from recstream.offline.evaluation.training import EvalStore, build_state, landmark_for
 from recstream.offline.ranking.train import NotEnoughDataError, TrainSetup, train_ranker
+from recstream.platform.redis import redis_client
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.store.memory import MemoryStore
@@ -106,7 +106,7 @@ async def open_store(backend: str, redis_url: str | None, console: Console) -> A
             stack.callback(service.stop)
             url = service.address
             console.print(f"started a local redis-server at {url}", highlight=False, soft_wrap=True)
-        client = Redis.from_url(url)
+        client = redis_client(url)
         keyspace = Keyspace(prefix=f"eval{uuid.uuid4().hex[:10]}")
         try:
             yield RedisStore(client, keyspace)

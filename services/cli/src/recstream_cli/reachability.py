@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import click
 
 from recstream.platform.logs import mask_secrets
+from recstream.platform.redis import RedisUrlError, is_sentinel, parse_sentinel_url
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 KAFKA_PORT = 9092
@@ -123,12 +124,24 @@ def kafka_problem(bootstrap: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> s
 
 def redis_problem(url: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> str | None:
     """None when the Redis of ``url`` accepts a connection, else why not."""
+    if is_sentinel(url):
+        try:
+            sentinels = parse_sentinel_url(url).sentinels
+        except RedisUrlError as exc:
+            return str(exc)
+        problems = [_connect(host, port, timeout) for host, port in sentinels]
+        if all(problems):
+            return f"no sentinel answers: {'; '.join(p for p in problems if p)}"
+        return None
     try:
         parts = urlsplit(url)
         if parts.scheme == "unix":
             return _connect_unix(unquote(parts.path), timeout)
         if parts.scheme not in ("redis", "rediss"):
-            return f"not a redis://, rediss:// or unix:// URL (scheme {parts.scheme!r})"
+            return (
+                "not a redis://, rediss://, unix:// or redis+sentinel:// URL "
+                f"(scheme {parts.scheme!r})"
+            )
         port = parts.port or REDIS_PORT
     except ValueError as exc:  # a port that is no number
         return f"invalid URL: {exc}"

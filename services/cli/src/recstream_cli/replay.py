@@ -27,7 +27,6 @@ from typing import Literal, cast
 import click
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from rich.console import Console
 from rich.progress import (
@@ -46,8 +45,9 @@ from recstream.model.config import CoreConfig
 from recstream.offline.datasets import FORMATS, BadRow, DatasetFormat, detect_format, read_events
 from recstream.offline.evaluation.records import RecordLog, event_time_ms, partition_batches
 from recstream.platform.kafka import KafkaConnectError, client_options, start_client
+from recstream.platform.redis import redis_client
 from recstream.platform.runtime import tune_gc
-from recstream.platform.settings import KafkaSecurity
+from recstream.platform.settings import KafkaSecurity, KafkaSettings
 from recstream.store.port import StoreUnavailableError
 from recstream.store.redis import RedisStore
 from recstream_cli.reachability import (
@@ -56,6 +56,8 @@ from recstream_cli.reachability import (
     kafka_unreachable,
     redis_unreachable,
 )
+from recstream_consumer.erasures import ErasureSync
+from recstream_consumer.rebuild import KafkaPartitionLog
 from recstream_consumer.settings import ConsumerSettings
 from recstream_consumer.topics import TopicSetupError, TopicSpec, ensure_topics, topic_specs
 
@@ -231,6 +233,18 @@ async def to_redis(
     return totals
 
 
+async def restore_erasure_log(
+    store: RedisStore, config: CoreConfig, bootstrap: str, kafka: KafkaSettings
+) -> int:
+    """Bring the store's erasures up to the erasure log before anything is applied."""
+    reader = KafkaPartitionLog(bootstrap, f"{kafka.client_id}-replay-erasures", kafka.security)
+    await reader.start()
+    try:
+        return await ErasureSync(reader, kafka.erasures_topic, store, config).ensure()
+    finally:
+        await reader.stop()
+
+
 @contextlib.contextmanager
 def service_errors(bootstrap: str, url: str) -> Iterator[None]:
     """Kafka or Redis failing during the replay ends it with one line, not a traceback."""
@@ -277,6 +291,13 @@ def service_errors(bootstrap: str, url: str) -> Iterator[None]:
 @click.option("--keyspace-version", type=click.IntRange(1), help="Keyspace version to write.")
 @click.option("--bootstrap-servers", help="Kafka address (default: the settings').")
 @click.option("--redis-url", help="Redis URL (default: the settings').")
+@click.option(
+    "--erasure-log/--no-erasure-log",
+    default=True,
+    show_default=True,
+    help="--to redis: first restore who was erased from the erasure log on Kafka, so no "
+    "erased user comes back; --no-erasure-log trusts the erasures Redis already holds.",
+)
 def replay(
     source: Path,
     fmt: str,
@@ -291,6 +312,7 @@ def replay(
     keyspace_version: int | None,
     bootstrap_servers: str | None,
     redis_url: str | None,
+    erasure_log: bool,
 ) -> None:
     """Replay a dataset file (SOURCE) to the interactions topic or directly into Redis.
 
@@ -309,6 +331,13 @@ def replay(
         check_kafka(bootstrap)
     else:
         check_redis(url)
+        if erasure_log:
+            check_kafka(
+                bootstrap,
+                advice="the erasure log is read from Kafka before a replay into Redis: start "
+                "a broker there, point --bootstrap-servers or RECSTREAM_KAFKA__BOOTSTRAP_SERVERS "
+                "at one, or give --no-erasure-log to trust the erasures Redis holds",
+            )
     console = Console(stderr=True)
     chosen = source_format(source, fmt)
     bad_rows: list[BadRow] = []
@@ -340,10 +369,11 @@ def replay(
                 redis.user_ttl_seconds,
                 redis.stat_shards,
             )
+            erasures = (bootstrap, settings.kafka) if erasure_log else None
             totals = asyncio.run(
                 _redis_replay(
                     events, url, keyspace, topic, partitions,
-                    settings.core, batch_records, record_time,
+                    settings.core, batch_records, record_time, erasures,
                 )
             )  # fmt: skip
     elapsed = max(time.monotonic() - started, 1e-9)
@@ -373,10 +403,14 @@ async def _redis_replay(
     config: CoreConfig,
     batch_records: int,
     record_time: RecordTime,
+    erasures: tuple[str, KafkaSettings] | None = None,
 ) -> Totals:
-    client = Redis.from_url(url)
+    client = redis_client(url)
     try:
         store = RedisStore(client, keyspace)
+        if erasures is not None:
+            restored = await restore_erasure_log(store, config, *erasures)
+            Console(stderr=True).print(f"erasure log: {restored} erased users restored first")
         return await to_redis(events, store, topic, partitions, config, batch_records, record_time)
     finally:
         await client.aclose()

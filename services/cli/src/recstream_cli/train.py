@@ -16,6 +16,7 @@ replica picks up within its poll interval.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -26,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from redis.asyncio import Redis
 from rich.console import Console
 
+from recstream.contract.erasures import ErasureNoticeError, decode_notice
 from recstream.contract.events import Event, decode_event
 from recstream.contract.keyspace import DEFAULT_PREFIX, Keyspace
 from recstream.offline.datasets import FORMATS
@@ -39,6 +40,7 @@ from recstream.offline.ranking.train import (
     promotion_check,
     train_ranker,
 )
+from recstream.plan.erasure import is_erased
 from recstream.platform.kafka import (
     KafkaConnectError,
     KafkaSecurityError,
@@ -46,6 +48,7 @@ from recstream.platform.kafka import (
     security_from_environ,
     start_client,
 )
+from recstream.platform.redis import redis_client
 from recstream.platform.settings import KafkaSecurity
 from recstream.scoring.candidates import SOURCES
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
@@ -63,10 +66,46 @@ def _redis_url(url: str | None) -> str:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, console: Console, security: KafkaSecurity | None = None
+    bootstrap: str,
+    topic: str,
+    console: Console,
+    security: KafkaSecurity | None = None,
+    erasures_topic: str | None = None,
 ) -> list[Event]:
     """Every decodable event of ``topic`` from its start to its end now (bad records are
-    skipped and counted: the consumer has dead-lettered them already).
+    skipped and counted: the consumer has dead-lettered them already), without the
+    events of users the erasure log (``erasures_topic``) says were erased after them:
+    a model is not trained on what a user had erased."""
+    security = security or KafkaSecurity()
+    values = await _whole_topic(bootstrap, topic, security)
+    if values is None:
+        raise click.ClickException(f"topic {topic!r} does not exist on {bootstrap}")
+    events: list[Event] = []
+    bad = 0
+    for value in values:
+        try:
+            events.append(decode_event(value or b""))
+        except ValueError:
+            bad += 1
+    erased_at: dict[str, float] = {}
+    if erasures_topic:
+        for value in await _whole_topic(bootstrap, erasures_topic, security) or ():
+            with contextlib.suppress(ErasureNoticeError):
+                notice = decode_notice(None, value)
+                erased_at[notice.user_id] = max(notice.erased_at, erased_at.get(notice.user_id, 0))
+    kept = [e for e in events if not is_erased(e.occurred_at.timestamp(), erased_at.get(e.user_id))]
+    console.print(
+        f"read {len(events)} events from {topic} ({bad} undecodable skipped, "
+        f"{len(events) - len(kept)} of {len(erased_at)} erased users left out)"
+    )
+    kept.sort(key=lambda e: e.occurred_at)
+    return kept
+
+
+async def _whole_topic(
+    bootstrap: str, topic: str, security: KafkaSecurity
+) -> list[bytes | None] | None:
+    """The values of ``topic`` from its start to its end now; None without the topic.
 
     "Now" is the end offsets read at the start and the time then: a partition is done
     once its position passes its end offset and it has nothing more from before that
@@ -74,7 +113,6 @@ async def read_topic(
     lag behind what it serves, as the embedded test broker's can.)"""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    security = security or KafkaSecurity()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options(security)
     )
@@ -82,36 +120,31 @@ async def read_topic(
         await start_client(consumer, bootstrap, security)
     except KafkaConnectError as exc:
         raise click.ClickException(str(exc)) from exc
-    events: list[Event] = []
-    bad = 0
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
-            raise click.ClickException(f"topic {topic!r} does not exist on {bootstrap}")
+            return None
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         cutoff_ms = int(time.time() * 1000)
         ends = await consumer.end_offsets(partitions)
+        values: list[bytes | None] = []
         left = set(partitions)
         while left:
             batches = await consumer.getmany(*left, timeout_ms=1000)
             for tp in list(left):
                 records = batches.get(tp, [])
-                for record in records:
-                    if record.offset >= ends[tp] and record.timestamp > cutoff_ms:
-                        continue  # written after the read began
-                    try:
-                        events.append(decode_event(record.value or b""))
-                    except ValueError:
-                        bad += 1
+                values += [
+                    r.value
+                    for r in records
+                    if r.offset < ends[tp] or r.timestamp <= cutoff_ms  # else written after
+                ]
                 past_end = await consumer.position(tp) >= ends[tp]
                 if past_end and (not records or records[-1].timestamp > cutoff_ms):
                     left.discard(tp)
+        return values
     finally:
         await consumer.stop()
-    console.print(f"read {len(events)} events from {topic} ({bad} undecodable skipped)")
-    events.sort(key=lambda e: e.occurred_at)
-    return events
 
 
 def write_report(out: Path, artifact: RankerArtifact, meta: dict[str, Any]) -> None:
@@ -269,7 +302,10 @@ def train(
             security = security_from_environ()
         except KafkaSecurityError as exc:
             raise click.ClickException(str(exc)) from exc
-        events = asyncio.run(read_topic(bootstrap, str(from_topic), console, security))
+        erasures = os.environ.get("RECSTREAM_KAFKA__ERASURES_TOPIC") or "erasures"
+        events = asyncio.run(
+            read_topic(bootstrap, str(from_topic), console, security, erasures_topic=erasures)
+        )
     core, scoring = load_configs(config_path, events)
     if test_fraction > 0:
         events, _ = split_by_session_end(events, test_fraction, core.session_gap_minutes * 60.0)
@@ -324,7 +360,7 @@ _PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
 
 def _registry_call(url: str | None, prefix: str, action: Any) -> Any:
     async def run() -> Any:
-        client = Redis.from_url(_redis_url(url))
+        client = redis_client(_redis_url(url))
         try:
             return await action(RankerRegistry(client, Keyspace(prefix=prefix)))
         finally:

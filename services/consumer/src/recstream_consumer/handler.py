@@ -47,6 +47,7 @@ from recstream.apply.retry import TRANSIENT, BatchNotAppliedError, Retrier, Retr
 from recstream.model.config import CoreConfig
 from recstream.store.port import StateLostError, StateStore
 from recstream_consumer.deadletters import DeadLetterSink
+from recstream_consumer.erasures import ErasureSync
 from recstream_consumer.metrics import ConsumerMetrics
 from recstream_consumer.prequential import QualityMonitor
 from recstream_consumer.rebuild import SLICE_SECONDS, Partition, PartitionLog, StateRebuilder
@@ -189,8 +190,10 @@ class BatchHandler:
         log: PartitionLog | None = None,
         rebuild_batch_records: int = 2000,
         rebuild_slice_seconds: float = SLICE_SECONDS,
+        erasures: ErasureSync | None = None,
     ) -> None:
         self._store = store
+        self._erasures = erasures
         self._catalog_topic = catalog_topic
         self._dead_letters = dead_letters
         self._config = config
@@ -316,9 +319,19 @@ class BatchHandler:
             return read_from  # the log start moved on: nothing is missing
         if self.stopping.is_set():
             raise BatchNotAppliedError("stopping during a rebuild")
-        if not await self._rebuilder.step(key, refused.watermark, first):
+        if not await self._rebuild_step(key, refused.watermark, first):
             raise RebuildPausedError(f"rebuild of {key[0]}[{key[1]}] goes on below offset {first}")
         return start
+
+    async def _rebuild_step(self, key: Partition, watermark: int | None, end: int) -> bool:
+        """One time slice of a rebuild; True when it reached ``end``."""
+        assert self._rebuilder is not None
+        if self._erasures is not None:
+            # the store lost state: it may have lost who was erased too, and must know
+            # them before it re-applies a single event of theirs (one end-offset request
+            # when the store is up to date with the erasure log)
+            await self._erasures.ensure()
+        return await self._rebuilder.step(key, watermark, end)
 
     async def _rebuild_from(
         self, records: Sequence[RawRecord], read_from: int, log_start: int
@@ -365,7 +378,7 @@ class BatchHandler:
                 if mark is None and await self._rebuilder.log_start(key, refresh=True) >= end:
                     self._appliers.pop(key)  # the log no longer holds what was applied
                     return
-                if await self._rebuilder.step(key, mark, end):
+                if await self._rebuild_step(key, mark, end):
                     self._rebuilder.finish(key)
                     return
             await asyncio.sleep(0)  # a batch waiting for the partition goes first

@@ -93,6 +93,20 @@ class KafkaPartitionLog:
             )
         return int(offsets[tp])
 
+    async def log_end(self, topic: str, partition: int) -> int:
+        tp = TopicPartition(topic, partition)
+        async with self._lock:
+            offsets = await asyncio.wait_for(self._consumer.end_offsets([tp]), READ_TIMEOUT_SECONDS)
+        return int(offsets[tp])
+
+    async def partitions(self, topic: str) -> list[int]:
+        """The topic's partitions (empty when the topic does not exist)."""
+        async with self._lock:
+            topics = await asyncio.wait_for(self._consumer.topics(), READ_TIMEOUT_SECONDS)
+            if topic not in topics:
+                return []
+            return sorted(self._consumer.partitions_for_topic(topic) or ())
+
     async def read(
         self, topic: str, partition: int, start: int, end: int, limit: int
     ) -> list[RawRecord]:

@@ -25,11 +25,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from recstream.platform.kafka import KafkaConnectError, client_options, start_client
+from recstream.platform.redis import redis_client
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.port import StoreError
 from recstream.store.redis import RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.deadletters import KafkaDeadLetterSink
+from recstream_consumer.erasures import ErasureSync
 from recstream_consumer.handler import (
     BatchHandler,
     ConsumerCounters,
@@ -131,7 +133,7 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         await ensure_topics(
             kafka.bootstrap_servers, topic_specs(kafka), kafka.client_id, kafka.security
         )
-    redis = Redis.from_url(
+    redis = redis_client(
         settings.redis.url,
         socket_timeout=settings.redis.socket_timeout_seconds,
         socket_connect_timeout=settings.redis.socket_timeout_seconds,
@@ -166,6 +168,8 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
             budget=section.retry_budget_seconds,
         )
         store = RedisStore(redis, settings.redis.keyspace())
+        erasures = ErasureSync(log_reader, kafka.erasures_topic, store, settings.core)
+        await erasures.ensure()  # before the first event is folded
         sink = KafkaDeadLetterSink(producer, kafka.dead_letter_topic)
         metrics = ConsumerMetrics(topics=[kafka.interactions_topic, kafka.catalog_topic])
         quality = build_quality(settings, store, metrics)
@@ -179,6 +183,7 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
             quality=quality,
             log=log_reader,
             rebuild_batch_records=section.max_batch_records,
+            erasures=erasures,
         )
         source = build_source(settings, handler, metrics)
         consumer = Consumer(settings, handler, source, metrics, quality)

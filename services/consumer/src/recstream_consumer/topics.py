@@ -51,7 +51,8 @@ def _retention(days: float) -> dict[str, str]:
 
 
 def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
-    """The topics of one deployment: the dead letters share the interactions' partitioning."""
+    """The topics of one deployment: the dead letters share the interactions' partitioning;
+    the catalog and the erasure log are compacted."""
     return [
         TopicSpec(
             kafka.interactions_topic,
@@ -71,6 +72,9 @@ def topic_specs(kafka: KafkaSettings) -> list[TopicSpec]:
             kafka.replication_factor,
             {"cleanup.policy": "compact"},
         ),
+        # a few records a day, read whole before a rebuild: one partition, kept for ever
+        # (compaction keeps each user's latest erasure)
+        TopicSpec(kafka.erasures_topic, 1, kafka.replication_factor, {"cleanup.policy": "compact"}),
     ]
 
 

@@ -1,4 +1,5 @@
-"""Administrative operations over the store port: erasure and recomputation.
+"""Administrative operations over the store port: erasure (and its restoration from the
+erasure log) and recomputation.
 
 Both read a user's stored state, compute with the pure core and write back
 through the store. Erasure retries when the consumer changed the user
@@ -9,10 +10,11 @@ write wins and the user is reported as a conflict.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from recstream.contract.erasures import ErasureNotice
 from recstream.model.config import CoreConfig
 from recstream.model.features import UserFeatures, compute_features
 from recstream.model.fold import fold_history
@@ -50,6 +52,28 @@ async def erase_user(
             continue
         return ErasureReceipt(user_id, erased, now, plan)
     raise AssertionError("unreachable")
+
+
+async def restore_erasures(
+    store: StateStore, notices: Iterable[ErasureNotice], config: CoreConfig
+) -> int:
+    """Bring the store's erasures up to the erasure log: a user whose erasure the store
+    lacks (or holds an earlier one of) is erased at the log's time, so the rule that
+    drops their events holds before any event is folded. Returns how many users were
+    restored; users the store already knows as erased at that time are left alone."""
+    latest: dict[str, ErasureNotice] = {}
+    for notice in notices:
+        known = latest.get(notice.user_id)
+        if known is None or notice.erased_at > known.erased_at:
+            latest[notice.user_id] = notice
+    stored = await store.erasures(list(latest))
+    restored = 0
+    for user_id, notice in latest.items():
+        if stored.get(user_id, float("-inf")) >= notice.erased_at:
+            continue
+        await erase_user(store, user_id, notice.erased_at, config, notice.requested_by)
+        restored += 1
+    return restored
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,11 @@ class Keyspace:
         """Hash ``user_id -> erasure record`` (JSON). Not versioned: it outlives rebuilds."""
         return f"{self.prefix}:erasures"
 
+    def erasure_log(self) -> str:
+        """Hash ``partition -> next offset``: how far the erasure log was restored into
+        :meth:`erasures`. Not versioned; lost with the erasures, and then read again."""
+        return f"{self.prefix}:erasures:log"
+
     def ranker_models(self) -> str:
         """Hash ``version -> ranker artifact`` (JSON). Not versioned: models outlive rebuilds."""
         return f"{self.prefix}:rankers:models"

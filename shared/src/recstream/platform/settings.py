@@ -120,6 +120,9 @@ class KafkaSettings(BaseModel):
     interactions_topic: str = "interactions"
     dead_letter_topic: str = "interactions.dlq"
     catalog_topic: str = "catalog"
+    # who was erased (compacted, key = user id): the record that a rebuild from the log
+    # needs so erased users stay erased (recstream.contract.erasures)
+    erasures_topic: str = "erasures"
     partitions: int = Field(12, ge=1, le=10_000)
     replication_factor: int = Field(1, ge=1, le=10)
     # how long the interactions topic keeps events: at least the longest state TTL (a

@@ -7,7 +7,7 @@ modelled); ``tests/shard_op_cases.py`` holds the cases both are checked against.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recstream.contract.keyspace import Keyspace
@@ -112,12 +112,26 @@ class MemoryStore:
             raise WatermarkConflictError(plan.user_id)
         records = self.hashes.setdefault(self.keyspace.erasures(), {})
         if current is None and plan.user_id in records:
+            if plan.erased_at > erased_at(records[plan.user_id]):
+                records[plan.user_id] = record.decode()
             return False
         for op in plan.ops:
             self._apply(op)
         self.users.pop(plan.user_id, None)
         records[plan.user_id] = record.decode()
         return True
+
+    async def erasures(self, user_ids: Sequence[str]) -> dict[str, float]:
+        records = self.hashes.get(self.keyspace.erasures(), {})
+        return {u: erased_at(records[u]) for u in user_ids if u in records}
+
+    async def erasure_log_position(self) -> dict[int, int]:
+        stored = self.hashes.get(self.keyspace.erasure_log(), {})
+        return {int(p): int(o) for p, o in stored.items()}
+
+    async def set_erasure_log_position(self, position: Mapping[int, int]) -> None:
+        stored = self.hashes.setdefault(self.keyspace.erasure_log(), {})
+        stored.update({str(p): str(o) for p, o in position.items()})
 
     async def get_user(self, user_id: str) -> UserState | None:
         state = self.users.get(user_id)

@@ -106,8 +106,20 @@ class StateStore(Protocol):
     ) -> bool:
         """Apply an erasure plan atomically: subtract the user's contributions, delete the
         user's state and store the erasure ``record``. False when the user was already
-        erased and has no state; raises :class:`WatermarkConflictError` when the state moved.
+        erased and has no state (the record is replaced when this erasure is the later);
+        raises :class:`WatermarkConflictError` when the state moved.
         """
         ...
+
+    async def erasures(self, user_ids: Sequence[str]) -> dict[str, float]:
+        """``erased_at`` of those of ``user_ids`` that were erased."""
+        ...
+
+    async def erasure_log_position(self) -> dict[int, int]:
+        """Partition -> next offset of the erasure log restored into this store (empty:
+        nothing restored, or the store lost it)."""
+        ...
+
+    async def set_erasure_log_position(self, position: Mapping[int, int]) -> None: ...
 
     async def partition_watermarks(self, topic: str) -> dict[int, int]: ...

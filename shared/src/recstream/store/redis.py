@@ -10,7 +10,7 @@ package files, ``lua/*.lua`` beside this module.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -151,6 +151,32 @@ class RedisStore:
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return record.encode() if isinstance(record, str) else record
+
+    async def erasures(self, user_ids: Sequence[str]) -> dict[str, float]:
+        if not user_ids:
+            return {}
+        try:
+            records = await self._redis.hmget(self._keys.erasures(), list(user_ids))
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return {u: erased_at(r) for u, r in zip(user_ids, records, strict=True) if r is not None}
+
+    async def erasure_log_position(self) -> dict[int, int]:
+        try:
+            stored = await self._redis.hgetall(self._keys.erasure_log())
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        return {int(p): int(o) for p, o in stored.items()}
+
+    async def set_erasure_log_position(self, position: Mapping[int, int]) -> None:
+        if not position:
+            return
+        try:
+            await self._redis.hset(
+                self._keys.erasure_log(), mapping={str(p): o for p, o in position.items()}
+            )
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
 
     async def get_user(self, user_id: str) -> UserState | None:
         try:

@@ -7,7 +7,14 @@
 
 local current = redis.call('HGET', KEYS[1], 'wm') or ''
 if current ~= ARGV[2] then return redis.error_reply('WMCONFLICT ' .. KEYS[1]) end
-if current == '' and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
+local previous = redis.call('HGET', KEYS[2], ARGV[1])
+if current == '' and previous then
+  -- erased before and no state since: keep the later of the two erasure times
+  if cjson.decode(ARGV[3]).erased_at > cjson.decode(previous).erased_at then
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+  end
+  return 0
+end
 local a = 4
 for k = 3, #KEYS do
   apply_op(ARGV[a], KEYS[k], ARGV[a + 1], ARGV[a + 2])
