@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -131,6 +132,47 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_applied
         assert int(headers[PARTITION_HEADER]) == origin.partition
         assert int(headers[OFFSET_HEADER]) == origin.offset
         assert headers["dlq.detail"]
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+async def test_events_stamped_in_2040_and_2100_are_dead_lettered_and_the_partition_goes_on(
+    runtime: Runtime,
+    kafka_bootstrap: str,
+    redis_url: str,
+    keyspace: Keyspace,
+    store: RedisStore,
+    topic_name: str,
+) -> None:
+    """A producer whose clock is years ahead stamps the event and the record alike: the
+    future rule lets the event through, and its forward-decayed weight would overflow."""
+    settings = consumer_settings(
+        redis_url=redis_url, kafka_bootstrap=kafka_bootstrap, keyspace=keyspace,
+        topic=topic_name, runtime=runtime, partitions=1,
+    )  # fmt: skip
+    await create_topic(kafka_bootstrap, topic_name, 1)
+    good = interaction_events(30, users=3)
+    sent = await produce_events(kafka_bootstrap, topic_name, good[:10])
+    for year in (2040, 2100):
+        at = datetime(year, 1, 1, tzinfo=UTC)
+        far = make_event(f"far-{year}", EventType.PRODUCT_VIEW, "u1")
+        far["occurred_at"] = at.isoformat()
+        sent += await produce(
+            kafka_bootstrap,
+            topic_name,
+            [(b"u1", encode(far))],
+            timestamp_ms=int(at.timestamp() * 1000),
+        )
+        sent += await produce_events(
+            kafka_bootstrap, topic_name, good[10 if year == 2040 else 20 :][:10]
+        )
+    async with running_consumer(settings) as (consumer, task):
+        await wait_for_watermarks(store, topic_name, last_offsets(sent))
+    assert not task.exception()
+    await assert_counts_match(store, good)
+    assert consumer.counters.dead_lettered == 2
+    letters = await read_topic(kafka_bootstrap, settings.kafka.dead_letter_topic, 2)
+    assert [dict(m.headers)[REASON_HEADER] for m in letters] == [b"beyond_decay_horizon"] * 2
+    assert all(b"decay_landmark" in dict(m.headers)["dlq.detail"] for m in letters)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
