@@ -101,12 +101,22 @@ export interface TrackAccepted {
   accepted: number;
   event_ids: string[];
   events: { event_id: string; partition: number; offset: number }[];
+  /** The batch's bad events (not published), by their index in the batch. */
+  rejected: RejectedEvent[];
+}
+
+export interface RejectedEvent {
+  index: number;
+  event_id: string | null;
+  errors: { loc: string; msg: string; type: string }[];
 }
 
 export type ErrorReport =
   | { kind: "queue_full"; events: RecstreamEvent[] }
   | { kind: "gave_up"; status: number; events: RecstreamEvent[] }
-  | { kind: "rejected"; status: number; body: unknown; events: RecstreamEvent[] }
+  | { kind: "rejected"; status: number; body: unknown; events: RecstreamEvent[];
+      /** When the API published the rest of the batch: why each of these was refused. */
+      reasons?: RejectedEvent[] }
   | { kind: "hidden_send_failed"; status: number | undefined; events: RecstreamEvent[] }
   | { kind: "beacon_refused"; events: RecstreamEvent[] }
   | { kind: "no_transport"; events: RecstreamEvent[] };

@@ -12,7 +12,9 @@
 // to POST <endpoint>/track-interaction, one request at a time so a user's
 // events keep their order. 5xx, 429 and network errors are retried with
 // exponential backoff and full jitter, honouring Retry-After; other 4xx
-// answers drop the batch and are reported to `onError`.
+// answers drop the batch and are reported to `onError`. The API publishes a
+// batch's valid events and lists the bad ones: those are reported to `onError`
+// (`rejected`, with each one's reasons), the rest to `onSent`.
 //
 // The same client reads what the API recommends (recommendations, sessionRecommendations,
 // nextProducts), with the same credentials. A read names the item the page is about
@@ -323,9 +325,22 @@ export class RecstreamClient {
       }
       this.attempt = 0;
       this.queue.splice(0, batch.length);
-      if (outcome.ok) this.onSent({ events: batch, response: outcome.body });
+      if (outcome.ok) this._reportSent(batch, outcome);
       else this.onError({ kind: "rejected", status: outcome.status, body: outcome.body,
                           events: batch });
+    }
+  }
+
+  /** The API published the batch's valid events; the bad ones come back in `rejected`. */
+  _reportSent(batch, outcome) {
+    const rejected = Array.isArray(outcome.body?.rejected) ? outcome.body.rejected : [];
+    const bad = new Set(rejected.map((r) => r.index));
+    const sent = batch.filter((_, index) => !bad.has(index));
+    if (sent.length) this.onSent({ events: sent, response: outcome.body });
+    if (rejected.length) {
+      this.onError({ kind: "rejected", status: outcome.status, body: outcome.body,
+                     events: batch.filter((_, index) => bad.has(index)),
+                     reasons: rejected });
     }
   }
 

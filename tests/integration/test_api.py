@@ -249,7 +249,7 @@ async def test_track_api_key_tracks_any_user(
     assert json.loads(record.value)["event_id"] == response.json()["event_ids"][0]
 
 
-async def test_rejected_requests_publish_nothing(
+async def test_refused_requests_publish_nothing(
     client: httpx.AsyncClient, settings: ApiSettings
 ) -> None:
     url, headers = f"{PREFIX}/track-interaction", bearer(settings, "u-1")
@@ -265,25 +265,65 @@ async def test_rejected_requests_publish_nothing(
         event("u-1", occurred_at=future),
         event("u-1", "rating_submitted", product_id="p-1", rating=9),
     ]
-    invalid = await client.post(url, json={"events": bad}, headers=headers)
-    assert invalid.status_code == 422
-    error = invalid.json()["error"]
+    atomic = await client.post(f"{url}?atomic=true", json={"events": bad}, headers=headers)
+    assert atomic.status_code == 422
+    error = atomic.json()["error"]
     assert error["code"] == "invalid_events"
-    assert "3 of 4 events are invalid" in error["message"]
+    assert "3 of 4 events are invalid; nothing was published" in error["message"]
     by_index = {d["index"]: d for d in error["details"]}
     assert sorted(by_index) == [0, 2, 3]
     assert by_index[0]["event_id"] == bad[0]["event_id"]
     assert "requires product_id" in by_index[0]["errors"][0]["msg"]
     assert by_index[2]["errors"][0]["type"] == "future_event"
     assert by_index[3]["errors"][0]["loc"].endswith("rating")
+    only_bad = [bad[0], bad[2]]
+    refused = await client.post(url, json={"events": only_bad}, headers=headers)
+    assert refused.status_code == 422
+    single = await client.post(url, json=bad[0], headers=headers)
+    assert single.status_code == 422
 
     marker = event("u-1")
     ok = await client.post(url, json=marker, headers=headers)
     assert ok.status_code == 202
+    assert ok.json()["rejected"] == []
     [first] = await read_topic(
         settings.kafka.bootstrap_servers, settings.kafka.interactions_topic, 1
     )
     assert json.loads(first.value)["event_id"] == marker["event_id"]  # nothing before it
+
+
+async def test_a_batch_publishes_its_valid_events_and_reports_each_bad_one(
+    client: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    url, headers = f"{PREFIX}/track-interaction", bearer(settings, "u-1")
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    batch = [
+        event("u-1"),
+        event("u-1", product_id=None),
+        event("u-1"),
+        event("u-1", occurred_at=future),
+        "not an object",
+        event("u-1"),
+    ]
+    response = await client.post(url, json={"events": batch}, headers=headers)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    good = [batch[0], batch[2], batch[5]]
+    assert body["accepted"] == 3
+    assert body["event_ids"] == [e["event_id"] for e in good]  # type: ignore[index]
+    rejected = {r["index"]: r for r in body["rejected"]}
+    assert sorted(rejected) == [1, 3, 4]
+    assert rejected[1]["event_id"] == batch[1]["event_id"]  # type: ignore[index]
+    assert rejected[3]["errors"][0]["type"] == "future_event"
+    assert rejected[4]["event_id"] is None
+    assert rejected[4]["errors"][0]["type"] == "not_an_object"
+    marker = event("u-1")
+    assert (await client.post(url, json=marker, headers=headers)).status_code == 202
+    records = await read_topic(
+        settings.kafka.bootstrap_servers, settings.kafka.interactions_topic, 4
+    )
+    published = [json.loads(r.value)["event_id"] for r in records]
+    assert published == [*body["event_ids"], marker["event_id"]], "nothing of the bad ones"
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,21 @@ describe("retries", () => {
     assert.deepEqual(errors[0].body, problem);
   });
 
+  it("are not made for the bad events of a published batch: they are reported, the rest sent", async () => {
+    const reasons = [{ index: 1, event_id: "bad", errors: [{ loc: "product_id", msg: "Field required", type: "missing" }] }];
+    const transport = fakeFetch(response(202, { accepted: 2, event_ids: ["a", "c"], events: [], rejected: reasons }));
+    const { instance, timers, errors, sent } = client(transport, { batchSize: 3 });
+    for (const id of ["a", "bad", "c"]) instance.track("page_view", { event_id: id });
+    await instance.flush();
+    assert.equal(timers.pending.size, 0);
+    assert.equal(transport.calls.length, 1, "nothing is sent again");
+    assert.deepEqual(sent[0].events.map((e) => e.event_id), ["a", "c"]);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].kind, "rejected");
+    assert.deepEqual(errors[0].events.map((e) => e.event_id), ["bad"]);
+    assert.deepEqual(errors[0].reasons, reasons);
+  });
+
   it("wait at most maxBackoffMs, also when Retry-After is an HTTP date", () => {
     const now = () => Date.parse("2025-03-14T09:00:00Z");
     const options = { baseMs: 500, maxMs: 30_000, now, random: () => 0.5 };

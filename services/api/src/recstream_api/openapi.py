@@ -20,7 +20,7 @@ TRACK_PATH = "/api/behavioral-ml/track-interaction"
 
 
 class TrackBatchRequest(BaseModel):
-    """A batch of events, accepted whole or rejected whole."""
+    """A batch of events, accepted event by event (``?atomic=true``: all or nothing)."""
 
     events: list[Event] = Field(min_length=1)
 

@@ -17,11 +17,12 @@ from recstream_api.schemas import (
     BehavioralProfileResponse,
     HealthResponse,
     ImplicitRatingResponse,
+    RejectedEvent,
     TrackAccepted,
     TrackedEvent,
     error_responses,
 )
-from recstream_api.tracking import split_body, to_records, validate_events
+from recstream_api.tracking import check_events, refusal, split_body, to_records
 from recstream_api.views import item_ref, profile_view, rating_view
 
 PREFIX = "/api/behavioral-ml"
@@ -93,14 +94,22 @@ async def track_interaction(
         dict[str, Any],
         Body(
             description="One event of the contract, or {'events': [...]} (see the event "
-            "contract). Accepted whole or rejected whole.",
+            "contract). A batch is accepted event by event: the valid events are "
+            "published and each bad one is listed in `rejected` with its reasons; a "
+            "batch of nothing but bad events is refused (422).",
             openapi_examples=TRACK_EXAMPLES,
         ),
     ],
+    atomic: Annotated[
+        bool,
+        Query(description="All or nothing: one bad event refuses the whole batch (422)."),
+    ] = False,
 ) -> TrackAccepted:
     settings = resources.settings
     raw_events = split_body(body, settings.max_events_per_request)
-    events = validate_events(raw_events, resources.clock().timestamp(), settings.core)
+    events, rejected = check_events(raw_events, resources.clock().timestamp(), settings.core)
+    if rejected and (atomic or not events or "events" not in body):
+        raise refusal(rejected, len(raw_events))
     authorize_track(principal, [event.user_id for event in events])
     delivered = await resources.publisher.publish(to_records(events))
     return TrackAccepted(
@@ -110,6 +119,7 @@ async def track_interaction(
             TrackedEvent(event_id=e.event_id, partition=d.partition, offset=d.offset)
             for e, d in zip(events, delivered, strict=True)
         ],
+        rejected=[RejectedEvent.model_validate(r) for r in rejected],
     )
 
 

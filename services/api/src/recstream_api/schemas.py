@@ -109,8 +109,23 @@ class TrackedEvent(BaseModel):
     offset: int
 
 
+class EventProblem(BaseModel):
+    loc: str
+    msg: str
+    type: str
+
+
+class RejectedEvent(BaseModel):
+    """A bad event of a batch: its position in the batch, its id if it had one, why."""
+
+    index: int
+    event_id: str | None = None
+    errors: list[EventProblem]
+
+
 class TrackAccepted(BaseModel):
-    """Events acknowledged by the broker; the consumer applies them shortly after."""
+    """Events acknowledged by the broker; the consumer applies them shortly after. The
+    bad events of a batch are in ``rejected`` (nothing of theirs was published)."""
 
     model_config = _examples(
         {
@@ -119,12 +134,26 @@ class TrackAccepted(BaseModel):
             "events": [
                 {"event_id": "3f1c9a1e-6a53-4c41-9b7e-0c6f2f1d9b10", "partition": 7, "offset": 42}
             ],
+            "rejected": [
+                {
+                    "index": 1,
+                    "event_id": "9b2d0c4e-1f7a-4e2b-8c3d-5a6f7e8d9c0b",
+                    "errors": [
+                        {
+                            "loc": "product_view.product_id",
+                            "msg": "Field required",
+                            "type": "missing",
+                        }
+                    ],
+                }
+            ],
         }
     )
 
     accepted: int
     event_ids: list[str]
     events: list[TrackedEvent]
+    rejected: list[RejectedEvent] = Field(default_factory=list)
 
 
 class WatermarkPosition(BaseModel):

@@ -4,8 +4,10 @@ A body is one event or ``{"events": [...]}``. Every event is checked against
 the contract, with the JSON types the OpenAPI document states (strict: ``"price":
 false`` or ``"quantity": "3"`` is refused, not converted), and against the
 lateness rule (the core's ``check_event_time`` with the server clock as the
-arrival time). A request is accepted whole or not at all: one bad event rejects
-the request, with a message for each bad event.
+arrival time). A batch is accepted event by event: the valid events are published
+and each bad one is reported with its index and reasons (``?atomic=true`` asks for
+all or nothing); a single event, a batch of nothing but bad events, or an atomic
+batch with a bad event is refused whole (422), with a message for each bad event.
 """
 
 from __future__ import annotations
@@ -64,10 +66,10 @@ def _check_one(raw: Any, received_at: float, config: CoreConfig) -> Event:
     return event
 
 
-def validate_events(
+def check_events(
     raw_events: Sequence[Any], received_at: float, config: CoreConfig
-) -> list[Event]:
-    """Every event valid, or :class:`InvalidEventsError` listing each bad one."""
+) -> tuple[list[Event], list[dict[str, Any]]]:
+    """The valid events, and each bad one's ``index``, ``event_id`` and ``errors``."""
     events: list[Event] = []
     bad: list[dict[str, Any]] = []
     for index, raw in enumerate(raw_events):
@@ -81,12 +83,13 @@ def validate_events(
             if exc.reason in ("future_event", "beyond_decay_horizon"):
                 problem["loc"] = "occurred_at"
             bad.append({"index": index, "event_id": event_id, "errors": [problem]})
-    if bad:
-        raise InvalidEventsError(
-            f"{len(bad)} of {len(raw_events)} events are invalid; nothing was published",
-            details=bad,
-        )
-    return events
+    return events, bad
+
+
+def refusal(bad: Sequence[dict[str, Any]], total: int) -> InvalidEventsError:
+    return InvalidEventsError(
+        f"{len(bad)} of {total} events are invalid; nothing was published", details=list(bad)
+    )
 
 
 def to_records(events: Sequence[Event]) -> list[OutgoingRecord]:
