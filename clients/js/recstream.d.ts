@@ -347,6 +347,43 @@ export interface NextProduct {
   seen_in_session: boolean;
 }
 
+export interface SimilarItemsOptions {
+  /** The item on screen (never returned). */
+  item: ItemRef;
+  limit?: number;
+  kind?: "products" | "groups" | "both";
+}
+
+export interface TrendingOptions {
+  category?: string | null;
+  limit?: number;
+  kind?: "products" | "groups" | "both";
+}
+
+/** An item of a shared list, with the statistics that placed it. */
+export interface ListedItem {
+  rank: number;
+  kind: "product" | "group";
+  id: Id;
+  /** In [0, 1]. */
+  score: number;
+  category: string | null;
+  /** similar: viewed_together, same_shoppers, viewed_next; trending: popularity. */
+  components: Record<string, number>;
+}
+
+export interface SimilarItemsResponse {
+  item: ItemRef;
+  computed_at: string;
+  items: ListedItem[];
+}
+
+export interface TrendingResponse {
+  category: string | null;
+  computed_at: string;
+  items: ListedItem[];
+}
+
 export interface NextProductsResponse {
   user_id: Id;
   /** The product asked about; null: the session's items. */
@@ -423,4 +460,6 @@ export declare class RecstreamClient {
   ): Promise<SessionRecommendationsResponse>;
   /** GET /sequential/next-products: the products most likely to come next. */
   nextProducts(options?: NextProductsOptions): Promise<NextProductsResponse>;
+  similarItems(options: SimilarItemsOptions): Promise<SimilarItemsResponse>;
+  trending(options?: TrendingOptions): Promise<TrendingResponse>;
 }

@@ -387,6 +387,25 @@ export class RecstreamClient {
     })}`);
   }
 
+  /**
+   * Items similar to one (GET /items/similar): viewed together, by the same shoppers, next.
+   * `item` is `{ kind: "product" | "group", id }` (the item itself is never returned). The
+   * answer is the same for every user: nobody's profile is read.
+   */
+  async similarItems({ item, limit, kind } = {}) {
+    const ref = checkItemRef(item, "item");
+    return this._read("GET", `/items/similar${queryString({
+      product_id: ref.kind === "product" ? ref.id : null,
+      group_id: ref.kind === "group" ? ref.id : null,
+      limit, kind,
+    })}`);
+  }
+
+  /** The most popular items now, overall or in a `category` (GET /items/trending). */
+  async trending({ category, limit, kind } = {}) {
+    return this._read("GET", `/items/trending${queryString({ category, limit, kind })}`);
+  }
+
   /** Whose data a read asks for: the given user, or the client's when an API key is used. */
   _readUser(userId) {
     if (userId !== undefined && userId !== null) return userId;

@@ -7,7 +7,8 @@ The routes are enumerated from ``app.routes``: a route added without an entry in
 
 - without credentials, with a forged token, an expired token, an ``alg: none`` token
   and an unknown API key: 401;
-- with a user token about another user's data: 403 (reads, tracking, erasure);
+- with a user token about another user's data: 403 (reads, tracking, erasure; the
+  shared lists, similar items and trending, are nobody's data);
 - with a track-only API key, where the route is not tracking: 403;
 - admin-only routes with a user token and a track-only key: 403;
 
@@ -50,7 +51,7 @@ pytestmark = pytest.mark.integration
 OWNER = "u-owner"
 OTHER = "u-other"
 
-Kind = Literal["user_data", "track", "erase", "admin"]
+Kind = Literal["user_data", "shared", "track", "erase", "admin"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("GET", f"{PREFIX}/sequential/next-products"): RouteCase(
         "user_data", _params(product_id="p-1")
     ),
+    ("GET", f"{PREFIX}/items/similar"): RouteCase("shared", _params(product_id="p-1")),
+    ("GET", f"{PREFIX}/items/trending"): RouteCase("shared", lambda u: {}),
     ("POST", f"{PREFIX}/features/extract-batch"): RouteCase(
         "admin", _json(lambda u: {"user_ids": [u]})
     ),
@@ -238,7 +241,7 @@ def _owner_or_admin(settings: ApiSettings, route: tuple[str, str]) -> dict[str, 
     return bearer(settings, OWNER)
 
 
-USER_ROUTES = sorted(r for r, case in ROUTES.items() if case.kind != "admin")
+USER_ROUTES = sorted(r for r, case in ROUTES.items() if case.kind not in ("admin", "shared"))
 
 
 @pytest.mark.parametrize("route", USER_ROUTES, ids=[f"{m} {p}" for m, p in USER_ROUTES])

@@ -117,6 +117,23 @@ describe("next products", () => {
   });
 });
 
+describe("shared lists", () => {
+  it("ask for the items similar to the one on screen, and for trending ones", async () => {
+    const { instance, transport } = reader([1, 2, 3, 4].map(() => response(200, { items: [] })));
+    await instance.similarItems({ item: { kind: "group", id: "g-2" }, limit: 6 });
+    await instance.similarItems({ item: { kind: "product", id: "p-9" }, kind: "products" });
+    await instance.trending({ category: "garden & outdoor", limit: 3 });
+    await instance.trending();
+    assert.deepEqual(transport.calls.map((c) => c.url), [
+      `${API}/items/similar?group_id=g-2&limit=6`,
+      `${API}/items/similar?product_id=p-9&kind=products`,
+      `${API}/items/trending?category=garden+%26+outdoor&limit=3`,
+      `${API}/items/trending`,
+    ]);
+    await assert.rejects(instance.similarItems({ item: { kind: "page", id: "x" } }), TypeError);
+  });
+});
+
 describe("reads", () => {
   it("reject a non-2xx answer with its status and the API's message", async () => {
     const problem = {

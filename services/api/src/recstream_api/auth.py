@@ -243,6 +243,12 @@ def resolve_user(principal: Principal, requested: str | None) -> str:
     raise PermissionDeniedError("a user may only read their own data")
 
 
+def require_read(principal: Principal) -> None:
+    """Reads of nobody's data (similar items, trending): any credential that may read."""
+    if READ not in principal.scopes:
+        raise PermissionDeniedError("this credential may only track events")
+
+
 def require_admin(principal: Principal, what: str) -> None:
     """Only an admin (token with the admin role, or an ``admin`` API key) may do ``what``."""
     if not principal.is_admin:

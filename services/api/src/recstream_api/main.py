@@ -29,6 +29,7 @@ from recstream_api.auth import Authenticator
 from recstream_api.demo import install_demo
 from recstream_api.deps import QueryStore, Resources
 from recstream_api.errors import install_error_handlers
+from recstream_api.item_routes import router as item_router
 from recstream_api.limits import BodySizeLimit, single_query_values
 from recstream_api.logconfig import configure_api_logging
 from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
@@ -175,6 +176,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(recommendation_router)
+    app.include_router(item_router)
     app.include_router(admin_router)
     install_demo(app, settings)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)

@@ -178,6 +178,78 @@ async def load_context(
     )
 
 
+async def load_item_context(
+    reader: StatsReader, item: str, now: float, limits: ReadLimits | None = None
+) -> RecommendationContext:
+    """What shoppers did around one item, for everybody alike (no user is read): the
+    items of the same sessions (co-visitation), of the same shoppers' other sessions
+    (co-engagement), the items that came next (transitions), and their catalog entries."""
+    limits = limits or ReadLimits()
+    keys = reader.keyspace
+    transitions, covisited, co_engaged = await reader.read(
+        [
+            TopRead(keys.stat(Stat.TRANSITIONS, item), limits.next_items),
+            TopRead(keys.stat(Stat.COVISITATION, item), limits.covisited),
+            TopRead(keys.stat(Stat.CO_ENGAGEMENT, item), limits.co_engaged),
+        ]
+    )
+    related = [dict(rows) for rows in (transitions, covisited, co_engaged)]
+    candidates = {item}.union(*related)
+    catalog, item_categories = await load_items(reader, sorted(candidates))
+    return RecommendationContext(
+        user_id="",
+        now=now,
+        state=UserState(""),
+        session=None,
+        anchors=(item,),
+        transitions={item: related[0]},
+        covisited={item: related[1]},
+        co_engaged={item: related[2]},
+        catalog=catalog,
+        item_categories=item_categories,
+    )
+
+
+async def load_trending(
+    reader: StatsReader,
+    now: float,
+    category: str | None = None,
+    limits: ReadLimits | None = None,
+) -> RecommendationContext:
+    """The most popular items now (decayed popularity), overall or in one category, with
+    their catalog entries; no user is read."""
+    limits = limits or ReadLimits()
+    keys = reader.keyspace
+    if category is None:
+        reads = [
+            TopRead(keys.shard_stat(Stat.POPULARITY, s), limits.popular_per_shard)
+            for s in range(keys.shards)
+        ]
+        answers = await reader.read(reads)
+        popular = dict(
+            heapq.nlargest(limits.popular_per_shard, _merge(answers), key=lambda kv: kv[1])
+        )
+        by_category: dict[str, dict[str, float]] = {}
+    else:
+        (rows,) = await reader.read(
+            [TopRead(keys.stat(Stat.CATEGORY_POPULARITY, category), limits.popular_per_category)]
+        )
+        popular, by_category = {}, {category: dict(rows)}
+    candidates = set(popular).union(*by_category.values())
+    catalog, item_categories = await load_items(reader, sorted(candidates))
+    return RecommendationContext(
+        user_id="",
+        now=now,
+        state=UserState(""),
+        session=None,
+        anchors=(),
+        popular=popular,
+        popular_in_category=by_category,
+        catalog=catalog,
+        item_categories=item_categories,
+    )
+
+
 def _merge(shards: Sequence[list[tuple[str, float]]]) -> list[tuple[str, float]]:
     return [row for rows in shards for row in rows]
 
