@@ -50,6 +50,7 @@ def api_settings(
         kafka=KafkaSettings(
             bootstrap_servers=kafka_bootstrap,
             interactions_topic=topic,
+            catalog_topic=f"{topic}.catalog",
             erasures_topic=f"{topic}.erasures",
         ),
         auth=AuthSettings(jwt_secret=SECRET, api_keys=keys),

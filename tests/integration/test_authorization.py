@@ -90,6 +90,11 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
         "admin", _json(lambda u: {"user_ids": [u]})
     ),
     ("DELETE", f"{PREFIX}/users/{{user_id}}"): RouteCase("erase", lambda u: {}),
+    ("POST", f"{PREFIX}/catalog"): RouteCase(
+        "admin", _json(lambda u: {"kind": "product", "product_id": "p-1", "price": 2.5})
+    ),
+    ("DELETE", f"{PREFIX}/catalog/products/{{product_id}}"): RouteCase("admin", lambda u: {}),
+    ("DELETE", f"{PREFIX}/catalog/groups/{{group_id}}"): RouteCase("admin", lambda u: {}),
     ("GET", f"{PREFIX}/rankers"): RouteCase("admin", lambda u: {}),
     ("PUT", f"{PREFIX}/rankers/active"): RouteCase("admin", _json(lambda u: {"version": None})),
 }
@@ -177,7 +182,8 @@ async def call(
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     method, template = route
-    url = template.replace("{user_id}", user)
+    url = template.replace("{user_id}", user).replace("{product_id}", "p-1")
+    url = url.replace("{group_id}", "g-1")
     return await api.request(method, url, headers=headers or {}, **ROUTES[route].request(user))
 
 

@@ -26,6 +26,7 @@ from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisStore
 from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
+from recstream_api.catalog_routes import router as catalog_router
 from recstream_api.demo import install_demo
 from recstream_api.deps import QueryStore, Resources
 from recstream_api.errors import install_error_handlers
@@ -177,6 +178,7 @@ def create_app(
     app.include_router(router)
     app.include_router(recommendation_router)
     app.include_router(item_router)
+    app.include_router(catalog_router)
     app.include_router(admin_router)
     install_demo(app, settings)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
