@@ -95,6 +95,8 @@ export type RecstreamEvent<T extends EventType = EventType> = EventFields<T> & {
 /** event type -> names of the fields it requires. */
 export declare const EVENT_TYPES: Readonly<{ [T in EventType]: ReadonlyArray<keyof RequiredFields[T]> }>;
 export declare const EVENT_FIELDS: ReadonlyArray<string>;
+/** How long events handed to keepalive fetch on page hide are sent again by the next page. */
+export declare const RESEND_WINDOW_MS: number;
 
 /** The API's answer to an accepted batch (202). */
 export interface TrackAccepted {
@@ -160,6 +162,12 @@ export interface ClientOptions {
   sessionGapMs?: number;
   /** Where session ids live. Default sessionStorage when usable; null keeps them in memory. */
   storage?: StorageLike | null;
+  /**
+   * Where unsent events wait across page loads (default: localStorage; null: memory
+   * only). Events handed to keepalive fetch as the page was hidden are sent again by
+   * the next page within RESEND_WINDOW_MS (the API's duplicates are dropped by event_id).
+   */
+  queueStorage?: StorageLike | null;
   /**
    * A first-party collector for navigator.sendBeacon, used on page hide only where
    * keepalive fetch is missing. A beacon carries no headers: the collector must

@@ -195,6 +195,15 @@ function defaultStorage() {
   try { return globalThis.sessionStorage ?? null; } catch { return null; }
 }
 
+function defaultQueueStorage() {
+  try { return globalThis.localStorage ?? null; } catch { return null; }
+}
+
+// Events handed to keepalive fetch when a page was hidden are sent again by the next page
+// only within this time: the consumer drops a repeated event_id within its dedupe window
+// (RECSTREAM_CORE__DEDUPE_WINDOW_SECONDS, one hour by default), so a resend never counts twice.
+export const RESEND_WINDOW_MS = 50 * 60 * 1000;
+
 function splitBatches(events, maxEvents, maxBytes) {
   const batches = [];
   let batch = [];
@@ -247,6 +256,10 @@ export class RecstreamClient {
     this.timer = null;
     this.sending = null;
     this.attempt = 0;
+    this.queueStorage = o.queueStorage === undefined ? defaultQueueStorage() : o.queueStorage;
+    this._queueKey = `recstream:queue:${this.userId}`;
+    this._handed = null; // { at, events } given to keepalive fetch as the page was hidden
+    this._restore();
     this._onHide = () => { this.flushOnHide(); };
     this._onVisibility = () => {
       if (globalThis.document?.visibilityState === "hidden") this.flushOnHide();
@@ -282,6 +295,7 @@ export class RecstreamClient {
       const dropped = this.queue.splice(0, this.queue.length - this.maxQueue);
       this.onError({ kind: "queue_full", events: dropped });
     }
+    this._persist();
     if (this.queue.length >= this.batchSize) void this.flush();
     else this._schedule(this.flushIntervalMs);
     return event;
@@ -315,6 +329,7 @@ export class RecstreamClient {
         this.attempt += 1;
         if (this.attempt > this.maxRetries) {
           this.queue.splice(0, batch.length);
+          this._persist();
           this.attempt = 0;
           this.onError({ kind: "gave_up", status: outcome.status, events: batch });
           continue;
@@ -325,6 +340,7 @@ export class RecstreamClient {
       }
       this.attempt = 0;
       this.queue.splice(0, batch.length);
+      this._persist();
       if (outcome.ok) this._reportSent(batch, outcome);
       else this.onError({ kind: "rejected", status: outcome.status, body: outcome.body,
                           events: batch });
@@ -466,12 +482,16 @@ export class RecstreamClient {
     this._cancelTimer();
     const events = this.queue.splice(0, this.queue.length);
     if (!events.length) return 0;
+    // kept until the next page: a keepalive request may not arrive (see RESEND_WINDOW_MS)
+    this._handed = { at: this.now(), events };
+    this._persist();
     let sent = 0;
     for (const batch of splitBatches(events, this.batchSize, MAX_BODY_BYTES)) {
       if (this.fetch && (this.keepalive || !this.beaconUrl)) {
         this._post(batch, true).then((outcome) => {
-          if (!outcome.ok) this.onError({ kind: "hidden_send_failed", status: outcome.status,
-                                          events: batch });
+          if (outcome.ok) this._delivered(batch);
+          else this.onError({ kind: "hidden_send_failed", status: outcome.status,
+                              events: batch });
         });
         sent += batch.length;
       } else if (this.beaconUrl && this.navigator?.sendBeacon) {
@@ -491,6 +511,47 @@ export class RecstreamClient {
     globalThis.document?.removeEventListener?.("visibilitychange", this._onVisibility);
     await this.flush();
     this._cancelTimer();
+  }
+
+  /** A keepalive request answered (the page was only hidden): nothing to resend. */
+  _delivered(batch) {
+    if (!this._handed) return;
+    const done = new Set(batch.map((e) => e.event_id));
+    const left = this._handed.events.filter((e) => !done.has(e.event_id));
+    this._handed = left.length ? { ...this._handed, events: left } : null;
+    this._persist();
+  }
+
+  /** Unsent events of an earlier page of this user (same storage), back in the queue. */
+  _restore() {
+    let saved = null;
+    try { saved = JSON.parse(this.queueStorage?.getItem(this._queueKey) ?? "null"); }
+    catch { saved = null; /* storage disabled or corrupt: start empty */ }
+    if (!saved || typeof saved !== "object") return;
+    const handed = saved.handed && this.now() - saved.handed.at < RESEND_WINDOW_MS
+      ? saved.handed.events : [];
+    const waiting = Array.isArray(saved.waiting) ? saved.waiting : [];
+    const seen = new Set();
+    for (const event of [...handed, ...waiting]) {
+      if (event?.event_id && !seen.has(event.event_id)) {
+        seen.add(event.event_id);
+        this.queue.push(event);
+      }
+    }
+    this.queue.splice(0, Math.max(0, this.queue.length - this.maxQueue));
+    this._persist();
+    if (this.queue.length) this._schedule(0);
+  }
+
+  _persist() {
+    if (!this.queueStorage) return;
+    try {
+      if (!this.queue.length && !this._handed) this.queueStorage.removeItem(this._queueKey);
+      else {
+        this.queueStorage.setItem(this._queueKey,
+          JSON.stringify({ waiting: this.queue, handed: this._handed }));
+      }
+    } catch { /* quota, privacy mode: the queue stays in memory */ }
   }
 
   _schedule(delayMs) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { RecstreamClient, retryDelay } from "../recstream.js";
+import { RESEND_WINDOW_MS, RecstreamClient, retryDelay } from "../recstream.js";
 import {
   accepted,
   fakeFetch,
@@ -218,5 +218,53 @@ describe("page hide", () => {
     instance.track("page_view");
     assert.equal(instance.flushOnHide(), 0);
     assert.equal(errors[0].kind, "no_transport");
+  });
+});
+
+describe("unsent events", () => {
+  it("wait in storage for the next page of the same user", async () => {
+    const queueStorage = memoryStorage();
+    const first = client(fakeFetch(), { queueStorage });
+    first.instance.track("page_view", { event_id: "a" });
+    first.instance.track("page_view", { event_id: "b" });
+    assert.deepEqual(JSON.parse(queueStorage.getItem("recstream:queue:u-1")).waiting
+      .map((e) => e.event_id), ["a", "b"]);
+    // the page goes away without sending (no pagehide: a crash, a killed tab)
+    const transport = fakeFetch();
+    const next = client(transport, { queueStorage });
+    await next.instance.flush();
+    assert.deepEqual(transport.calls[0].body.events.map((e) => e.event_id), ["a", "b"]);
+    assert.equal(queueStorage.getItem("recstream:queue:u-1"), null, "sent: nothing waits");
+  });
+
+  it("handed to keepalive on hide are sent again only within the resend window", async () => {
+    const queueStorage = memoryStorage();
+    const hidden = client(fakeFetch(() => new Promise(() => {})),  // the page unloads first
+                          { queueStorage, keepalive: true });
+    hidden.instance.track("page_view", { event_id: "h" });
+    assert.equal(hidden.instance.flushOnHide(), 1);
+    const soon = client(fakeFetch(), { queueStorage });
+    await soon.instance.flush();
+    assert.deepEqual(soon.sent[0].events.map((e) => e.event_id), ["h"]);
+
+    const later = memoryStorage();
+    const stale = client(fakeFetch(() => new Promise(() => {})),
+                         { queueStorage: later, keepalive: true });
+    stale.instance.track("page_view", { event_id: "old" });
+    stale.instance.flushOnHide();
+    const hidAt = stale.clock.now();
+    const afterAnHour = client(fakeFetch(), { queueStorage: later,
+                                              now: () => hidAt + RESEND_WINDOW_MS + 1 });
+    assert.equal(afterAnHour.instance.queue.length, 0,
+                 "probably delivered, and the consumer would no longer drop a repeat");
+  });
+
+  it("delivered on hide (the page stayed) are not sent again", async () => {
+    const queueStorage = memoryStorage();
+    const shown = client(fakeFetch(), { queueStorage, keepalive: true });
+    shown.instance.track("page_view", { event_id: "v" });
+    shown.instance.flushOnHide();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(queueStorage.getItem("recstream:queue:u-1"), null);
   });
 });
