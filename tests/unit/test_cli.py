@@ -230,3 +230,13 @@ def test_stop_process_kills_a_child_that_ignores_sigterm() -> None:
         stop_process(process, timeout=0.5)
     assert process.returncode == -9
     assert time.monotonic() - started < 5
+
+
+def test_run_refuses_kafka_security_settings_meant_for_another_broker() -> None:
+    from recstream_cli.devstack import check_configured_services
+
+    sasl = {"RECSTREAM_KAFKA__SECURITY__PROTOCOL": "SASL_SSL"}
+    with pytest.raises(click.ClickException, match="the local broker speaks plaintext only"):
+        check_configured_services(sasl)
+    check_configured_services({"RECSTREAM_KAFKA__SECURITY__PROTOCOL": "PLAINTEXT"})
+    check_configured_services({})

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from recstream.platform.kafka import SECURITY_ENV_PREFIX
 from recstream.platform.logs import mask_secrets
 from recstream_cli.kafka import create_topics
 from recstream_cli.localstack import LocalStackError, start_redis, start_tansu
@@ -125,8 +126,24 @@ def run(
     click.echo("recstream run: stopped", err=True)
 
 
+def security_key(name: str) -> str:
+    return f"{SECURITY_ENV_PREFIX}{name}"
+
+
 def check_configured_services(env: Mapping[str, str]) -> None:
-    """A Redis or broker given by the environment must answer before anything starts."""
+    """A Redis or broker given by the environment must answer before anything starts; TLS
+    or SASL settings need the broker they are for (the local one is plaintext)."""
+    security = sorted(k for k, v in env.items() if k.startswith(SECURITY_ENV_PREFIX) and v)
+    if (
+        security
+        and not env.get(KAFKA_SETTING)
+        and env.get(security_key("PROTOCOL"), "") != ("PLAINTEXT")
+    ):
+        raise click.ClickException(
+            f"{', '.join(security)} set without {KAFKA_SETTING}: the local broker "
+            f"speaks plaintext only; point {KAFKA_SETTING} at the broker they are for, or "
+            "unset them"
+        )
     if url := env.get(REDIS_SETTING):
         check_redis(
             url,
