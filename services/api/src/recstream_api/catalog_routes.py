@@ -25,6 +25,7 @@ from recstream_api.exceptions import InvalidEventsError, InvalidRequestError
 from recstream_api.publisher import OutgoingRecord
 from recstream_api.routes import PREFIX
 from recstream_api.schemas import EventProblem, RejectedEvent, error_responses
+from recstream_api.tracking import validation_problems
 
 router = APIRouter(prefix=PREFIX, tags=["catalog"])
 
@@ -74,14 +75,7 @@ def _checked(raws: list[Any]) -> tuple[list[Record], list[RejectedEvent]]:
         try:
             records.append(_check(raw))
         except ValidationError as exc:
-            problems = [
-                EventProblem(
-                    loc=".".join(str(p) for p in err["loc"]) or "record",
-                    msg=err["msg"],
-                    type=err["type"],
-                )
-                for err in exc.errors(include_url=False)
-            ]
+            problems = [EventProblem.model_validate(p) for p in validation_problems(exc)]
             rejected.append(RejectedEvent(index=index, errors=problems))
         except InvalidRequestError as exc:
             problem = EventProblem(loc="record", msg=exc.message, type="invalid_record")
@@ -157,9 +151,7 @@ ItemId = Annotated[str, Path(min_length=1, max_length=MAX_ID_LENGTH)]
 async def delete_product(
     resources: ResourcesDep, principal: PrincipalDep, product_id: ItemId
 ) -> CatalogAccepted:
-    require_admin(principal, "change the catalog")
-    record = _checked([{"kind": "product", "product_id": product_id, "op": "delete"}])
-    return await _deleted(resources, record)
+    return await _delete(resources, principal, {"kind": "product", "product_id": product_id})
 
 
 @router.delete(
@@ -172,15 +164,12 @@ async def delete_product(
 async def delete_group(
     resources: ResourcesDep, principal: PrincipalDep, group_id: ItemId
 ) -> CatalogAccepted:
+    return await _delete(resources, principal, {"kind": "group", "group_id": group_id})
+
+
+async def _delete(resources: Any, principal: Any, item: dict[str, str]) -> CatalogAccepted:
     require_admin(principal, "change the catalog")
-    record = _checked([{"kind": "group", "group_id": group_id, "op": "delete"}])
-    return await _deleted(resources, record)
-
-
-async def _deleted(
-    resources: Any, checked: tuple[list[Record], list[RejectedEvent]]
-) -> CatalogAccepted:
-    records, rejected = checked
+    records, rejected = _checked([{**item, "op": "delete"}])
     if rejected:
         raise InvalidEventsError(
             "the id is not a valid item id", details=[r.model_dump() for r in rejected]

@@ -18,9 +18,8 @@ from recstream.readmodel.load import load_item_context, load_trending
 from recstream.scoring.similar import ListedItem, similar_items, trending_items
 from recstream_api.auth import require_read
 from recstream_api.deps import PrincipalDep, ResourcesDep
+from recstream_api.recommendation_routes import KindQuery, LimitQuery
 from recstream_api.recommendation_schemas import (
-    MAX_LIMIT,
-    ItemKindFilter,
     ItemKindName,
     ItemReference,
 )
@@ -71,12 +70,6 @@ def _views(listed: list[ListedItem]) -> list[ListedItemView]:
             )
         )
     return views
-
-
-LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many items")]
-KindQuery = Annotated[
-    ItemKindFilter | None, Query(description="products, groups or both (default: the setting)")
-]
 
 
 @router.get(

@@ -43,7 +43,7 @@ def split_body(body: dict[str, Any], max_events: int) -> list[Any]:
     return events
 
 
-def _problems(exc: ValidationError) -> list[dict[str, str]]:
+def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
     return [
         {
             "loc": ".".join(str(p) for p in err["loc"]) or "event",
@@ -77,7 +77,7 @@ def check_events(
         try:
             events.append(_check_one(raw, received_at, config))
         except ValidationError as exc:
-            bad.append({"index": index, "event_id": event_id, "errors": _problems(exc)})
+            bad.append({"index": index, "event_id": event_id, "errors": validation_problems(exc)})
         except EventError as exc:
             problem = {"loc": "event", "msg": exc.detail, "type": exc.reason}
             if exc.reason in ("future_event", "beyond_decay_horizon"):
