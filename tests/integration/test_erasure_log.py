@@ -23,6 +23,7 @@ from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.training import landmark_for
 from recstream.store.redis import RedisStore
 from recstream_cli.replay import Pacer, to_kafka, to_redis
+from recstream_consumer.topics import TopicSpec, ensure_topics
 
 from .conftest import consumer_settings, read_topic, running_consumer, wait_for_watermarks
 from .test_api import ADMIN_KEY, PREFIX, api_settings, serve
@@ -43,9 +44,13 @@ async def forget(client: Redis, keyspace: Keyspace) -> None:
         await client.delete(*keys)
 
 
+@pytest.mark.parametrize("topics_first", [True, False], ids=["topics-first", "erasures-later"])
 async def test_erased_users_stay_erased_when_redis_loses_everything_and_is_rebuilt(
-    datasets: Path, kafka_bootstrap: str, redis_url: str, topic_name: str
+    datasets: Path, kafka_bootstrap: str, redis_url: str, topic_name: str, topics_first: bool
 ) -> None:
+    """``erasures-later``: the erasures topic appears while the consumer runs (created by
+    hand; the consumer does not create topics), so it is not in the metadata the consumer
+    had at its start."""
     events = sample_events(datasets, 1500)
     core = CoreConfig(decay_landmark=landmark_for(events))
     live, oracle, unerased = (Keyspace(prefix=f"t{uuid.uuid4().hex[:10]}") for _ in range(3))
@@ -65,12 +70,16 @@ async def test_erased_users_stay_erased_when_redis_loses_everything_and_is_rebui
         settings = consumer_settings(
             redis_url=redis_url, kafka_bootstrap=kafka_bootstrap, keyspace=live,
             topic=topic_name, partitions=PARTITIONS, max_batch_records=200,
+            create_topics=topics_first,
         ).model_copy(update={"core": core})  # fmt: skip
         api = api_settings(redis_url, kafka_bootstrap, live, topic_name, core=core)
         assert api.kafka.erasures_topic == settings.kafka.erasures_topic
         live_store = RedisStore(client, live)
         async with running_consumer(settings) as (_, task):
             await wait_for_watermarks(live_store, topic_name, expected)
+            if not topics_first:
+                erasures = TopicSpec(api.kafka.erasures_topic, 1, 1, {"cleanup.policy": "compact"})
+                await ensure_topics(kafka_bootstrap, [erasures])
             async with serve(api) as http:
                 for user in victims:
                     erased = await http.delete(

@@ -100,12 +100,13 @@ class KafkaPartitionLog:
         return int(offsets[tp])
 
     async def partitions(self, topic: str) -> list[int]:
-        """The topic's partitions (empty when the topic does not exist)."""
+        """The topic's partitions now (empty when the topic does not exist), from fresh
+        metadata of every topic: the client's own metadata follows its assignment only."""
         async with self._lock:
-            topics = await asyncio.wait_for(self._consumer.topics(), READ_TIMEOUT_SECONDS)
-            if topic not in topics:
-                return []
-            return sorted(self._consumer.partitions_for_topic(topic) or ())
+            cluster = await asyncio.wait_for(
+                self._consumer._client.fetch_all_metadata(), READ_TIMEOUT_SECONDS
+            )
+        return sorted(cluster.partitions_for_topic(topic) or ())
 
     async def read(
         self, topic: str, partition: int, start: int, end: int, limit: int

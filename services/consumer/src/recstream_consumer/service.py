@@ -160,15 +160,24 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         f"{kafka.client_id}-rebuild-{section.instance_id}",
         kafka.security,
     )
+    # the erasure log has a reader of its own: a manual assignment narrows the metadata a
+    # client keeps to the assigned topics, so a reader shared with the rebuild could lose
+    # sight of the erasures topic between two rebuild steps
+    erasure_reader = KafkaPartitionLog(
+        kafka.bootstrap_servers,
+        f"{kafka.client_id}-erasures-{section.instance_id}",
+        kafka.security,
+    )
     try:
         await log_reader.start()
+        await erasure_reader.start()
         retry = RetryPolicy(
             initial_delay=section.retry_initial_delay_ms / 1000,
             max_delay=section.retry_max_delay_ms / 1000,
             budget=section.retry_budget_seconds,
         )
         store = RedisStore(redis, settings.redis.keyspace())
-        erasures = ErasureSync(log_reader, kafka.erasures_topic, store, settings.core)
+        erasures = ErasureSync(erasure_reader, kafka.erasures_topic, store, settings.core)
         await erasures.ensure()  # before the first event is folded
         sink = KafkaDeadLetterSink(producer, kafka.dead_letter_topic)
         metrics = ConsumerMetrics(topics=[kafka.interactions_topic, kafka.catalog_topic])
@@ -190,6 +199,7 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         async with _status_port(consumer, redis):
             yield consumer
     finally:
+        await erasure_reader.stop()
         await log_reader.stop()
         await producer.stop()
         await redis.aclose()
