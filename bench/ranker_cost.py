@@ -1,10 +1,17 @@
 """What the learned ranker costs per request, stage by stage: ``python -m bench.ranker_cost``.
 
-The training file of a dataset (yoochoose-100k by default) is folded into a memory
-store through the batch-apply core, a ranker is trained on it (or ``--model``), and
-then, for test cases replayed in frozen mode, each stage of a learned recommendation
-is timed in CPU seconds (``time.process_time``), with the candidate bound set so
-that requests hold about 100 and about 300 candidates:
+The training file of yoochoose-100k is folded into a memory store through the
+batch-apply core, a ranker is trained on it (or ``--model``), and then, for test cases
+replayed in frozen mode, each stage of a learned recommendation is timed in CPU seconds
+(``time.process_time``), with the candidate bound set so that requests hold about 100
+and about 300 candidates.
+
+``--clones N`` measures a real-size catalogue instead: the benchmark workload of
+:mod:`bench.workload` (real YooChoose sessions replayed by generated users in ``N``
+copies of the catalogue, 2,933 items each, with categories, prices, group views, cart
+adds and purchases), every product also in the catalog with its category, price and
+creation time; the sessions that end last (10%) are the test cases. ``--clones 14``
+gives a 41,000-item catalogue. Stages:
 
 - ``read``: loading the read model from the store (in process: the memory store; on
   Redis add the round trips);
@@ -29,14 +36,20 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bench.context import DEFAULT_DATASETS
+from bench.workload import generate, hash_item, load_sessions
+from recstream.apply.batch import RawRecord, apply_catalog_batch
+from recstream.contract.events import Event, decode_event
 from recstream.model.config import CoreConfig
 from recstream.offline.datasets import session_tsv_events
 from recstream.offline.evaluation.next_item import play_frozen
-from recstream.offline.evaluation.protocol import group_sessions
+from recstream.offline.evaluation.protocol import group_sessions, split_by_session_end
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.evaluation.training import build_state, landmark_for
 from recstream.offline.ranking.train import TrainSetup, train_ranker
@@ -46,7 +59,7 @@ from recstream.scoring.candidates import bound, source_scores
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import LearnedRanker, LearnedScores, RankerArtifact
 from recstream.scoring.models import RecommendationRequest
-from recstream.scoring.ranker_features import feature_matrix
+from recstream.scoring.ranker_features import Matrix, feature_matrix
 from recstream.scoring.recommender import rank
 from recstream.store.memory import MemoryStore
 
@@ -68,6 +81,7 @@ async def measure(
 ) -> dict[str, Any]:
     spent: dict[str, list[float]] = {s: [] for s in STAGES}
     sizes: list[int] = []
+    matrices: list[Matrix] = []
     per_source = ranker.artifact.per_source
     for ctx, _ in contexts:
         started = time.process_time()
@@ -88,7 +102,8 @@ async def measure(
         _, seconds = cpu(lambda: rank(ctx, request, scoring, core))  # noqa: B023
         spent["blend"].append(seconds)
         sizes.append(len(candidates.items))
-    limit_matrix = matrix
+        matrices.append(matrix)
+    limit_matrix = sorted(matrices, key=len)[len(matrices) // 2]  # a median-sized request
     loops = 200
     _, seconds = cpu(lambda: [ranker.scores(limit_matrix) for _ in range(loops)])
     return {
@@ -111,12 +126,55 @@ async def measure(
     }
 
 
-async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    folder = args.datasets / "yoochoose-100k"
+def yoochoose(datasets: Path) -> tuple[list[Event], list[Event]]:
+    folder = datasets / "yoochoose-100k"
     with (folder / "yoochoose-clicks-100k_train_full.txt").open() as lines:
         train = list(session_tsv_events(lines))
     with (folder / "yoochoose-clicks-100k_test.txt").open() as lines:
         test = list(session_tsv_events(lines))
+    return train, test
+
+
+SYNTHETIC_END = 1_780_000_000.0  # 2026-05-28: any fixed time (the decay landmark follows it)
+
+
+def catalog_records(events: list[Event]) -> list[RawRecord]:
+    """Every product of the events as a catalog upsert: its events' category and price, created
+    within the 60 days before the workload starts (by the item's hash)."""
+    first = min(e.occurred_at.timestamp() for e in events)
+    products: dict[str, Event] = {}
+    for event in events:
+        if event.product_id is not None:
+            products.setdefault(event.product_id, event)
+    records = []
+    for offset, (product, event) in enumerate(sorted(products.items())):
+        created = first - (hash_item(product) % 60) * 86_400.0
+        value = orjson.dumps(
+            {
+                "kind": "product",
+                "product_id": product,
+                "category": event.category,
+                "price": event.price,
+                "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
+            }
+        )
+        records.append(RawRecord("catalog", 0, offset, 0, product.encode(), value))
+    return records
+
+
+def synthetic(datasets: Path, users: int, clones: int) -> tuple[list[Event], list[Event]]:
+    workload = generate(
+        load_sessions(datasets), users, end=SYNTHETIC_END, span_seconds=28 * 86_400.0, clones=clones
+    )
+    events = [decode_event(value) for _, value in workload.events]
+    return split_by_session_end(events, 0.1, CoreConfig().session_gap_minutes * 60.0)
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    if args.clones:
+        train, test = synthetic(args.datasets, args.users, args.clones)
+    else:
+        train, test = yoochoose(args.datasets)
     core, scoring = CoreConfig(decay_landmark=landmark_for(train)), ScoringConfig()
     if args.model is not None:
         artifact = RankerArtifact.from_bytes(args.model.read_bytes())
@@ -125,6 +183,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         artifact = trained.artifact
     store, log = MemoryStore(), RecordLog("bench", 4)
     await build_state(store, train, log, core)
+    catalog = catalog_records(train + test) if args.clones else []
+    for start in range(0, len(catalog), 2000):
+        await apply_catalog_batch(store, catalog[start : start + 2000])
     contexts: list[tuple[RecommendationContext, str]] = []
 
     def keep(ctx: RecommendationContext, _s: float, _items: Any, target: str) -> None:
@@ -132,7 +193,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 
     sessions = group_sessions(test, core.session_gap_minutes * 60.0)[: args.sessions]
     await play_frozen(store, sessions, log, core, keep)
-    results: dict[str, Any] = {"cases": len(contexts), "model": artifact.version}
+    results: dict[str, Any] = {
+        "workload": f"{args.clones} catalogue clones, {args.users} users"
+        if args.clones
+        else "yoochoose-100k",
+        "catalogue items": len({e.product_id for e in train + test if e.product_id}),
+        "catalog entries": len(catalog),
+        "training events": len(train),
+        "cases": len(contexts),
+        "model": artifact.version,
+    }
     for per_source in args.per_source:
         sized = LearnedRanker(dataclasses.replace(artifact, per_source=per_source))
         results[f"per_source={per_source}"] = await measure(store, contexts, sized, core, scoring)
@@ -147,6 +217,10 @@ def main() -> None:
     parser.add_argument(
         "--per-source", type=int, nargs="+", default=[18, 50], help="candidate bounds"
     )
+    parser.add_argument(
+        "--clones", type=int, default=0, help="the workload in this many catalogue copies"
+    )
+    parser.add_argument("--users", type=int, default=40_000, help="users of the workload")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()
     results = asyncio.run(main_async(args))

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from recstream.contract.catalog import CatalogItem
 from recstream.contract.events import decode_event
 from recstream.contract.keyspace import Stat
 from recstream.model.config import CoreConfig
@@ -19,6 +20,7 @@ from recstream.readmodel.context import RecommendationContext
 from recstream.readmodel.load import current_session
 from recstream.scoring.candidates import SOURCES, bound, generate, source_scores
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.content import content_scores
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.scoring.models import RecommendationRequest
 from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES, feature_matrix
@@ -154,6 +156,24 @@ def test_feature_matrix_rows_describe_each_candidate() -> None:
     assert row["p:h0"]["popularity"] == 1.0
     # context features are the same on every row
     assert len({row[i]["session_length"] for i in candidates.items}) == 1
+
+
+def test_the_content_feature_is_the_blends_content_score_of_each_candidate() -> None:
+    now = BASE.timestamp()
+    catalog = {
+        "p:t0": CatalogItem("p:t0", "product", category="c1", price=11.0),
+        "p:t1": CatalogItem("p:t1", "product", category="c2", price=300.0),
+        "p:v0": CatalogItem("p:v0", "product", created_at=now - 5 * 86_400.0),
+        # not a candidate: only its creation time makes recency count
+        "p:elsewhere": CatalogItem("p:elsewhere", "product", created_at=now),
+    }
+    ctx = context(SESSION, catalog=catalog, **STATS)
+    candidates = bound(ctx, source_scores(ctx, SCORING, CORE), 5)
+    matrix = feature_matrix(ctx, candidates, SCORING, CORE)
+    column = matrix[:, FEATURES.index("content_score")]
+    expected = content_scores(ctx, candidates.items, SCORING, CORE)
+    assert [expected.get(item, 0.0) for item in candidates.items] == column.tolist()
+    assert column.max() > 0.0
 
 
 def test_an_artifact_round_trips_and_a_bad_one_is_refused_with_a_reason() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from recstream.scoring import ContentFactors, ScoringConfig
-from recstream.scoring.content import content_details, content_scores
+from recstream.scoring.content import candidate_content, content_details, content_scores
 
 from .test_scoring_support import CORE, DAY, NOW, context, entry, group, prices_of, product, user
 
@@ -100,3 +100,30 @@ def test_factors_are_a_weighted_mean_over_those_that_count() -> None:
     config = only(category=3, price=5, recency=1)
     scores = content_scores(context(state, catalog=catalog), [], config, CORE)
     assert scores["p:a"] == pytest.approx((3 * 1.0 + 1 * 0.5) / 4)
+
+
+@pytest.mark.parametrize(
+    "config", [CONFIG, only(category=1), only(price=1), only(recency=1), only(engagement=1)]
+)
+def test_candidate_content_gives_the_candidates_the_values_of_the_whole_pool(
+    config: ScoringConfig,
+) -> None:
+    # the candidates lack the attributes that only the rest of the catalog has: the factors
+    # that count must still be decided over the whole pool
+    state = user(
+        [entry("e1", "add_to_cart", NOW, "p:a")],
+        category_prefs={"shoes": (1.0, NOW)},
+        prices=prices_of([20.0, 30.0]),
+    )
+    catalog = [
+        product("p:a"),
+        product("p:b", category="shoes"),
+        product("p:c", price=25.0),
+        product("p:d", created_at=NOW - 10 * DAY),
+        group("g:1", "b"),
+    ]
+    ctx = context(state, catalog=catalog)
+    everything = content_scores(ctx, [], config, CORE)
+    for items in (["p:a"], ["p:a", "g:1"], ["p:z", "p:c"], ["p:b", "p:c", "p:d", "p:a"]):
+        expected = {i: everything[i] for i in items if i in everything}
+        assert candidate_content(ctx, items, config, CORE) == expected

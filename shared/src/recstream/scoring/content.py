@@ -21,10 +21,12 @@ sequential and session components, so the blend gets no duplicate signal.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from recstream.contract.catalog import CatalogItem
 from recstream.contract.items import is_group
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
@@ -78,12 +80,25 @@ def user_profile(
     return UserProfile(relative, center, std, ratings)
 
 
+# each factor's value in FACTORS order, None where the item lacks the attribute
+Factors = tuple[float | None, float | None, float, float | None]
+
+
 def _factors(
     ctx: RecommendationContext, profile: UserProfile, item: str, config: ScoringConfig
-) -> dict[str, float | None]:
-    """Each factor's value for the item, ``None`` where the item lacks the attribute."""
-    entry = ctx.catalog.get(item)
-    category = category_of(ctx, item)
+) -> Factors:
+    return factors_of(ctx, profile, item, ctx.catalog.get(item), category_of(ctx, item), config)
+
+
+def factors_of(
+    ctx: RecommendationContext,
+    profile: UserProfile,
+    item: str,
+    entry: CatalogItem | None,
+    category: str | None,
+    config: ScoringConfig,
+) -> Factors:
+    """The item's factors, given its catalog entry and category (looked up by the caller)."""
     category_match = profile.category_prefs.get(category, 0.0) if category is not None else None
     price_match: float | None = None
     if entry is not None and entry.price is not None and profile.price_center is not None:
@@ -98,19 +113,28 @@ def _factors(
     if entry is not None and entry.created_at is not None:
         age = max(0.0, ctx.now - entry.created_at)
         recency = math.pow(2.0, -age / (config.item_recency_half_life_days * DAY))
+    return category_match, price_match, engagement, recency
+
+
+def _known(
+    ctx: RecommendationContext, profile: UserProfile, items: Iterable[str]
+) -> dict[str, bool]:
+    """Whether any of the items, or any entry of the loaded catalog, has each attribute."""
+    entries = ctx.catalog.values()
     return {
-        "category": category_match,
-        "price": price_match,
-        "engagement": engagement,
-        "recency": recency,
+        "category": any(
+            category_of(ctx, item) is not None for item in itertools.chain(items, ctx.catalog)
+        ),
+        "price": profile.price_center is not None
+        and any(entry.price is not None for entry in entries),
+        "recency": any(entry.created_at is not None for entry in entries),
     }
 
 
 def _active_weights(
-    values: dict[str, dict[str, float | None]], profile: UserProfile, config: ScoringConfig
+    known: dict[str, bool], profile: UserProfile, config: ScoringConfig
 ) -> dict[str, float]:
     """The factors that count for this user and these candidates, with their weights."""
-    known = {f: any(v[f] is not None for v in values.values()) for f in FACTORS}
     weights = config.content_factors
     active: dict[str, float] = {}
     if known["category"] and profile.category_prefs:
@@ -124,6 +148,37 @@ def _active_weights(
     return {f: w for f, w in active.items() if w > 0}
 
 
+@dataclass(frozen=True, slots=True)
+class ContentScorer:
+    """One request's content scoring: the user's profile and the factors that count."""
+
+    profile: UserProfile
+    # (index in Factors, weight) of the factors that count, in the order the sum adds them
+    terms: tuple[tuple[int, float], ...]
+    total: float
+
+    def score(self, factors: Factors) -> float:
+        if self.total <= 0:
+            return 0.0
+        return sum(w * (factors[i] or 0.0) for i, w in self.terms) / self.total
+
+
+def _scorer(
+    ctx: RecommendationContext, profile: UserProfile, items: Iterable[str], config: ScoringConfig
+) -> ContentScorer:
+    active = _active_weights(_known(ctx, profile, items), profile, config)
+    terms = tuple((FACTORS.index(f), w) for f, w in active.items())
+    return ContentScorer(profile, terms, sum(active.values()))
+
+
+def content_scorer(
+    ctx: RecommendationContext, items: Iterable[str], config: ScoringConfig, core: CoreConfig
+) -> ContentScorer:
+    """The scorer :func:`content_details` uses for these items and the loaded catalog: an
+    item's score is ``scorer.score(factors_of(...))``, without scoring the rest."""
+    return _scorer(ctx, user_profile(ctx, config, core), items, config)
+
+
 def content_details(
     ctx: RecommendationContext,
     candidates: Iterable[str],
@@ -134,20 +189,32 @@ def content_details(
     profile = user_profile(ctx, config, core)
     pool = dict.fromkeys(candidates)
     pool.update(dict.fromkeys(sorted(ctx.catalog)))
-    values = {item: _factors(ctx, profile, item, config) for item in pool}
-    active = _active_weights(values, profile, config)
-    total = sum(active.values())
-    if total <= 0:
-        return {}, {}
+    scorer = _scorer(ctx, profile, pool, config)
     scores: dict[str, float] = {}
     details: dict[str, dict[str, float]] = {}
-    for item, factors in values.items():
-        parts = {f: (factors[f] or 0.0) for f in active}
-        score = sum(active[f] * parts[f] for f in active) / total
+    if scorer.total <= 0:
+        return scores, details
+    for item in pool:
+        factors = _factors(ctx, profile, item, config)
+        score = scorer.score(factors)
         if score > 0:
             scores[item] = score
-            details[item] = parts
+            details[item] = {FACTORS[i]: (factors[i] or 0.0) for i, _ in scorer.terms}
     return scores, details
+
+
+def candidate_content(
+    ctx: RecommendationContext,
+    items: Iterable[str],
+    config: ScoringConfig,
+    core: CoreConfig,
+) -> dict[str, float]:
+    """The content scores :func:`content_details` gives these items, without scoring the
+    rest of the loaded catalog: only whether it has each attribute is read from it."""
+    wanted = list(items)
+    scorer = content_scorer(ctx, wanted, config, core)
+    scores = {i: scorer.score(_factors(ctx, scorer.profile, i, config)) for i in wanted}
+    return {i: score for i, score in scores.items() if score > 0}
 
 
 def content_scores(

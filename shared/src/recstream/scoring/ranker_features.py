@@ -22,6 +22,7 @@ treats as missing.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
 
 import numpy as np
@@ -34,7 +35,7 @@ from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.candidates import SOURCES, Candidates
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.content import content_scores, log_price
+from recstream.scoring.content import content_scorer, factors_of, log_price
 from recstream.scoring.groups import deal_factor
 from recstream.scoring.intent import INTENTS, infer_intent
 from recstream.scoring.items import category_of
@@ -113,11 +114,8 @@ def feature_matrix(
     for source in _RANKED:
         ranks = candidates.ranks.get(source, {})
         columns.append([float(ranks[e]) if e in ranks else NAN for e in evidence])
-    columns.append(
-        [float(sum(1 for s in SOURCES if e in candidates.scores.get(s, {}))) for e in evidence]
-    )
-    content = content_scores(ctx, items, config, core)
-    columns.append([content.get(item, 0.0) for item in items])
+    holding = Counter(item for scores in candidates.scores.values() for item in scores)
+    columns.append([float(holding[e]) for e in evidence])
     columns += _item_columns(ctx, items, evidence, config, core)
     matrix = np.empty((len(items), len(FEATURES)), dtype=np.float64)
     if items:
@@ -133,6 +131,7 @@ def _item_columns(
     config: ScoringConfig,
     core: CoreConfig,
 ) -> list[list[float]]:
+    """The ``content_score`` column, then one column per :data:`ITEM_FEATURES`."""
     now = ctx.now
     session = ctx.session
     in_session: dict[str, int] = {}  # item -> steps back from the session's end
@@ -144,20 +143,24 @@ def _item_columns(
     preferences = preferred_categories(ctx, core)
     prices = ctx.state.prices
     centre = prices.engaged_mean if prices.engaged > 0 else None
-    popular_best = max(ctx.popular.values(), default=0.0)
-    rows: list[list[float]] = []
+    popular, popular_best = ctx.popular, max(ctx.popular.values(), default=0.0)
+    content = content_scorer(ctx, items, config, core)
+    catalog, user_items = ctx.catalog, ctx.state.items
+    rows: list[tuple[float, ...]] = []
     for item, seen_as in zip(items, evidence, strict=True):
-        entry = ctx.catalog.get(item)
+        entry = catalog.get(item)
         category = category_of(ctx, item)
-        stats = ctx.state.items.get(item)
+        stats = user_items.get(item)
         seen = in_session.get(seen_as)
+        group = is_group(item)
         price = entry.price if entry is not None else None
         created = entry.created_at if entry is not None else None
         rows.append(
-            [
-                1.0 if is_group(item) else 0.0,
-                deal_factor(entry, now, config) if entry is not None and is_group(item) else NAN,
-                ctx.popular.get(seen_as, 0.0) / popular_best if popular_best > 0 else 0.0,
+            (
+                content.score(factors_of(ctx, content.profile, item, entry, category, config)),
+                1.0 if group else 0.0,
+                deal_factor(entry, now, config) if entry is not None and group else NAN,
+                popular.get(seen_as, 0.0) / popular_best if popular_best > 0 else 0.0,
                 session_categories.get(category, 0) / session_events if category else NAN,
                 preferences.get(category, 0.0) if category else NAN,
                 log_price(price) - centre if price is not None and centre is not None else NAN,
@@ -165,10 +168,10 @@ def _item_columns(
                 implicit_rating(item, stats, now, core).rating if stats is not None else 0.0,
                 1.0 if seen is not None else 0.0,
                 float(seen) if seen is not None else NAN,
-            ]
+            )
         )
     return (
         [list(column) for column in zip(*rows, strict=True)]
         if rows
-        else [[] for _ in ITEM_FEATURES]
+        else [[] for _ in range(1 + len(ITEM_FEATURES))]
     )
