@@ -37,6 +37,8 @@ class Resources:
     settings: ApiSettings
     redis: Redis
     store: QueryStore
+    # the store's reads for recommendations, with the shared answers cached (shared_reads)
+    reads: StatsReader
     publisher: EventPublisher
     authenticator: Authenticator
     clock: Callable[[], datetime]

@@ -44,6 +44,7 @@ from recstream_api.redis_packing import packing_options
 from recstream_api.requestlog import REQUEST_ID_HEADER, RequestLog
 from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
+from recstream_api.shared_reads import SharedReads
 
 # A request waits for Redis at most a few short retries, then answers 503.
 REDIS_RETRIES = 2
@@ -147,6 +148,7 @@ def create_app(
                 settings=settings,
                 redis=redis,
                 store=state,
+                reads=SharedReads(state, settings.shared_reads_cache_seconds),
                 publisher=events,
                 authenticator=authenticator,
                 clock=clock,

@@ -90,7 +90,7 @@ async def recommendations(
     authorize_weight_override(principal, body.weights is not None, settings.allow_weight_override)
     now = resources.clock()
     ctx = await load_context(
-        resources.store, subject, now.timestamp(), settings.core, anchor=anchor_of(body.context)
+        resources.reads, subject, now.timestamp(), settings.core, anchor=anchor_of(body.context)
     )
     ranker = resources.rankers.current
     result = recommend(
@@ -127,7 +127,7 @@ async def explain_recommendation(
     item = item_ref(product_id, group_id)
     subject = resolve_user(principal, user_id)
     now = resources.clock()
-    ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
+    ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
     request = RecommendationRequest(limit=limit, include_seen=include_seen)
     explanation = explain(
         ctx, item.key, request, settings.scoring, settings.core, resources.rankers.current
@@ -159,7 +159,7 @@ async def session_recommendations(
     group_id = checked_id(group_id, "group_id")
     subject = resolve_user(principal, user_id)
     now = resources.clock()
-    ctx = await load_context(resources.store, subject, now.timestamp(), settings.core)
+    ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
     current = item_keys([product_id] if product_id else [], [group_id] if group_id else [])
     request = RecommendationRequest(
         limit=limit, kind=kind, current_items=current, include_seen=include_seen
@@ -188,7 +188,7 @@ async def next_products(
     now = resources.clock()
     anchor = item_key(product_id, None)
     ctx = await load_context(
-        resources.store, subject, now.timestamp(), settings.core, anchor=anchor
+        resources.reads, subject, now.timestamp(), settings.core, anchor=anchor
     )
     exclude = frozenset({anchor}) if anchor is not None else frozenset()
     items = next_items(ctx, limit, settings.scoring, exclude=exclude, include_seen=include_seen)

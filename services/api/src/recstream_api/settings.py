@@ -210,6 +210,15 @@ class ApiSettings(BaseSettings):
         10, ge=1, le=1_000, description="SCAN calls one extract-batch page may make at most"
     )
 
+    shared_reads_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="how long a process reuses what every recommendation reads alike "
+        "(popularity heads, catalog entries, item categories): a catalog change reaches "
+        "recommendations at most this late; 0 turns the cache off",
+    )
+
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_events_per_request: int = Field(100, ge=1, le=1000)
     produce_timeout_seconds: float = Field(10.0, gt=0)
