@@ -214,6 +214,7 @@ async def run(args: argparse.Namespace, profiles: dict[str, str]) -> dict[str, A
         last_item = await fill(redis_server.address, args.datasets, args.users, args.live, now)
         os.environ["RECSTREAM_RATE_LIMITS__ENABLED"] = "false"
         settings = ApiSettings(
+            environment="dev",  # the bench signs its tokens with the development secret
             redis={"url": redis_server.address, "key_prefix": PREFIX},
             kafka={"bootstrap_servers": "127.0.0.1:9"},  # the read routes never publish
         )

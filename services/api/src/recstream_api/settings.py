@@ -214,9 +214,9 @@ class ApiSettings(BaseSettings):
         2.0,
         ge=0,
         le=300,
-        description="how long a process reuses what every recommendation reads alike "
-        "(popularity heads, catalog entries, item categories): a catalog change reaches "
-        "recommendations at most this late; 0 turns the cache off",
+        description="how long a process reuses the popularity heads (overall and per "
+        "category) every recommendation reads alike: a new head reaches recommendations at "
+        "most this late; 0 turns the cache off",
     )
 
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)

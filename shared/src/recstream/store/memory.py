@@ -7,6 +7,8 @@ modelled); ``tests/shard_op_cases.py`` holds the cases both are checked against.
 
 from __future__ import annotations
 
+import heapq
+
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -146,8 +148,8 @@ class MemoryStore:
             return state.copy() if state else None
         if isinstance(request, TopRead):
             zset = self.zsets.get(request.key, {})
-            ranked = sorted(zset.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)
-            return ranked[: request.n]
+            # as ZREVRANGE: by score, then member, both descending (members are unique)
+            return heapq.nlargest(request.n, zset.items(), key=_by_score_then_member)
         if isinstance(request, StringRead):
             return self.strings.get(request.key)
         if isinstance(request, StringsRead):
@@ -158,6 +160,10 @@ class MemoryStore:
 
     async def partition_watermarks(self, topic: str) -> dict[int, int]:
         return dict(self.watermarks.get(topic, {}))
+
+
+def _by_score_then_member(kv: tuple[str, float]) -> tuple[float, str]:
+    return kv[1], kv[0]
 
 
 def _copy_or_new(state: UserState | None, user_id: str) -> UserState:
