@@ -18,6 +18,11 @@ Every request carries its user's token, and each token is sent many times, so af
 first request the API's verified-token cache answers for it: the figures are those of a
 client that reuses its token (the signature check, about 70 µs with HS256, is left out).
 
+``--compare NAME A B`` is an A/B of one API setting (a field of ``ApiSettings``, e.g.
+``shared_reads_cache_seconds 0 2``): one app per value on the same filled Redis, their
+blocks of requests alternated (``--blocks``, each ``--requests`` long) so that the machine's
+noise falls on both alike; it prints each value's median CPU per request and the ratio.
+
 ``--profile DIR`` also writes a pyinstrument profile of each endpoint when pyinstrument
 is importable (``uv run --with pyinstrument python -m bench.api_cpu --profile DIR``).
 """
@@ -26,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import os
 import random
 import resource
+import statistics
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -206,18 +213,70 @@ def profiler(enabled: bool, texts: dict[str, str], name: str) -> Callable[..., A
     return profiled
 
 
+def bench_settings(redis_url: str, **overrides: Any) -> ApiSettings:
+    os.environ["RECSTREAM_RATE_LIMITS__ENABLED"] = "false"
+    return ApiSettings(
+        environment="dev",  # the bench signs its tokens with the development secret
+        redis={"url": redis_url, "key_prefix": PREFIX},
+        kafka={"bootstrap_servers": "127.0.0.1:9"},  # the read routes never publish
+        **overrides,
+    )
+
+
+async def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """Alternated blocks of each endpoint's requests against one app per setting value."""
+    name, values = args.compare[0], args.compare[1:]
+    redis_server = start_redis()
+    try:
+        now = time.time()
+        last_item = await fill(redis_server.address, args.datasets, args.users, args.live, now)
+        apps = {
+            v: bench_app(
+                bench_settings(redis_server.address, **{name: v}), datetime.fromtimestamp(now, UTC)
+            )
+            for v in values
+        }
+        requests = requests_of(bench_settings(redis_server.address), last_item, 500)
+        redis = Redis.from_url(redis_server.address)
+        results: dict[str, Any] = {}
+        async with contextlib.AsyncExitStack() as stack:
+            for app in apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            for endpoint in args.endpoints:
+                spent: dict[str, list[float]] = {v: [] for v in values}
+                for block in range(args.blocks):
+                    order = values if block % 2 == 0 else values[::-1]
+                    for v in order:
+                        figures = await measure(
+                            apps[v], redis, requests[endpoint], args.requests, _plain
+                        )
+                        spent[v].append(figures["user_ms"] + figures["system_ms"])
+                medians = {v: statistics.median(ms) for v, ms in spent.items()}
+                results[endpoint] = {"median_ms": medians, "blocks_ms": spent}
+                shown = ", ".join(f"{name}={v}: {ms:.3f} ms" for v, ms in medians.items())
+                ratio = medians[values[-1]] / medians[values[0]]
+                print(
+                    f"{endpoint}: CPU per request, medians of {args.blocks} blocks: {shown}; "
+                    f"ratio last/first {ratio:.3f}",
+                    flush=True,
+                )
+        await redis.aclose()
+        return results
+    finally:
+        redis_server.stop()
+
+
+async def _plain(loop: Callable[[], Awaitable[None]]) -> None:
+    await loop()
+
+
 async def run(args: argparse.Namespace, profiles: dict[str, str]) -> dict[str, Any]:
     redis_server = start_redis()
     try:
         now = time.time()
         print(f"filling Redis: {args.users:,} users, {args.live:,} live clicks", flush=True)
         last_item = await fill(redis_server.address, args.datasets, args.users, args.live, now)
-        os.environ["RECSTREAM_RATE_LIMITS__ENABLED"] = "false"
-        settings = ApiSettings(
-            environment="dev",  # the bench signs its tokens with the development secret
-            redis={"url": redis_server.address, "key_prefix": PREFIX},
-            kafka={"bootstrap_servers": "127.0.0.1:9"},  # the read routes never publish
-        )
+        settings = bench_settings(redis_server.address)
         app = bench_app(settings, datetime.fromtimestamp(now, UTC))
         requests = requests_of(settings, last_item, 500)
         results: dict[str, Any] = {}
@@ -249,9 +308,15 @@ def main() -> None:
     parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS))
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile per endpoint")
     parser.add_argument("--out", type=Path, help="write the figures as JSON")
+    parser.add_argument(
+        "--compare", nargs="+", metavar="SETTING VALUE", help="an A/B of one API setting"
+    )
+    parser.add_argument("--blocks", type=int, default=8, help="alternated blocks per value")
     args = parser.parse_args()
     profiles: dict[str, str] = {}
-    results = asyncio.run(run(args, profiles))
+    if args.compare is not None and len(args.compare) < 3:
+        parser.error("--compare takes a setting and at least two values")
+    results = asyncio.run(compare(args) if args.compare else run(args, profiles))
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=2))
     if args.profile is not None:
