@@ -13,11 +13,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from redis.asyncio import Redis
 
 from recstream.apply.batch import apply_batch
 from recstream.apply.operations import erase_user, restore_erasures
-from recstream.contract.erasures import decode_notice
+from recstream.contract.erasures import ErasureNotice, decode_notice
+from recstream.contract.events import validate_event
 from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.training import landmark_for
@@ -25,7 +27,13 @@ from recstream.store.redis import RedisStore
 from recstream_cli.replay import Pacer, to_kafka, to_redis
 from recstream_consumer.topics import TopicSpec, ensure_topics
 
-from .conftest import consumer_settings, read_topic, running_consumer, wait_for_watermarks
+from .conftest import (
+    consumer_settings,
+    read_topic,
+    running_consumer,
+    wait_for_watermarks,
+    wait_until,
+)
 from .test_api import ADMIN_KEY, PREFIX, api_settings, serve
 from .test_api_recommend import as_records, shop_events
 from .test_replay import assert_same_state, dump, sample_events
@@ -115,6 +123,40 @@ async def test_erased_users_stay_erased_when_redis_loses_everything_and_is_rebui
         for keyspace in (live, oracle, unerased):
             await forget(client, keyspace)
         await client.aclose()
+
+
+async def test_an_erasure_only_the_log_took_is_applied_by_the_running_consumer(
+    kafka_bootstrap: str, redis_url: str, redis_client: Redis, keyspace: Keyspace, topic_name: str
+) -> None:
+    """The API wrote the erasure to the log and died before Redis: the consumer, which
+    follows the log every ``erasure_sync_seconds``, erases the user without a restart."""
+    settings = consumer_settings(
+        redis_url=redis_url, kafka_bootstrap=kafka_bootstrap, keyspace=keyspace,
+        topic=topic_name, partitions=1, erasure_sync_seconds=0.5,
+    )  # fmt: skip
+    store = RedisStore(redis_client, keyspace)
+    events = [validate_event(raw) for raw in shop_events()]
+    user = "u-me"
+    await to_kafka(iter(events), kafka_bootstrap, topic_name, 1, Pacer(None, None), "event")
+    async with running_consumer(settings) as (_, task):
+        await wait_for_watermarks(store, topic_name, {0: len(events) - 1}, watch=[task])
+        state = await store.get_user(user)
+        assert state is not None
+        erased_at = max(e.occurred_at.timestamp() for e in events) + 1.0
+        key, value = ErasureNotice(user, erased_at, "admin:ops").encode()
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.kafka.erasures_topic, value, key=key)
+        finally:
+            await producer.stop()
+
+        async def erased() -> bool:
+            return await store.get_user(user) is None
+
+        await wait_until(erased, 5.0, f"the erasure of {user} from the log", watch=[task])
+    assert await store.erasures([user]) == {user: erased_at}
+    assert await store.erasure_log_position() == {0: 1}
 
 
 async def test_an_erasure_the_log_did_not_take_is_refused_and_redis_is_untouched(

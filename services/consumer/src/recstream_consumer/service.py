@@ -196,13 +196,36 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         )
         source = build_source(settings, handler, metrics)
         consumer = Consumer(settings, handler, source, metrics, quality)
-        async with _status_port(consumer, redis):
-            yield consumer
+        follow = asyncio.create_task(
+            _follow_erasures(erasures, section.erasure_sync_seconds), name="recstream-erasures"
+        )
+        try:
+            async with _status_port(consumer, redis):
+                yield consumer
+        finally:
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
     finally:
         await erasure_reader.stop()
         await log_reader.stop()
         await producer.stop()
         await redis.aclose()
+
+
+async def _follow_erasures(erasures: ErasureSync, interval: float) -> None:
+    """Bring the store up to the erasure log every ``interval`` seconds. The API writes an
+    erasure to the log, then to Redis; an API that dies in between leaves the user's state
+    in Redis until this applies it (the start and every rebuild do too)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await erasures.ensure()
+        except (StoreError, KafkaError, RedisError, OSError, TimeoutError) as exc:
+            # Redis or the broker away, or the user's batches kept moving: the next round
+            log.warning("erasure log not followed this round, trying again: %s", exc)
+        except Exception:  # the loop must never end: it is tried again next time
+            log.exception("erasure log not followed this round")
 
 
 @contextlib.asynccontextmanager

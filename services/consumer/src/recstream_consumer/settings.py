@@ -73,6 +73,15 @@ class ConsumerSection(BaseModel):
         30.0, gt=0, description="per batch; then the batch is re-fetched and tried again"
     )
 
+    # the erasure log is also read at the start and before every rebuild
+    erasure_sync_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3_600,
+        description="how often the store is brought up to the erasure log: an erasure the "
+        "API logged but did not apply to Redis (it died in between) is applied within this",
+    )
+
     event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         "auto", description="'auto': uvloop when installed, else asyncio"
     )
