@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from recstream.scoring import ContentFactors, ScoringConfig
-from recstream.scoring.content import candidate_content, content_details, content_scores
+from recstream.scoring.content import content_details, content_scorer, content_scores, factors_of
+from recstream.scoring.items import category_of
 
 from .test_scoring_support import CORE, DAY, NOW, context, entry, group, prices_of, product, user
 
@@ -105,7 +106,7 @@ def test_factors_are_a_weighted_mean_over_those_that_count() -> None:
 @pytest.mark.parametrize(
     "config", [CONFIG, only(category=1), only(price=1), only(recency=1), only(engagement=1)]
 )
-def test_candidate_content_gives_the_candidates_the_values_of_the_whole_pool(
+def test_the_scorer_gives_the_candidates_the_values_of_the_whole_pool(
     config: ScoringConfig,
 ) -> None:
     # the candidates lack the attributes that only the rest of the catalog has: the factors
@@ -125,5 +126,11 @@ def test_candidate_content_gives_the_candidates_the_values_of_the_whole_pool(
     ctx = context(state, catalog=catalog)
     everything = content_scores(ctx, [], config, CORE)
     for items in (["p:a"], ["p:a", "g:1"], ["p:z", "p:c"], ["p:b", "p:c", "p:d", "p:a"]):
-        expected = {i: everything[i] for i in items if i in everything}
-        assert candidate_content(ctx, items, config, CORE) == expected
+        scorer = content_scorer(ctx, items, config, CORE)
+        scores = [
+            scorer.score(
+                factors_of(ctx, scorer.profile, i, ctx.catalog.get(i), category_of(ctx, i), config)
+            )
+            for i in items
+        ]
+        assert scores == [everything.get(i, 0.0) for i in items]

@@ -203,20 +203,6 @@ def content_details(
     return scores, details
 
 
-def candidate_content(
-    ctx: RecommendationContext,
-    items: Iterable[str],
-    config: ScoringConfig,
-    core: CoreConfig,
-) -> dict[str, float]:
-    """The content scores :func:`content_details` gives these items, without scoring the
-    rest of the loaded catalog: only whether it has each attribute is read from it."""
-    wanted = list(items)
-    scorer = content_scorer(ctx, wanted, config, core)
-    scores = {i: scorer.score(_factors(ctx, scorer.profile, i, config)) for i in wanted}
-    return {i: score for i, score in scores.items() if score > 0}
-
-
 def content_scores(
     ctx: RecommendationContext,
     candidates: Iterable[str],

@@ -8,7 +8,6 @@ modelled); ``tests/shard_op_cases.py`` holds the cases both are checked against.
 from __future__ import annotations
 
 import heapq
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 
