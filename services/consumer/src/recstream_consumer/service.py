@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 
 STATS_INTERVAL_SECONDS = 30.0
 STATE_CHECK_SECONDS = 1.0
+FOLLOW_STOP_SECONDS = 5.0  # the erasure follower's longest stop
 
 
 @dataclass
@@ -204,8 +205,8 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
                 yield consumer
         finally:
             follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follow
+            # bounded: a Kafka client that swallowed the cancellation must not hold the stop
+            await asyncio.wait({follow}, timeout=FOLLOW_STOP_SECONDS)
     finally:
         await erasure_reader.stop()
         await log_reader.stop()
