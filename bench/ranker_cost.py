@@ -10,8 +10,8 @@ and about 300 candidates.
 :mod:`bench.workload` (real YooChoose sessions replayed by generated users in ``N``
 copies of the catalogue, 2,933 items each, with categories, prices, group views, cart
 adds and purchases), every product also in the catalog with its category, price and
-creation time; the sessions that end last (10%) are the test cases. ``--clones 14``
-gives a 41,000-item catalogue. Stages:
+creation time; the sessions that end last (10%) are the test cases. ``--clones 17
+--users 48000`` gives a catalogue of 40,448 items. Stages:
 
 - ``read``: loading the read model from the store (in process: the memory store; on
   Redis add the round trips);
