@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from recstream.contract.catalog import CATALOG_ADAPTER, GroupRecord, ProductRecord
 from recstream.contract.events import MAX_EVENT_BYTES, MAX_ID_LENGTH
-from recstream_api.auth import require_admin
-from recstream_api.deps import PrincipalDep, ResourcesDep
+from recstream_api.auth import Principal, require_admin
+from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
 from recstream_api.exceptions import InvalidEventsError, InvalidRequestError
 from recstream_api.publisher import OutgoingRecord
 from recstream_api.routes import PREFIX
@@ -83,7 +83,7 @@ def _checked(raws: list[Any]) -> tuple[list[Record], list[RejectedEvent]]:
     return records, rejected
 
 
-async def _publish(resources: Any, records: list[Record]) -> list[PublishedItem]:
+async def _publish(resources: Resources, records: list[Record]) -> list[PublishedItem]:
     outgoing = [
         OutgoingRecord(r.item.encode(), r.model_dump_json(exclude_none=True).encode())
         for r in records
@@ -167,7 +167,9 @@ async def delete_group(
     return await _delete(resources, principal, {"kind": "group", "group_id": group_id})
 
 
-async def _delete(resources: Any, principal: Any, item: dict[str, str]) -> CatalogAccepted:
+async def _delete(
+    resources: Resources, principal: Principal, item: dict[str, str]
+) -> CatalogAccepted:
     require_admin(principal, "change the catalog")
     records, rejected = _checked([{**item, "op": "delete"}])
     if rejected:
