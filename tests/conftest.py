@@ -5,6 +5,12 @@
 2. A testcontainers container when a Docker daemon answers.
 3. Otherwise a local ``redis-server`` and the Tansu broker on free loopback
    ports, started here and stopped at the end of the session.
+
+``RECSTREAM_TEST_REDIS_MODE=cluster`` runs the same tests on a Redis Cluster instead:
+three local ``redis-server --cluster-enabled yes`` primaries joined by
+``redis-cli --cluster create`` (or the cluster ``RECSTREAM_TEST_REDIS_URL`` names, a
+``redis+cluster://`` URL). ``make test`` runs the integration tests and the quick fault
+scenarios both ways.
 """
 
 from __future__ import annotations
@@ -15,10 +21,14 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
+import redis
+import redis.cluster
 
 from recstream.contract.keyspace import Keyspace
-from recstream_cli.localstack import start_redis, start_tansu
+from recstream.platform.redis import is_cluster, parse_cluster_url
+from recstream.platform.redis import redis_client as open_redis
+from recstream.store.redis import RedisClient
+from recstream_cli.localstack import start_redis, start_redis_cluster, start_tansu
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -26,6 +36,29 @@ DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 # secret, the demo page), in this process and the ones it starts, unless a test asks for
 # prod explicitly.
 os.environ.setdefault("RECSTREAM_ENVIRONMENT", "dev")
+
+
+def sync_redis(url: str) -> redis.Redis | redis.cluster.RedisCluster:
+    """A blocking client of the test Redis (a cluster client for a cluster URL)."""
+    if not is_cluster(url):
+        return redis.Redis.from_url(url)
+    nodes = [redis.cluster.ClusterNode(host, port) for host, port in parse_cluster_url(url).nodes]
+    return redis.cluster.RedisCluster(startup_nodes=nodes)
+
+
+def cluster_mode() -> bool:
+    """Whether this run's Redis is a cluster (``RECSTREAM_TEST_REDIS_MODE=cluster``)."""
+    return os.environ.get("RECSTREAM_TEST_REDIS_MODE", "single") == "cluster"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A cluster run leaves out the tests marked ``single_redis`` (reported as deselected)."""
+    if not cluster_mode():
+        return
+    single = [item for item in items if item.get_closest_marker("single_redis")]
+    if single:
+        config.hook.pytest_deselected(items=single)
+        items[:] = [item for item in items if item not in single]
 
 
 def _docker_answers() -> bool:
@@ -60,6 +93,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("RECSTREAM_TEST_REDIS_URL")
     if configured:
         yield configured
+        return
+    if cluster_mode():
+        cluster = start_redis_cluster(log_dir=tmp_path_factory.mktemp("redis-cluster"))
+        try:
+            yield cluster.address
+        finally:
+            cluster.stop()
         return
     if _docker_answers():
         from testcontainers.redis import RedisContainer
@@ -101,8 +141,10 @@ def keyspace() -> Keyspace:
 
 
 @pytest.fixture
-async def redis_client(redis_url: str, keyspace: Keyspace) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url)
+async def redis_client(redis_url: str, keyspace: Keyspace) -> AsyncIterator[RedisClient]:
+    """A client of the test Redis (a cluster client in cluster mode); the test's keys are
+    deleted afterwards."""
+    client = open_redis(redis_url)
     try:
         yield client
     finally:

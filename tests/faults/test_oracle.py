@@ -13,13 +13,13 @@ from faults.probes import lost_state
 from faults.rig import EXACT_CORE
 from faults.scenarios.common import SuiteOptions, events
 from faults.snapshot import Snapshot, redis_snapshot
-from redis.asyncio import Redis
 
 from recstream.apply.batch import DeadLetter, RawRecord
 from recstream.contract.events import validate_event
 from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.records import RecordLog
+from recstream.platform.redis import redis_client as open_redis
 from recstream.store.redis import RedisStore
 
 CONFIG = CoreConfig(**EXACT_CORE)
@@ -129,7 +129,7 @@ async def test_a_replay_into_redis_matches_the_oracle_exactly_and_tampering_show
     records: list[RawRecord], redis_url: str
 ) -> None:
     keyspace = Keyspace(prefix=f"oracle{time.time_ns() % 10**9}")
-    client = Redis.from_url(redis_url)
+    client = open_redis(redis_url)
     try:
         await replay(RedisStore(client, keyspace), records, CONFIG, 250)
         same_batches = await expect(records, CONFIG, keyspace, batch_size=250)

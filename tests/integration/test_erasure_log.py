@@ -23,6 +23,7 @@ from recstream.contract.events import validate_event
 from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.training import landmark_for
+from recstream.platform.redis import redis_client as open_redis
 from recstream.store.redis import RedisStore
 from recstream_cli.replay import Pacer, to_kafka, to_redis
 from recstream_consumer.topics import TopicSpec, ensure_topics
@@ -62,7 +63,7 @@ async def test_erased_users_stay_erased_when_redis_loses_everything_and_is_rebui
     events = sample_events(datasets, 1500)
     core = CoreConfig(decay_landmark=landmark_for(events))
     live, oracle, unerased = (Keyspace(prefix=f"t{uuid.uuid4().hex[:10]}") for _ in range(3))
-    client = Redis.from_url(redis_url)
+    client = open_redis(redis_url)
     try:
         await to_kafka(
             iter(events), kafka_bootstrap, topic_name, PARTITIONS, Pacer(None, None), "event"

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from rich.console import Console
 
 from recstream.contract.events import Event, encode_event
 from recstream.contract.keyspace import Keyspace
 from recstream.offline.datasets import diginetica_events
 from recstream.platform.kafka import KafkaConnectError
+from recstream.platform.redis import redis_client as open_redis
 from recstream.platform.settings import KafkaSecurity
 from recstream.store.redis import RedisStore
 from recstream_api.publisher import EventPublisher, OutgoingRecord
@@ -236,7 +236,7 @@ async def test_the_consumer_does_not_start_when_its_login_is_refused(
     with pytest.raises(KafkaConnectError, match="refused the SCRAM login"):
         async with running_consumer(with_security(settings, security)):
             pass
-    redis = Redis.from_url(redis_url)
+    redis = open_redis(redis_url)
     try:
         assert not [key async for key in redis.scan_iter(match=f"{keyspace.prefix}:*")]
     finally:

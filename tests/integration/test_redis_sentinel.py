@@ -30,7 +30,8 @@ from .conftest import (
 from .sentinel_redis import SentinelSet, start_sentinel_set
 from .test_api import PREFIX, api_settings, bearer, serve
 
-pytestmark = pytest.mark.integration
+# Sentinel serves one primary and its replicas: nothing here depends on the test Redis.
+pytestmark = [pytest.mark.integration, pytest.mark.single_redis]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from recstream.contract.events import Event
@@ -21,11 +20,13 @@ from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
 from recstream.offline.datasets import diginetica_events, session_tsv_events
 from recstream.offline.evaluation.training import landmark_for
+from recstream.platform.redis import redis_client as open_redis
 from recstream.store.redis import RedisStore
 from recstream_cli.main import cli
 from recstream_cli.replay import Pacer, restore_erasure_log, to_kafka, to_redis
 from recstream_consumer.topics import ensure_topics, topic_specs
 
+from ..conftest import sync_redis
 from .conftest import consumer_settings, read_topic, running_consumer, wait_for_watermarks
 
 pytestmark = pytest.mark.integration
@@ -90,7 +91,7 @@ async def test_replay_to_redis_equals_the_consumer_reading_the_replayed_topic(
     events = sample_events(datasets, 1500)
     core = CoreConfig(decay_landmark=landmark_for(events))
     live, replayed = (Keyspace(prefix=f"t{uuid.uuid4().hex[:10]}") for _ in range(2))
-    client = Redis.from_url(redis_url)
+    client = open_redis(redis_url)
     try:
         sent = await to_kafka(
             iter(events), kafka_bootstrap, topic_name, PARTITIONS, Pacer(None, None), "event"
@@ -142,7 +143,7 @@ def test_replay_command_into_redis_reports_bad_rows_and_dedupes_a_second_run(
         "--no-erasure-log",
     ]  # fmt: skip
     env = {"RECSTREAM_CORE__DECAY_LANDMARK": str(base)}
-    client = SyncRedis.from_url(redis_url)
+    client = sync_redis(redis_url)
     try:
         first = CliRunner().invoke(cli, args, env=env)
         assert first.exit_code == 0, first.output

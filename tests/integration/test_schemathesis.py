@@ -21,7 +21,6 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
-from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
@@ -33,6 +32,8 @@ from recstream_api.auth import issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiSettings, AuthSettings, RateLimitSettings
 from tests.integration.test_api import PREFIX, api_settings, bearer, create_topic, event, serve
+
+from ..conftest import sync_redis
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +56,7 @@ def api_settings_for_fuzzing(redis_url: str, kafka_bootstrap: str) -> Iterator[A
         rate_limits=RateLimitSettings(enabled=False),
     )
     yield settings
-    client = SyncRedis.from_url(redis_url)
+    client = sync_redis(redis_url)
     try:
         for key in client.scan_iter(match=f"{keyspace.prefix}:*", count=1000):
             client.delete(key)

@@ -9,6 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from recstream.contract.keyspace import Keyspace
+from recstream.platform.redis import redis_client as open_redis
 from recstream.store.memory import MemoryStore
 from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 from recstream.store.redis import RedisStore
@@ -36,7 +37,7 @@ async def fill(redis: Redis, memory: MemoryStore, keys: Keyspace) -> None:
 async def test_every_read_answers_as_the_memory_store_does(
     redis_url: str, keyspace: Keyspace, protocol: Literal[2, 3]
 ) -> None:
-    redis = Redis.from_url(redis_url, protocol=protocol)
+    redis = open_redis(redis_url, protocol=protocol)
     memory = MemoryStore(keyspace)
     try:
         await fill(redis, memory, keyspace)

@@ -9,6 +9,8 @@ from recstream.apply.batch import RawRecord, apply_batch
 from recstream.apply.operations import erase_user
 from recstream.contract.events import EventType
 from recstream.model.config import CoreConfig
+from recstream.plan.erasure import plan_erasure
+from recstream.plan.shards import Op, ShardOp
 from recstream.store.memory import MemoryStore
 
 from .eventgen import BASE, make_event
@@ -77,3 +79,33 @@ async def test_erasing_twice_is_harmless() -> None:
     assert first.erased
     assert not second.erased
     assert store.zsets == snapshot
+
+
+async def test_a_plan_leaves_out_what_an_interrupted_erasure_did_per_shard() -> None:
+    store = MemoryStore()
+    await apply_batch(store, records("me", ["p1", "p2", "p3", "p4", "p5"], start=0), CONFIG)
+    await apply_batch(store, records("me", ["p6", "p7"], start=5, minutes=10), CONFIG)
+    state = await store.get_user("me")
+    assert state is not None
+    whole = plan_erasure(state, BASE.timestamp(), store.keyspace, CONFIG)
+    # every shard had the first five events (offsets 0 .. 4) subtracted already
+    done = dict.fromkeys(range(store.keyspace.shards), 4)
+    rest = plan_erasure(state, BASE.timestamp(), store.keyspace, CONFIG, done)
+    fresh = MemoryStore()
+    await apply_batch(fresh, records("me", ["p1", "p2", "p3", "p4", "p5"], start=0), CONFIG)
+    first = await fresh.get_user("me")
+    assert first is not None
+    earlier = plan_erasure(first, BASE.timestamp(), store.keyspace, CONFIG)
+
+    def totals(ops: tuple[ShardOp, ...]) -> dict[tuple[str, str], float]:
+        return {(key, str(a)): float(b) for code, key, a, b in ops if code == Op.INCREMENT}
+
+    summed = totals(earlier.ops)
+    for member, amount in totals(rest.ops).items():
+        summed[member] = summed.get(member, 0.0) + amount
+    for member, amount in totals(whole.ops).items():
+        assert summed.get(member, 0.0) == pytest.approx(amount), member
+    assert rest.done == tuple(sorted(done.items()))
+    assert len(rest.ops) < len(whole.ops)
+    none_done = plan_erasure(state, BASE.timestamp(), store.keyspace, CONFIG, {})
+    assert none_done.ops == whole.ops

@@ -1,10 +1,19 @@
-"""Sentinel URLs: what they name, and the clear error when they name too little."""
+"""Sentinel and cluster URLs: what they name, and the clear error when they name too little."""
 
 from __future__ import annotations
 
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
-from recstream.platform.redis import RedisUrlError, is_sentinel, parse_sentinel_url, redis_client
+from recstream.platform.redis import (
+    RedisUrlError,
+    is_cluster,
+    is_sentinel,
+    parse_cluster_url,
+    parse_sentinel_url,
+    primary_client,
+    redis_client,
+)
 
 
 def test_a_sentinel_url_names_the_sentinels_the_service_and_the_primary_login() -> None:
@@ -49,3 +58,38 @@ async def test_plain_urls_stay_redis_py_urls_and_sentinel_urls_get_a_sentinel_po
     finally:
         await plain.aclose()
         await managed.aclose()
+
+
+def test_a_cluster_url_names_its_nodes_and_the_login() -> None:
+    parsed = parse_cluster_url("rediss+cluster://app:s%40cret@n1:7000,n2,10.0.0.3:7002")
+    assert parsed.nodes == (("n1", 7000), ("n2", 6379), ("10.0.0.3", 7002))
+    assert (parsed.username, parsed.password, parsed.tls) == ("app", "s@cret", True)
+    assert parse_cluster_url("redis+cluster://n1:7000/0").tls is False
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("redis+cluster://", "names at least one node"),
+        ("redis+cluster://n1:port", "the port is not a number"),
+        ("redis+cluster://n1:7000/3", "one database, 0"),
+        ("redis://n1/0", "not a cluster URL"),
+    ],
+)
+def test_a_cluster_url_that_names_too_little_is_refused(url: str, message: str) -> None:
+    with pytest.raises(RedisUrlError, match=message):
+        parse_cluster_url(url)
+
+
+async def test_a_cluster_url_gets_a_cluster_client_and_a_one_primary_use_refuses_it() -> None:
+    assert is_cluster("redis+cluster://n1:7000")
+    assert not is_cluster("redis://n1:7000/0")
+    client = redis_client("redis+cluster://127.0.0.1:7000,127.0.0.1:7001", socket_timeout=1.5)
+    try:
+        assert isinstance(client, RedisCluster)
+        ports = sorted(node.port for node in client.nodes_manager.startup_nodes.values())
+        assert ports == [7000, 7001]
+    finally:
+        await client.aclose()
+    with pytest.raises(RedisUrlError, match="one Redis primary"):
+        primary_client("redis+cluster://n1:7000")

@@ -11,11 +11,11 @@ from typing import Annotated, Protocol, cast
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from redis.asyncio import Redis
 
 from recstream.scoring.config import ScoringConfig
 from recstream.store.port import StateStore
 from recstream.store.reads import StatsReader
+from recstream.store.redis import RedisClient
 from recstream_api.auth import Authenticator, Principal
 from recstream_api.metrics import ApiMetrics
 from recstream_api.publisher import EventPublisher
@@ -35,7 +35,7 @@ class Resources:
     """Everything a request needs, built by the lifespan of one app."""
 
     settings: ApiSettings
-    redis: Redis
+    redis: RedisClient
     store: QueryStore
     # the store's reads for recommendations, with the shared answers cached (shared_reads)
     reads: StatsReader

@@ -9,16 +9,16 @@ import time
 from datetime import UTC, datetime
 from typing import Literal
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from recstream.store.redis import RedisClient
 from recstream_api.exceptions import BrokerUnavailableError
 from recstream_api.publisher import EventPublisher
 from recstream_api.rankers import RankerStatus
 from recstream_api.schemas import ComponentHealth, HealthResponse, RankerHealth
 
 
-async def redis_health(redis: Redis, timeout_seconds: float) -> ComponentHealth:
+async def redis_health(redis: RedisClient, timeout_seconds: float) -> ComponentHealth:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_seconds):
@@ -48,7 +48,7 @@ def ranker_health(status: RankerStatus) -> RankerHealth:
 
 
 async def check_health(
-    redis: Redis,
+    redis: RedisClient,
     publisher: EventPublisher,
     timeout_seconds: float,
     version: str,

@@ -16,14 +16,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from recstream.platform.redis import redis_client
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.rankers import RankerRegistry
-from recstream.store.redis import RedisStore
+from recstream.store.redis import RedisClient, RedisStore
 from recstream_api.admin_routes import router as admin_router
 from recstream_api.auth import Authenticator
 from recstream_api.catalog_routes import router as catalog_router
@@ -33,7 +32,7 @@ from recstream_api.errors import install_error_handlers
 from recstream_api.item_routes import router as item_router
 from recstream_api.limits import BodySizeLimit, single_query_values
 from recstream_api.logconfig import configure_api_logging
-from recstream_api.metrics import ApiMetrics, CountingRedis, RequestMetrics
+from recstream_api.metrics import ApiMetrics, CountingRedis, CountingRedisCluster, RequestMetrics
 from recstream_api.openapi import BehavioralApi
 from recstream_api.publisher import EventPublisher
 from recstream_api.rankers import RankerCatalog, RankerHolder
@@ -72,12 +71,13 @@ def package_version() -> str:
         return "0+unknown"
 
 
-def build_redis(settings: ApiSettings) -> Redis:
+def build_redis(settings: ApiSettings) -> RedisClient:
     """A client that counts its round trips for the request metrics, commands packed in C."""
     timeout = settings.redis.socket_timeout_seconds
     return redis_client(
         settings.redis.url,
         CountingRedis,
+        CountingRedisCluster,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(REDIS_BACKOFF, REDIS_RETRIES),

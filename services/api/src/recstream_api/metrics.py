@@ -51,6 +51,7 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -98,6 +99,32 @@ class CountingRedis(Redis):
         return CountingPipeline(
             self.connection_pool, self.response_callbacks, transaction, shard_hint
         )
+
+
+class CountingClusterPipeline(ClusterPipeline):
+    """A cluster pipeline whose execution counts as one round trip (its nodes answer in
+    parallel)."""
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        count_round_trip()
+        return await super().execute(raise_on_error, allow_redirections)
+
+
+class CountingRedisCluster(RedisCluster):
+    """:class:`CountingRedis` for a Redis Cluster."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        count_round_trip()
+        return await super().execute_command(*args, **kwargs)
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refused by redis-py
+        return CountingClusterPipeline(self, transaction)  # type: ignore[abstract]  # redis-py declares a field abstract that its __init__ sets
 
 
 class ApiMetrics:

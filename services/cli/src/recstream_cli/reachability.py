@@ -20,7 +20,13 @@ from urllib.parse import unquote, urlsplit
 import click
 
 from recstream.platform.logs import mask_secrets
-from recstream.platform.redis import RedisUrlError, is_sentinel, parse_sentinel_url
+from recstream.platform.redis import (
+    RedisUrlError,
+    is_cluster,
+    is_sentinel,
+    parse_cluster_url,
+    parse_sentinel_url,
+)
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 KAFKA_PORT = 9092
@@ -133,13 +139,22 @@ def redis_problem(url: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> str | N
         if all(problems):
             return f"no sentinel answers: {'; '.join(p for p in problems if p)}"
         return None
+    if is_cluster(url):
+        try:
+            nodes = parse_cluster_url(url).nodes
+        except RedisUrlError as exc:
+            return str(exc)
+        problems = [_connect(host, port, timeout) for host, port in nodes]
+        if all(problems):
+            return f"no cluster node answers: {'; '.join(p for p in problems if p)}"
+        return None
     try:
         parts = urlsplit(url)
         if parts.scheme == "unix":
             return _connect_unix(unquote(parts.path), timeout)
         if parts.scheme not in ("redis", "rediss"):
             return (
-                "not a redis://, rediss://, unix:// or redis+sentinel:// URL "
+                "not a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL "
                 f"(scheme {parts.scheme!r})"
             )
         port = parts.port or REDIS_PORT

@@ -21,14 +21,13 @@ from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from recstream.platform.kafka import KafkaConnectError, client_options, start_client
 from recstream.platform.redis import redis_client
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.port import StoreError
-from recstream.store.redis import RedisStore
+from recstream.store.redis import RedisClient, RedisStore
 from recstream_consumer.aiokafka_source import AiokafkaSource
 from recstream_consumer.deadletters import KafkaDeadLetterSink
 from recstream_consumer.erasures import ErasureSync
@@ -230,7 +229,7 @@ async def _follow_erasures(erasures: ErasureSync, interval: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _status_port(consumer: Consumer, redis: Redis) -> AsyncIterator[None]:
+async def _status_port(consumer: Consumer, redis: RedisClient) -> AsyncIterator[None]:
     """The status server (unless the port is 0) and the Redis watch behind ``/readyz``."""
     section = consumer.settings.consumer
     server = StatusServer(consumer.metrics, consumer.readiness)
@@ -253,7 +252,7 @@ async def _status_port(consumer: Consumer, redis: Redis) -> AsyncIterator[None]:
         await server.stop()
 
 
-async def _watch_store(redis: Redis, metrics: ConsumerMetrics, interval: float) -> None:
+async def _watch_store(redis: RedisClient, metrics: ConsumerMetrics, interval: float) -> None:
     """Ping Redis when no batch showed it answering within ``interval``."""
     while True:
         age = metrics.store_age()

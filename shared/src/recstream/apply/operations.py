@@ -41,7 +41,8 @@ async def erase_user(
     """Erase ``user_id`` now: state deleted, contributions subtracted, erasure recorded."""
     for attempt in range(MAX_ATTEMPTS):
         state = await store.get_user(user_id) or UserState(user_id)
-        plan = plan_erasure(state, now, store.keyspace, config)
+        done = await store.erasure_progress(user_id)
+        plan = plan_erasure(state, now, store.keyspace, config, done)
         try:
             erased = await store.erase_user(
                 plan, state.watermark, erasure_record(plan, requested_by)

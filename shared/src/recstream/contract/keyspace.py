@@ -87,6 +87,12 @@ class Keyspace:
         """String: the catalog entry of an item as JSON."""
         return f"{self.root}:{{s:{self.shard_of(item)}}}:catalog:{item}"
 
+    def erasure_progress(self, shard: int) -> str:
+        """Hash ``user_id -> offset``: on a Redis Cluster, the user offset up to which an
+        erasure in progress subtracted the user's contributions from this shard (removed
+        when the erasure completes)."""
+        return f"{self.root}:{{s:{shard}}}:erasing"
+
     def erasures(self) -> str:
         """Hash ``user_id -> erasure record`` (JSON). Not versioned: it outlives rebuilds."""
         return f"{self.prefix}:erasures"

@@ -14,6 +14,7 @@ does not bring the user back. Events after the erasure start a new user.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -35,6 +36,10 @@ class ErasurePlan:
     history_events: int
     items: int
     sessions: tuple[str, ...]
+    # shard -> user offset up to which an interrupted erasure already subtracted the
+    # user's contributions from it (a Redis Cluster erases shard by shard); the ops leave
+    # those contributions out
+    done: tuple[tuple[int, int], ...] = ()
 
 
 def history_contributions(state: UserState, config: CoreConfig) -> list[StatDelta]:
@@ -43,15 +48,24 @@ def history_contributions(state: UserState, config: CoreConfig) -> list[StatDelt
 
 
 def plan_erasure(
-    state: UserState, erased_at: float, keyspace: Keyspace, config: CoreConfig
+    state: UserState,
+    erased_at: float,
+    keyspace: Keyspace,
+    config: CoreConfig,
+    done: Mapping[int, int] | None = None,
 ) -> ErasurePlan:
+    """What erasing ``state`` writes; ``done`` (shard -> user offset) leaves out the
+    contributions an interrupted erasure already subtracted from a shard."""
+    done = done or {}
     deltas = history_contributions(state, config)
     ops: list[ShardOp] = []
     sessions: set[str] = set()
     increments: dict[tuple[str, str], float] = {}
     for d in deltas:
         subject = d.member if d.kind == Stat.POPULARITY else d.key
-        key = keyspace.stat(d.kind, subject)
+        shard, key = keyspace.locate(d.kind, subject)
+        if done and state.history[d.offset].offset <= done.get(shard, -1):
+            continue  # d.offset is the entry's position in the history
         if d.kind in (
             Stat.TRANSITIONS,
             Stat.PAIR_TRANSITIONS,
@@ -76,6 +90,7 @@ def plan_erasure(
         history_events=len(state.history),
         items=len(state.items),
         sessions=tuple(sorted(sessions)),
+        done=tuple(sorted(done.items())),
     )
 
 

@@ -1,16 +1,24 @@
-"""One way to open Redis for every process: a plain primary, or one found through Sentinel.
+"""One way to open Redis for every process: a plain primary, one found through Sentinel,
+or a Redis Cluster.
 
 ``RECSTREAM_REDIS__URL`` takes redis-py's URLs (``redis://``, ``rediss://``,
-``unix://``) and a Sentinel URL for a single primary with replicas and automatic
-failover::
+``unix://``), a Sentinel URL for a single primary with replicas and automatic
+failover, and a cluster URL::
 
     redis+sentinel://[[user]:password@]host:port[,host:port...]/<service>[/<db>]
     rediss+sentinel://...          (TLS to the primary and to the sentinels)
+    redis+cluster://[[user]:password@]host:port[,host:port...]
+    rediss+cluster://...           (TLS to every node)
 
-The client asks the sentinels for the current primary of ``<service>`` and asks again
-after a failover (redis-py's ``SentinelConnectionPool``); the password is the
-primary's (sentinels without a password, as usual, or with the same one via
+The Sentinel client asks the sentinels for the current primary of ``<service>`` and
+asks again after a failover (redis-py's ``SentinelConnectionPool``); the password is
+the primary's (sentinels without a password, as usual, or with the same one via
 ``?sentinel_password=...``).
+
+The cluster client (redis-py's ``RedisCluster``) learns the slot map from any of the
+nodes named (one is enough; more survive one being down at start) and follows
+``MOVED``/``ASK`` redirections. A cluster has one database, 0. The store then commits
+a batch slot by slot (``docs/keyspace.md``).
 """
 
 from __future__ import annotations
@@ -20,10 +28,15 @@ from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+
+from recstream.store.redis import RedisClient
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SENTINEL_PORT = 26379
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+REDIS_PORT = 6379
 
 R = TypeVar("R", bound=Redis)
 
@@ -47,18 +60,54 @@ def is_sentinel(url: str) -> bool:
     return url.split("://", 1)[0] in SENTINEL_SCHEMES
 
 
+def is_cluster(url: str) -> bool:
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
+
+
+def _hosts(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    """``host:port[,host:port...]`` after the credentials."""
+    hosts: list[tuple[str, int]] = []
+    for host in filter(None, netloc.rpartition("@")[2].split(",")):
+        name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
+        try:
+            hosts.append((name or "localhost", int(port) if port else default_port))
+        except ValueError as exc:
+            raise RedisUrlError(f"{host!r}: the port is not a number") from exc
+    return hosts
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUrl:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None
+    password: str | None
+    tls: bool
+
+
+def parse_cluster_url(url: str) -> ClusterUrl:
+    parts = urlsplit(url)
+    if parts.scheme not in CLUSTER_SCHEMES:
+        raise RedisUrlError(f"not a cluster URL: {parts.scheme}://")
+    nodes = _hosts(parts.netloc, REDIS_PORT)
+    if not nodes:
+        raise RedisUrlError(
+            "a cluster URL names at least one node: redis+cluster://host:6379[,host:6379...]"
+        )
+    if parts.path.strip("/") not in ("", "0"):
+        raise RedisUrlError(f"a Redis Cluster has one database, 0, not {parts.path.strip('/')}")
+    return ClusterUrl(
+        nodes=tuple(nodes),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        tls=parts.scheme == "rediss+cluster",
+    )
+
+
 def parse_sentinel_url(url: str) -> SentinelUrl:
     parts = urlsplit(url)
     if parts.scheme not in SENTINEL_SCHEMES:
         raise RedisUrlError(f"not a Sentinel URL: {parts.scheme}://")
-    hosts = parts.netloc.rpartition("@")[2]
-    sentinels: list[tuple[str, int]] = []
-    for host in filter(None, hosts.split(",")):
-        name, _, port = host.rpartition(":") if ":" in host else (host, "", "")
-        try:
-            sentinels.append((name or "localhost", int(port) if port else SENTINEL_PORT))
-        except ValueError as exc:
-            raise RedisUrlError(f"sentinel {host!r}: the port is not a number") from exc
+    sentinels = _hosts(parts.netloc, SENTINEL_PORT)
     path = [unquote(p) for p in parts.path.split("/") if p]
     if not sentinels or not path:
         raise RedisUrlError(
@@ -81,17 +130,47 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
-@overload
-def redis_client(url: str, **options: Any) -> Redis: ...
+def redis_client(
+    url: str,
+    redis_class: type[Redis] = Redis,
+    cluster_class: type[RedisCluster] = RedisCluster,
+    **options: Any,
+) -> RedisClient:
+    """A client for ``url`` with ``options`` (timeouts, retry, ...): a ``cluster_class``
+    for a cluster URL, else a ``redis_class`` (``from_url`` for redis-py's URLs, the
+    Sentinel-managed primary for a Sentinel URL)."""
+    if is_cluster(url):
+        return cluster_client(url, cluster_class, **options)
+    return primary_client(url, redis_class, **options)
+
+
+def cluster_client(
+    url: str, cluster_class: type[RedisCluster] = RedisCluster, **options: Any
+) -> RedisCluster:
+    parsed = parse_cluster_url(url)
+    options.pop("connection_class", None)  # the cluster's node pools bring their own
+    return cluster_class(
+        startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
+        username=parsed.username,
+        password=parsed.password,
+        ssl=parsed.tls,
+        **options,
+    )
 
 
 @overload
-def redis_client(url: str, redis_class: type[R], **options: Any) -> R: ...
+def primary_client(url: str, **options: Any) -> Redis: ...
 
 
-def redis_client(url: str, redis_class: type[Redis] = Redis, **options: Any) -> Redis:
-    """A client of ``redis_class`` for ``url`` with ``options`` (timeouts, retry, ...):
-    ``from_url`` for redis-py's URLs, the Sentinel-managed primary for a Sentinel URL."""
+@overload
+def primary_client(url: str, redis_class: type[R], **options: Any) -> R: ...
+
+
+def primary_client(url: str, redis_class: type[Redis] = Redis, **options: Any) -> Redis:
+    """A client of ``redis_class`` for one primary: ``from_url`` for redis-py's URLs, the
+    Sentinel-managed primary for a Sentinel URL."""
+    if is_cluster(url):
+        raise RedisUrlError("this needs one Redis primary, not a cluster URL")
     if not is_sentinel(url):
         return redis_class.from_url(url, **options)
     parsed = parse_sentinel_url(url)

@@ -4,16 +4,18 @@ statistic, a watermark that lets a batch apply twice). Consumer and API check th
 operator says ``allow_eviction`` (then they warn on every start).
 
 The policy is read from ``INFO memory``, which managed Redis services answer even where
-they disable ``CONFIG GET``.
+they disable ``CONFIG GET``; on a Redis Cluster from every primary (the first one that
+may evict is reported).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
-from recstream.store.redis import UNAVAILABLE
+from recstream.store.redis import UNAVAILABLE, RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -24,17 +26,25 @@ class EvictionPolicyError(RuntimeError):
     """Redis may evict keys and the operator did not allow it."""
 
 
-async def eviction_policy(redis: Redis) -> str | None:
-    """The server's ``maxmemory_policy``; None when Redis does not answer (or says nothing)."""
+async def eviction_policy(redis: RedisClient) -> str | None:
+    """The server's ``maxmemory_policy`` (on a cluster, the first primary's that is not
+    ``noeviction``, else ``noeviction``); None when Redis does not answer (or says
+    nothing)."""
     try:
-        info = await redis.info("memory")
+        if isinstance(redis, RedisCluster):
+            infos: list[Any] = list(
+                (await redis.info("memory", target_nodes=RedisCluster.PRIMARIES)).values()
+            )
+        else:
+            infos = [await redis.info("memory")]
     except UNAVAILABLE:
         return None
-    policy = info.get("maxmemory_policy")
-    return str(policy) if policy is not None else None
+    policies = [str(p) for p in (i.get("maxmemory_policy") for i in infos) if p is not None]
+    unsafe = [p for p in policies if p != SAFE_POLICY]
+    return unsafe[0] if unsafe else (policies[0] if policies else None)
 
 
-async def check_eviction(redis: Redis, *, allow_eviction: bool) -> str | None:
+async def check_eviction(redis: RedisClient, *, allow_eviction: bool) -> str | None:
     """Raise :class:`EvictionPolicyError` when Redis may evict keys, unless ``allow_eviction``
     (then warn); the policy found, or None when it could not be read (an unreachable Redis
     is the outage handling's business, not a reason to refuse to start)."""

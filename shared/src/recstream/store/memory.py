@@ -122,6 +122,9 @@ class MemoryStore:
         records[plan.user_id] = record.decode()
         return True
 
+    async def erasure_progress(self, user_id: str) -> dict[int, int]:
+        return {}  # an erasure here is one atomic step
+
     async def erasures(self, user_ids: Sequence[str]) -> dict[str, float]:
         records = self.hashes.get(self.keyspace.erasures(), {})
         return {u: erased_at(records[u]) for u in user_ids if u in records}

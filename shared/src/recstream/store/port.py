@@ -104,11 +104,18 @@ class StateStore(Protocol):
     async def erase_user(
         self, plan: ErasurePlan, expected: Watermark | None, record: bytes
     ) -> bool:
-        """Apply an erasure plan atomically: subtract the user's contributions, delete the
-        user's state and store the erasure ``record``. False when the user was already
+        """Apply an erasure plan: subtract the user's contributions, delete the user's
+        state and store the erasure ``record`` (atomically, or on a Redis Cluster in
+        idempotent steps, see :meth:`erasure_progress`). False when the user was already
         erased and has no state (the record is replaced when this erasure is the later);
         raises :class:`WatermarkConflictError` when the state moved.
         """
+        ...
+
+    async def erasure_progress(self, user_id: str) -> dict[int, int]:
+        """Shard -> user offset up to which an interrupted erasure of ``user_id`` already
+        subtracted the user's contributions from the shard (for ``plan_erasure(done=...)``).
+        Empty where an erasure is one atomic step (one Redis primary, memory)."""
         ...
 
     async def erasures(self, user_ids: Sequence[str]) -> dict[str, float]:

@@ -16,13 +16,12 @@ model is missing.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from recstream.contract.keyspace import Keyspace
+from recstream.store.redis import RedisClient
 
 
 class RankerRegistry:
-    def __init__(self, redis: Redis, keyspace: Keyspace) -> None:
+    def __init__(self, redis: RedisClient, keyspace: Keyspace) -> None:
         self._redis = redis
         self._keys = keyspace
 

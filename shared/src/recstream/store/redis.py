@@ -1,11 +1,12 @@
 """The Redis adapter of :class:`~recstream.store.port.StateStore` (the only module doing Redis I/O).
 
-A partition batch is committed by one Lua script: it checks every user's and
-every touched statistic shard's watermark against the values read before the
-fold, then applies the shard writes, the users' new states and the partition
-watermark, or writes nothing. (On a Redis Cluster the same script would run
-once per hash slot, shards before users; see ``docs/keyspace.md``.) The scripts are
-package files, ``lua/*.lua`` beside this module.
+On one Redis primary, a partition batch is committed by one Lua script: it checks
+every user's and every touched statistic shard's watermark against the values read
+before the fold, then applies the shard writes, the users' new states and the
+partition watermark, or writes nothing. On a Redis Cluster, where a script touches
+one hash slot, the batch runs as one script per slot, the shards' steps before the
+users' (each step idempotent on its own; see ``docs/keyspace.md``), and an erasure
+likewise. The scripts are package files, ``lua/*.lua`` beside this module.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from redis.exceptions import ClusterError, NoScriptError, ResponseError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recstream.contract.keyspace import Keyspace
@@ -50,24 +53,46 @@ def _lua(name: str) -> str:
 APPLY_OP_LUA = _lua("apply_op")
 COMMIT_BATCH_LUA = APPLY_OP_LUA + _lua("commit_batch")
 ERASE_USER_LUA = APPLY_OP_LUA + _lua("erase_user")
+# The per-slot steps of a Redis Cluster (see ClusterSteps).
+COMMIT_SHARD_LUA = APPLY_OP_LUA + _lua("commit_shard")
+COMMIT_USER_LUA = _lua("commit_user")
+RAISE_WATERMARK_LUA = _lua("raise_watermark")
+ERASURE_RECORD_LUA = _lua("erasure_record")
+ERASE_SHARD_LUA = APPLY_OP_LUA + _lua("erase_shard")
+ERASE_STATE_LUA = _lua("erase_state")
 
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# What the store works with: one primary (plain or through Sentinel) or a cluster.
+RedisClient = Redis | RedisCluster
+
+UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    ClusterError,  # a cluster that is down or failing over
+    SlotNotCoveredError,
+)
 
 
 class RedisStore:
-    def __init__(self, redis: Redis, keyspace: Keyspace) -> None:
+    def __init__(self, redis: RedisClient, keyspace: Keyspace) -> None:
         self._redis = redis
         self._keys = keyspace
         self._commit = redis.register_script(COMMIT_BATCH_LUA)
         self._erase = redis.register_script(ERASE_USER_LUA)
+        self._steps = ClusterSteps(redis, keyspace) if isinstance(redis, RedisCluster) else None
 
     @property
     def keyspace(self) -> Keyspace:
         return self._keys
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         return self._redis
+
+    @property
+    def cluster(self) -> bool:
+        """Whether this store commits slot by slot (a Redis Cluster)."""
+        return self._steps is not None
 
     async def load_batch(self, user_ids: Sequence[str], topic: str, partition: int) -> BatchState:
         shards = range(self._keys.shards)
@@ -92,6 +117,11 @@ class RedisStore:
         return BatchState(users, marks, erasures)
 
     async def commit_batch(self, commit: BatchCommit) -> None:
+        if self._steps is not None:
+            try:
+                return await self._steps.commit(commit)
+            except UNAVAILABLE as exc:
+                raise StoreUnavailableError(str(exc)) from exc
         keys: list[str] = [self._keys.partition_watermarks(commit.topic)]
         states: list[bytes] = []
         marks: list[str] = []
@@ -117,6 +147,8 @@ class RedisStore:
         args: list[Any] = [orjson.dumps(batch), *states]
         try:
             await self._commit(keys=keys, args=args)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
         except ResponseError as exc:
             if str(exc).startswith("WMCONFLICT"):
                 raise WatermarkConflictError(str(exc)) from exc
@@ -125,12 +157,15 @@ class RedisStore:
                 watermark = int(mark[0]) if mark else None
                 raise StateLostError(commit.topic, commit.partition, watermark) from exc
             raise
-        except UNAVAILABLE as exc:
-            raise StoreUnavailableError(str(exc)) from exc
 
     async def erase_user(
         self, plan: ErasurePlan, expected: Watermark | None, record: bytes
     ) -> bool:
+        if self._steps is not None:
+            try:
+                return await self._steps.erase(plan, expected, record)
+            except UNAVAILABLE as exc:
+                raise StoreUnavailableError(str(exc)) from exc
         keys = [self._keys.user_state(plan.user_id), self._keys.erasures()]
         args: list[Any] = [plan.user_id, expected.encode() if expected else "", record]
         for op in plan.ops:
@@ -138,10 +173,18 @@ class RedisStore:
             args += [op.code, op.a, op.b]
         try:
             return bool(await self._erase(keys=keys, args=args))
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
         except ResponseError as exc:
             if str(exc).startswith("WMCONFLICT"):
                 raise WatermarkConflictError(str(exc)) from exc
             raise
+
+    async def erasure_progress(self, user_id: str) -> dict[int, int]:
+        if self._steps is None:
+            return {}  # one script erases a user whole: nothing is ever half done
+        try:
+            return await self._steps.erasure_progress(user_id)
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
@@ -211,7 +254,9 @@ class RedisStore:
                         groups = _positions_by_hash_tag(request.keys)
                         mgets.append(groups)
                         for positions in groups:
-                            pipe.mget([request.keys[i] for i in positions])
+                            # raw: redis-py blocks pipe.mget on a cluster, and the keys
+                            # of one MGET share a hash tag, so one node answers it
+                            pipe.execute_command("MGET", *(request.keys[i] for i in positions))
                     else:
                         pipe.hmget(request.key, list(request.fields))
                 rows: list[Any] = await pipe.execute()
@@ -225,6 +270,149 @@ class RedisStore:
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
         return {int(p): int(o) for p, o in raw.items()}
+
+
+class ClusterSteps:
+    """The per-slot commit and erasure of a Redis Cluster (``docs/keyspace.md``).
+
+    A batch: (0) the partition watermark is read to refuse a batch that does not continue
+    its partition (``STATELOST``), (1) every touched shard's step (check its watermark,
+    apply its ops, advance it), (2) every user's step (check the watermark, write the
+    state), (3) the partition watermark is raised. Each step is idempotent on its own,
+    so a crash or a conflict between steps is repaired by folding the batch again: the
+    shards whose watermark covers it and the users whose watermark covers their records
+    drop their part. The shards' steps come first: a user written before a shard would
+    let the refold skip the user's records and lose the shard's part.
+
+    An erasure: (0) the record (every fold drops the user's events up to it from then
+    on), (1) each shard's part, noted in the shard's erasure progress, (2) the state
+    deleted if its watermark is still the planned one, (3) the progress notes removed.
+    A retry plans without what the progress notes cover (``plan_erasure(done=...)``).
+
+    Steps of one kind go in one cluster pipeline (one round trip per node).
+    """
+
+    def __init__(self, redis: RedisCluster, keyspace: Keyspace) -> None:
+        self._redis = redis
+        self._keys = keyspace
+        self._shard = redis.register_script(COMMIT_SHARD_LUA)
+        self._user = redis.register_script(COMMIT_USER_LUA)
+        self._raise = redis.register_script(RAISE_WATERMARK_LUA)
+        self._record = redis.register_script(ERASURE_RECORD_LUA)
+        self._erase_shard = redis.register_script(ERASE_SHARD_LUA)
+        self._erase_state = redis.register_script(ERASE_STATE_LUA)
+
+    async def commit(self, commit: BatchCommit) -> None:
+        partition = str(commit.partition)
+        last = str(commit.last_offset)
+        topic = commit.topic
+        if commit.read_from is not None:
+            raw = await self._redis.hget(self._keys.partition_watermarks(topic), partition)
+            mark = int(raw) if raw is not None else None
+            floor = mark + 1 if mark is not None else commit.log_start
+            if commit.read_from > floor:
+                raise StateLostError(topic, commit.partition, mark)
+        await self._run(
+            self._shard,
+            [
+                (
+                    [self._keys.shard_watermarks(shard.shard, topic)],
+                    [orjson.dumps([partition, last, str(shard.expected), _flat_ops(shard.ops)])],
+                )
+                for shard in commit.shards
+            ],
+        )
+        ttl = str(self._keys.user_ttl_seconds)
+        users: list[tuple[list[str], list[Any]]] = []
+        for write in commit.writes:
+            state = write.state
+            assert state.watermark is not None, "a written state has applied a record"
+            expected = write.expected.encode() if write.expected else ""
+            users.append(
+                (
+                    [self._keys.user_state(state.user_id)],
+                    [expected, state.watermark.encode(), ttl, state.to_stored()],
+                )
+            )
+        await self._run(self._user, users)
+        await self._run(
+            self._raise, [([self._keys.partition_watermarks(topic)], [partition, last])]
+        )
+
+    async def erasure_progress(self, user_id: str) -> dict[int, int]:
+        shards = range(self._keys.shards)
+        async with self._redis.pipeline() as pipe:
+            for shard in shards:
+                pipe.hget(self._keys.erasure_progress(shard), user_id)
+            rows: list[Any] = await pipe.execute()
+        return {shard: int(row) for shard, row in zip(shards, rows, strict=True) if row}
+
+    async def erase(self, plan: ErasurePlan, expected: Watermark | None, record: bytes) -> bool:
+        user = plan.user_id
+        has_state = "1" if expected is not None else "0"
+        recorded = await self._run(
+            self._record, [([self._keys.erasures()], [user, record, has_state])]
+        )
+        done = dict(plan.done)
+        by_shard: dict[int, list[str]] = {}
+        for code, key, a, b in plan.ops:
+            shard = int(_hash_tag(key).removeprefix("s:"))
+            by_shard.setdefault(shard, []).extend(_flat_ops([ShardOp(code, key, a, b)]))
+        progress = str(expected.offset) if expected is not None else "-1"
+        await self._run(
+            self._erase_shard,
+            [
+                (
+                    [self._keys.erasure_progress(shard)],
+                    [user, str(done[shard]) if shard in done else "", progress, *ops],
+                )
+                for shard, ops in sorted(by_shard.items())
+            ],
+        )
+        if expected is not None:
+            await self._run(
+                self._erase_state, [([self._keys.user_state(user)], [expected.encode()])]
+            )
+        if done or by_shard:
+            async with self._redis.pipeline() as pipe:
+                for shard in sorted(set(done) | set(by_shard)):
+                    pipe.hdel(self._keys.erasure_progress(shard), user)
+                await pipe.execute()
+        return bool(recorded[0])
+
+    async def _run(
+        self, script: AsyncScript, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)`` in one cluster pipeline; a script a node
+        does not know yet (a node restarted empty) is loaded and its calls sent again.
+        Raises :class:`WatermarkConflictError` for a ``WMCONFLICT``, after every call ran."""
+        results: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for attempt in range(2):
+            if not pending:
+                break
+            async with self._redis.pipeline() as pipe:
+                for i in pending:
+                    keys, args = calls[i]
+                    # redis-py blocks pipe.evalsha on a cluster; the raw command is routed
+                    # by its first key like any other
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                replies: list[Any] = await pipe.execute(raise_on_error=False)
+            missing = []
+            for i, reply in zip(pending, replies, strict=True):
+                if isinstance(reply, NoScriptError) and attempt == 0:
+                    missing.append(i)
+                else:
+                    results[i] = reply
+            if missing:
+                await self._redis.script_load(script.script)  # on every primary
+            pending = missing
+        for reply in results:
+            if isinstance(reply, BaseException):
+                if str(reply).startswith("WMCONFLICT"):
+                    raise WatermarkConflictError(str(reply)) from reply
+                raise reply
+        return results
 
 
 def _flat_ops(ops: Sequence[ShardOp]) -> list[str]:
