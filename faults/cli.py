@@ -29,6 +29,7 @@ def run(
     soak_seconds: float = 600.0,
     datasets: Path = DEFAULT_DATASETS,
     keep: bool = False,
+    redis_cluster: bool = False,
 ) -> int:
     """Run the suite (or ``only`` some scenarios), write the report; 0 when every one passed."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -44,6 +45,7 @@ def run(
         seed=seed,
         soak_seconds=soak_seconds,
         keep=keep,
+        redis_cluster=redis_cluster,
     )
     arguments = sys.argv[1:]
     if arguments[:1] == ["faults"]:  # run as `recstream faults ...`
@@ -87,6 +89,11 @@ def run(
     help="The shared datasets folder.",
 )
 @click.option("--keep", is_flag=True, help="Keep the processes' logs next to the report.")
+@click.option(
+    "--redis-cluster",
+    is_flag=True,
+    help="Run every scenario on a local Redis Cluster of three primaries, not one redis-server.",
+)
 def faults(
     only: tuple[str, ...],
     quick: bool,
@@ -96,6 +103,7 @@ def faults(
     soak_seconds: float,
     datasets: Path,
     keep: bool,
+    redis_cluster: bool,
 ) -> None:
     """Inject faults into real processes and compare Redis with the oracle; write a report."""
     raise SystemExit(
@@ -108,6 +116,7 @@ def faults(
             soak_seconds=soak_seconds,
             datasets=datasets,
             keep=keep,
+            redis_cluster=redis_cluster,
         )
     )
 

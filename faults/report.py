@@ -67,7 +67,8 @@ def markdown(results: Sequence[ScenarioResult], meta: dict[str, Any]) -> str:
         "# recstream fault-injection report",
         "",
         f"{meta['date']} on {meta['machine']}; mode {meta['mode']}; runtime {meta['runtime']}; "
-        f"commit {meta.get('commit', 'unknown')}; command `{meta['command']}`",
+        f"Redis {meta.get('redis', 'one redis-server')}; commit {meta.get('commit', 'unknown')}; "
+        f"command `{meta['command']}`",
         "",
         "| fault | result | time to resume / converge | figure | lost | double-counted |",
         "|---|---|---|---|---|---|",

@@ -20,10 +20,19 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from faults.stack import Broker, Child, RedisServer, api_argv, consumer_argv, free_port
+from faults.stack import (
+    Broker,
+    Child,
+    RedisClusterServer,
+    RedisServer,
+    api_argv,
+    consumer_argv,
+    free_port,
+)
 from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
-from recstream.store.redis import RedisStore
+from recstream.platform.redis import redis_client
+from recstream.store.redis import RedisClient, RedisStore
 from recstream_consumer.topics import TopicSpec, ensure_topics
 
 # The Tansu broker holds a group join for about half the session timeout: keep it short.
@@ -52,6 +61,7 @@ class RigOptions:
     core: Mapping[str, Any] = field(default_factory=lambda: dict(EXACT_CORE))
     consumer: Mapping[str, Any] = field(default_factory=dict)
     persistent_redis: bool = False
+    redis_cluster: bool = False  # three local cluster primaries instead of one redis-server
 
 
 class Rig:
@@ -59,7 +69,11 @@ class Rig:
         self.name = name
         self.workdir = workdir
         self.options = options
-        self.redis = RedisServer(workdir, persistent=options.persistent_redis)
+        self.redis: RedisServer | RedisClusterServer = (
+            RedisClusterServer(workdir, persistent=options.persistent_redis)
+            if options.redis_cluster
+            else RedisServer(workdir, persistent=options.persistent_redis)
+        )
         self.broker = Broker(workdir)
         self.topic = "interactions"
         self.dlq_topic = f"{self.topic}.dlq"
@@ -71,7 +85,8 @@ class Rig:
         self.core_overrides = dict(options.core)
         self.config = CoreConfig(**self.core_overrides)
         self.children: list[Child] = []
-        self._client: Redis | None = None
+        self._client: RedisClient | None = None
+        self._nodes: dict[int, Redis] = {}
         self._spawned = 0
 
     @property
@@ -81,13 +96,22 @@ class Rig:
         return {0: 0}
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> RedisClient:
         """A Redis client with short timeouts for probes (it reconnects after outages)."""
         if self._client is None:
-            self._client = Redis.from_url(
+            self._client = redis_client(
                 self.redis.url, socket_timeout=1.0, socket_connect_timeout=1.0
             )
         return self._client
+
+    def node(self, index: int = 0) -> Redis:
+        """A client of one server process (of a cluster's primary ``index``), for the
+        commands that act on one node: ``CLIENT PAUSE``, ``CLIENT LIST``."""
+        if index not in self._nodes:
+            self._nodes[index] = Redis.from_url(
+                self.redis.node_urls[index], socket_timeout=1.0, socket_connect_timeout=1.0
+            )
+        return self._nodes[index]
 
     def store(self) -> RedisStore:
         return RedisStore(self.client, self.keyspace)
@@ -160,9 +184,10 @@ class Rig:
     async def close(self) -> None:
         for child in self.children:
             child.kill()
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                await self._client.aclose()
+        for client in [self._client, *self._nodes.values()]:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
         self.broker.stop()
         self.redis.stop()
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
 from recstream.contract.keyspace import Keyspace
 from recstream.model.state import UserState, Watermark
 from recstream.store.memory import MemoryStore
+from recstream.store.redis import RedisClient
 
 PAGE = 500
 
@@ -48,7 +47,7 @@ def _text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-async def redis_snapshot(redis: Redis, keyspace: Keyspace) -> Snapshot:
+async def redis_snapshot(redis: RedisClient, keyspace: Keyspace) -> Snapshot:
     """Every key under the keyspace's prefix (all versions, and the erasure records)."""
     names = [_text(k) async for k in redis.scan_iter(match=f"{keyspace.prefix}:*", count=2000)]
     snapshot = Snapshot()

@@ -1,4 +1,5 @@
-"""The processes a fault is injected into: redis-server, the Tansu broker, consumers, the API.
+"""The processes a fault is injected into: redis-server (one, or a Redis Cluster of three
+primaries), the Tansu broker, consumers, the API.
 
 Each one is a real child process on loopback that the suite signals from
 outside (SIGKILL, SIGTERM, SIGSTOP/SIGCONT) and restarts on the same port.
@@ -20,13 +21,17 @@ import time
 from pathlib import Path
 
 from recstream_cli.localstack import (
-    free_port as free_port,
-)
-from recstream_cli.localstack import (
+    CLUSTER_OPTIONS,
+    cluster_state,
+    free_cluster_port,
+    redis_cli_binary,
     redis_server_binary,
     tansu_binary,
     terminate_with_parent,
     wait_for_port,
+)
+from recstream_cli.localstack import (
+    free_port as free_port,
 )
 
 
@@ -111,8 +116,25 @@ class Child:
         return ""
 
 
+def _redis_argv(port: int, data: Path, persistent: bool, *extra: str) -> list[str]:
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    )
+    return [
+        redis_server_binary(),
+        "--bind", "127.0.0.1",
+        "--port", str(port),
+        "--save", "",
+        "--dir", str(data),
+        *persistence,
+        *extra,
+    ]  # fmt: skip
+
+
 class RedisServer:
     """redis-server on a fixed loopback port; AOF on every write when ``persistent``."""
+
+    cluster = False
 
     def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
         self.workdir = workdir / "redis"
@@ -124,28 +146,17 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def node_urls(self) -> list[str]:
+        """One URL per server process (one here; a cluster's primaries)."""
+        return [self.url]
+
     def start(self, *, empty: bool = False) -> None:
         data = self.workdir / "data"
         if empty:
             shutil.rmtree(data, ignore_errors=True)
         data.mkdir(parents=True, exist_ok=True)
-        persistence = (
-            ["--appendonly", "yes", "--appendfsync", "always"]
-            if self.persistent
-            else ["--appendonly", "no"]
-        )
-        argv = [
-            redis_server_binary(),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--save",
-            "",
-            "--dir",
-            str(data),
-            *persistence,
-        ]
+        argv = _redis_argv(self.port, data, self.persistent)
         self.child = Child("redis", argv, self.workdir / "redis.log")
         self.child.start()
         assert self.child.process is not None
@@ -163,6 +174,16 @@ class RedisServer:
         if self.child is not None:
             self.child.kill()
 
+    def kill_node(self, index: int) -> None:
+        """:meth:`kill` (the one node, ``index`` 0), as a cluster's primary is killed."""
+        assert index == 0, "one redis-server has one node"
+        self.kill()
+
+    def start_node(self, index: int) -> None:
+        """:meth:`start` from its files, as a cluster's primary is restarted."""
+        assert index == 0, "one redis-server has one node"
+        self.start()
+
     def pause(self) -> None:
         assert self.child is not None
         self.child.signal(signal.SIGSTOP)
@@ -170,6 +191,106 @@ class RedisServer:
     def resume(self) -> None:
         assert self.child is not None
         self.child.signal(signal.SIGCONT)
+
+
+class RedisClusterServer:
+    """A Redis Cluster of ``primaries`` redis-server primaries on fixed loopback ports, one
+    directory each, joined with ``redis-cli --cluster create`` on the first start (and
+    again after a start from empty directories). The whole cluster is stopped, killed,
+    paused and resumed like one :class:`RedisServer`; :meth:`kill_node` and
+    :meth:`start_node` act on one primary."""
+
+    cluster = True
+
+    def __init__(self, workdir: Path, *, persistent: bool = False, primaries: int = 3) -> None:
+        self.workdir = workdir / "redis"
+        self.ports: list[int] = []
+        while len(self.ports) < primaries:
+            port = free_cluster_port()
+            if port not in self.ports:
+                self.ports.append(port)
+        self.persistent = persistent
+        self.children: list[Child | None] = [None] * primaries
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    @property
+    def node_urls(self) -> list[str]:
+        return [f"redis://127.0.0.1:{port}/0" for port in self.ports]
+
+    def _data(self, index: int) -> Path:
+        return self.workdir / f"node{index}"
+
+    def start(self, *, empty: bool = False) -> None:
+        if empty:
+            for index in range(len(self.ports)):
+                shutil.rmtree(self._data(index), ignore_errors=True)
+        fresh = not (self._data(0) / "nodes.conf").exists()
+        for index in range(len(self.ports)):
+            self.start_node(index, wait=False)
+        if fresh:
+            addresses = [f"127.0.0.1:{port}" for port in self.ports]
+            created = subprocess.run(
+                [redis_cli_binary(), "--cluster", "create", *addresses,
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            if created.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create failed: {created.stdout[-500:]}")
+        self.wait_ok(30.0)
+
+    def start_node(self, index: int, *, wait: bool = True) -> None:
+        """Start primary ``index`` on its port from its directory (its AOF when
+        ``persistent``, and its ``nodes.conf``)."""
+        data = self._data(index)
+        data.mkdir(parents=True, exist_ok=True)
+        argv = _redis_argv(self.ports[index], data, self.persistent, *CLUSTER_OPTIONS)
+        child = Child(f"redis-{index}", argv, self.workdir / f"redis-{index}.log")
+        child.start()
+        assert child.process is not None
+        wait_for_port(self.ports[index], 20.0, child.process)
+        self.children[index] = child
+        if wait:
+            self.wait_ok(30.0)
+
+    def wait_ok(self, within: float) -> None:
+        """Until every primary says ``cluster_state:ok``."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if all(cluster_state(port) == "ok" for port in self.ports):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the Redis Cluster is not ok after {within}s")
+
+    def kill_node(self, index: int) -> None:
+        child = self.children[index]
+        if child is not None:
+            child.kill()
+
+    def stop(self) -> None:
+        for child in self.children:
+            if child is not None and child.alive():
+                child.signal(signal.SIGCONT)
+                child.signal(signal.SIGTERM)
+        for child in self.children:
+            if child is not None and child.process is not None:
+                child.process.wait(20)
+
+    def kill(self) -> None:
+        for index in range(len(self.ports)):
+            self.kill_node(index)
+
+    def pause(self) -> None:
+        for child in self.children:
+            assert child is not None
+            child.signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for child in self.children:
+            assert child is not None
+            child.signal(signal.SIGCONT)
 
 
 class Broker:

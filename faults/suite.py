@@ -44,6 +44,7 @@ SCENARIOS: tuple[Entry, ...] = (
     Entry("redis-stop", outages.redis_stop, 600),
     Entry("redis-hang", outages.redis_hang, 600),
     Entry("redis-lost", rebuild.redis_lost, 600),
+    Entry("redis-primary-killed", outages.redis_primary_killed, 600),
     Entry("poison", inputs.poison, 600),
     Entry("duplicates", inputs.duplicates, 600),
     Entry("lateness", inputs.lateness, 600),
@@ -117,6 +118,7 @@ async def run_suite(
         "machine": machine(),
         "mode": "quick" if options.quick else "full",
         "runtime": options.runtime,
+        "redis": "a 3-primary Redis Cluster" if options.redis_cluster else "one redis-server",
         "command": command,
         "commit": _commit(),
     }

@@ -10,7 +10,7 @@ from faults.api_probe import running_api, summarize
 from faults.driver import read_log
 from faults.oracle import replay
 from faults.report import ScenarioResult
-from faults.rig import RigOptions, open_rig
+from faults.rig import open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -35,7 +35,7 @@ async def backlog(options: SuiteOptions) -> ScenarioResult:
     downtime = options.size(15.0, 120.0)
     items = workload(options, int(rate * (downtime + 8)), options.size(200, 600), "c")
     async with (
-        open_rig("backlog", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("backlog", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         consumer = rig.spawn_consumer()
@@ -97,7 +97,7 @@ async def soak(options: SuiteOptions) -> ScenarioResult:
     items = workload(options, int(rate * duration), max(200, int(rate * duration / 150)), "s")
     rss: list[tuple[float, int]] = []
     async with (
-        open_rig("soak", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("soak", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         consumer = rig.spawn_consumer()

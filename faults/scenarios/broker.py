@@ -17,7 +17,7 @@ import asyncio
 import time
 
 from faults.report import ScenarioResult
-from faults.rig import RigOptions, open_rig
+from faults.rig import open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -37,7 +37,7 @@ async def broker_restart(options: SuiteOptions) -> ScenarioResult:
     down = options.size(3.0, 10.0)
     items = workload(options, size * 2, options.size(150, 400), "b")
     async with (
-        open_rig("broker-restart", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("broker-restart", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         consumer = rig.spawn_consumer()

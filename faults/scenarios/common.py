@@ -16,7 +16,7 @@ from faults.driver import Driver, Outgoing, event_record, log_differences, read_
 from faults.oracle import Expectation, expect
 from faults.probes import MarkWatch
 from faults.report import ScenarioResult
-from faults.rig import Rig
+from faults.rig import Rig, RigOptions
 from faults.snapshot import redis_snapshot
 from faults.workload import RealSession, WorkloadSpec, build_events, load_sessions
 
@@ -34,6 +34,11 @@ class SuiteOptions:
     soak_seconds: float = 600.0
     keep: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    redis_cluster: bool = False  # every rig on a local 3-primary Redis Cluster
+
+    def rig(self, **options: Any) -> RigOptions:
+        """The options of a scenario's rig: this suite's runtime and Redis, and ``options``."""
+        return RigOptions(runtime=self.runtime, redis_cluster=self.redis_cluster, **options)
 
     def size(self, quick: N, full: N) -> N:
         return quick if self.quick else full

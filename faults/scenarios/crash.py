@@ -9,7 +9,7 @@ import time
 
 from faults.probes import MarkWatch, committed_offsets
 from faults.report import ScenarioResult, seconds
-from faults.rig import Rig, RigOptions, open_rig
+from faults.rig import Rig, open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -22,8 +22,10 @@ from faults.scenarios.common import (
 from faults.stack import Child
 
 # Where the kill lands: anywhere, while the batch's Redis script is held back by
-# CLIENT PAUSE WRITE ("during the Redis step"), or while the broker is stopped so
-# the offset commit after an applied batch cannot complete ("before/during the commit").
+# CLIENT PAUSE WRITE ("during the Redis step"; on a Redis Cluster one primary is paused,
+# so the kill lands between the batch's slot steps: those of the other primaries ran),
+# or while the broker is stopped so the offset commit after an applied batch cannot
+# complete ("before/during the commit").
 KILL_POINTS = ("random", "redis-step", "commit")
 
 
@@ -51,7 +53,7 @@ async def wait_split(topic: str, partitions: int, members: list[Child], within: 
 
 async def _blocked_scripts(rig: Rig) -> int:
     """Clients whose script is held back by CLIENT PAUSE (flag ``b``, command evalsha)."""
-    clients = await rig.client.client_list()
+    clients = await rig.node(0).client_list()
     return sum(1 for c in clients if "b" in c.get("flags", "") and c.get("cmd") == "evalsha")
 
 
@@ -59,7 +61,7 @@ async def _arm(rig: Rig, watch: MarkWatch, point: str) -> bool:
     """Hold the consumer at ``point``; True when it was seen there."""
     deadline = time.monotonic() + 3.0
     if point == "redis-step":
-        await rig.client.client_pause(6000, all=False)  # WRITE: writes and scripts wait
+        await rig.node(0).client_pause(6000, all=False)  # WRITE: writes and scripts wait
         while time.monotonic() < deadline:
             if await _blocked_scripts(rig):
                 return True
@@ -74,7 +76,7 @@ async def _arm(rig: Rig, watch: MarkWatch, point: str) -> bool:
 
 async def _disarm(rig: Rig, point: str) -> None:
     if point == "redis-step":
-        await rig.client.client_unpause()
+        await rig.node(0).client_unpause()
     elif point == "commit":
         rig.broker.resume()
 
@@ -87,7 +89,7 @@ async def kill9(options: SuiteOptions) -> ScenarioResult:
     rate = options.size(500.0, 800.0)
     items = workload(options, int(rate * (kills * 12 + 10)), options.size(150, 500), "k")
     async with (
-        open_rig("kill9", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("kill9", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         stop = asyncio.Event()
@@ -140,7 +142,7 @@ async def sigterm(options: SuiteOptions) -> ScenarioResult:
     takeovers: list[float | None] = []
     logs_assignments = options.runtime == "aiokafka"  # its "partitions assigned" log lines
     async with (
-        open_rig("sigterm", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("sigterm", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         stop = asyncio.Event()

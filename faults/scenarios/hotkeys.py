@@ -17,7 +17,7 @@ from faults.caps import over_cap, structure_sizes
 from faults.checker import CheckResult, compare_users
 from faults.oracle import expect
 from faults.report import ScenarioResult
-from faults.rig import RigOptions, open_rig
+from faults.rig import open_rig
 from faults.scenarios.common import SuiteOptions, driving, verify_log, workload
 from faults.snapshot import redis_snapshot
 
@@ -31,9 +31,7 @@ async def _drain(
     count = options.size(6000, 24000)
     items = workload(options, count, options.size(150, 400), name[0], **spec)
     async with (
-        open_rig(
-            f"hot-{name}", options.workdir, RigOptions(runtime=options.runtime, core={})
-        ) as rig,
+        open_rig(f"hot-{name}", options.workdir, options.rig(core={})) as rig,
         driving(rig) as (driver, watch),
     ):
         for start in range(0, len(items), 2000):

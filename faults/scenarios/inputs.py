@@ -17,7 +17,7 @@ from faults.driver import Outgoing, event_record, now_ms
 from faults.oracle import expect
 from faults.poison import POISONS
 from faults.report import ScenarioResult
-from faults.rig import RigOptions, open_rig
+from faults.rig import open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -49,7 +49,7 @@ async def poison(options: SuiteOptions) -> ScenarioResult:
             items.append(POISONS[injected % len(POISONS)](event, injected))
             injected += 1
     async with (
-        open_rig("poison", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("poison", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         consumer = rig.spawn_consumer()
@@ -88,7 +88,7 @@ async def duplicates(options: SuiteOptions) -> ScenarioResult:
             items.append(event_record(unique[heapq.heappop(later)[1]], tag="duplicate"))
     items += [event_record(unique[i], tag="duplicate") for _, i in sorted(later)]
     async with (
-        open_rig("duplicates", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("duplicates", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         consumer = rig.spawn_consumer()
@@ -185,7 +185,7 @@ async def lateness(options: SuiteOptions) -> ScenarioResult:
         items.append(event_record(event, timestamp_ms=stamp, tag=label))
         kinds[label] = kinds.get(label, 0) + 1
     async with (
-        open_rig("lateness", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("lateness", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         consumer = rig.spawn_consumer()

@@ -1,16 +1,18 @@
-"""Redis stopped, and Redis hung (SIGSTOP), under load, with the API answering meanwhile."""
+"""Redis stopped, Redis hung (SIGSTOP), and one Redis primary killed and restarted from its
+append-only file, under load (the API answering meanwhile in the first two)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from typing import Literal
 
 from faults.api_probe import running_api, summarize
 from faults.probes import MarkWatch, committed_offsets
 from faults.report import ScenarioResult
-from faults.rig import Rig, RigOptions, open_rig
+from faults.rig import Rig, open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -51,7 +53,7 @@ async def redis_outage(options: SuiteOptions, mode: Mode) -> ScenarioResult:
     outage = options.size(10.0, 20.0)
     rate = options.size(400.0, 600.0)
     items = workload(options, int(rate * (outage + 40)), options.size(150, 400), mode[0])
-    rig_options = RigOptions(runtime=options.runtime, persistent_redis=True)
+    rig_options = options.rig(persistent_redis=True)
     async with (
         open_rig(f"redis-{mode}", options.workdir, rig_options) as rig,
         driving(rig) as (driver, watch),
@@ -138,3 +140,53 @@ async def redis_stop(options: SuiteOptions) -> ScenarioResult:
 
 async def redis_hang(options: SuiteOptions) -> ScenarioResult:
     return await redis_outage(options, "hang")
+
+
+async def redis_primary_killed(options: SuiteOptions) -> ScenarioResult:
+    """``kill -9`` of one Redis primary under load (on a cluster, one of three: the others
+    refuse work while its slots are down), restarted from its append-only file (fsync at
+    every write) after a few seconds: the consumer waits it out and the state converges
+    to the oracle's exactly."""
+    result = ScenarioResult(
+        "redis-primary-killed", "a Redis primary killed -9 under load, restarted from its AOF"
+    )
+    started = time.monotonic()
+    down = options.size(5.0, 15.0)
+    rate = options.size(400.0, 600.0)
+    items = workload(options, int(rate * (down + 30)), options.size(150, 400), "m")
+    async with (
+        open_rig("primary-killed", options.workdir, options.rig(persistent_redis=True)) as rig,
+        driving(rig) as (driver, watch),
+    ):
+        consumer = rig.spawn_consumer()
+        stop = asyncio.Event()
+        producing = asyncio.create_task(driver.send_paced(items, rate, stop=stop))
+        moved = await watch.wait_progress(time.monotonic(), 60)
+        result.require(moved is not None, "the consumer made no progress before the kill")
+        await asyncio.sleep(2.0)
+        node = random.Random(options.seed).randrange(len(rig.redis.node_urls))
+        rig.redis.kill_node(node)
+        await asyncio.sleep(down)
+        rig.redis.start_node(node)
+        back_at = time.monotonic()
+        resumed = await watch.wait_progress(back_at, 90)
+        await asyncio.sleep(2.0)
+        stop.set()
+        result.counts["records sent"] = await producing
+        caught = await converge(watch, driver, 180)
+        result.require(resumed is not None, "no progress after the primary came back")
+        result.require(caught is not None, "the consumer did not catch up with the input")
+        result.require(alive_or_fail(result, consumer), "the consumer exited")
+        result.counts["primary killed"] = f"{node + 1} of {len(rig.redis.node_urls)}"
+        result.timings["down (s)"] = down
+        result.timings["progress after the restart (s)"] = resumed
+        result.timings["caught up after the last record (s)"] = caught
+        result.resume_s = resumed
+        result.figure = (
+            f"primary {node + 1} of {len(rig.redis.node_urls)} down {down:.0f} s: progress "
+            f"{resumed or float('nan'):.1f} s after its restart"
+        )
+        await consumer.terminate()
+        await verify_log(rig, driver, result)
+        await oracle_check(rig, driver, result)
+    return result.finish(started)

@@ -7,7 +7,7 @@ import time
 
 from faults.probes import MarkWatch
 from faults.report import ScenarioResult
-from faults.rig import Rig, RigOptions, open_rig
+from faults.rig import Rig, open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -48,7 +48,7 @@ async def rebalance(options: SuiteOptions) -> ScenarioResult:
     pauses: dict[str, float] = {}
     stalls: dict[str, dict[int, float]] = {}
     async with (
-        open_rig("rebalance", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("rebalance", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         stop = asyncio.Event()

@@ -28,7 +28,7 @@ from faults.driver import Driver, Outgoing
 from faults.oracle import expect, replay
 from faults.probes import MarkWatch, committed_offsets, consumer_metrics, lost_state
 from faults.report import ScenarioResult, seconds
-from faults.rig import Rig, RigOptions, open_rig
+from faults.rig import Rig, open_rig
 from faults.scenarios.common import (
     SuiteOptions,
     alive_or_fail,
@@ -119,7 +119,7 @@ async def redis_lost(options: SuiteOptions) -> ScenarioResult:
     rebuilds: list[float | None] = []  # until what was sent before the fault is back
     caught_up: list[float | None] = []  # until everything sent was applied
     async with (
-        open_rig("redis-lost", options.workdir, RigOptions(runtime=options.runtime)) as rig,
+        open_rig("redis-lost", options.workdir, options.rig()) as rig,
         driving(rig) as (driver, watch),
     ):
         port = free_port()

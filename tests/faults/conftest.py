@@ -14,6 +14,8 @@ import pytest
 from faults.report import ScenarioResult, markdown
 from faults.scenarios.common import SuiteOptions
 
+from ..conftest import cluster_mode
+
 HERE = Path(__file__).parent
 
 
@@ -29,7 +31,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def options(tmp_path: Path, datasets: Path) -> SuiteOptions:
     """Quick mode, a working folder of the test's own."""
-    return SuiteOptions(workdir=tmp_path, datasets=datasets, quick=True)
+    return SuiteOptions(
+        workdir=tmp_path, datasets=datasets, quick=True, redis_cluster=cluster_mode()
+    )
 
 
 def explain(result: ScenarioResult) -> str:

@@ -64,6 +64,13 @@ async def test_a_lost_redis_is_detected_and_rebuilt_exactly(options: SuiteOption
     assert result.passed, explain(result)
 
 
+async def test_a_killed_redis_primary_restarted_from_its_aof_converges_exactly(
+    options: SuiteOptions,
+) -> None:
+    result = await outages.redis_primary_killed(options)
+    assert result.passed, explain(result)
+
+
 async def test_a_hung_redis_pauses_the_consumer_and_the_api_answers(options: SuiteOptions) -> None:
     result = await outages.redis_hang(options)
     assert result.passed, explain(result)
