@@ -22,7 +22,7 @@ run: ## start the dev stack: Redis + Tansu broker + consumer + API (Ctrl-C stops
 	@scripts/bootstrap.sh
 	$(UV) run recstream run
 
-test: bootstrap ## everything CI checks: lint, format, types, import contracts, compose, dependency audit, pytest
+test: bootstrap ## everything CI checks: lint, format, types, import contracts, compose, dependency audit, pytest (then integration and quick faults again on a Redis Cluster)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy $(SOURCES)
@@ -30,6 +30,7 @@ test: bootstrap ## everything CI checks: lint, format, types, import contracts, 
 	$(COMPOSE) config -q
 	@$(MAKE) --no-print-directory audit-ci
 	$(UV) run pytest
+	RECSTREAM_TEST_REDIS_MODE=cluster $(UV) run pytest tests/integration tests/faults
 
 lint: ## ruff lint and format check
 	$(UV) run ruff check .

@@ -42,11 +42,14 @@ class BenchContext:
         return self.out / "plots" / f"{name}.png", f"plots/{name}.png"
 
     @contextlib.contextmanager
-    def rig(self, name: str, *, broker: bool = True, keep: bool = False) -> Iterator[Rig]:
-        """A fresh Redis (and broker); closed at the end unless ``keep`` (then by :meth:`close`)."""
+    def rig(
+        self, name: str, *, broker: bool = True, keep: bool = False, redis_cluster: bool = False
+    ) -> Iterator[Rig]:
+        """A fresh Redis (one server, or a 3-primary cluster) and broker; closed at the end
+        unless ``keep`` (then by :meth:`close`)."""
         rig = Rig(self.workdir / name)
         try:
-            rig.start(broker=broker)
+            rig.start(broker=broker, redis_cluster=redis_cluster)
             yield rig
         except BaseException:
             rig.close()

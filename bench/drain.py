@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from bench.stack import Child, Rig, cpu_seconds
 from recstream.contract.keyspace import Keyspace
 from recstream.offline.evaluation.records import partition_for
+from recstream.platform.redis import redis_client
 from recstream.store.redis import RedisStore
 
 
@@ -59,10 +59,10 @@ async def watch(
 ) -> Drain:
     """Wait until ``total`` records of ``topic`` are applied; time from the first one past
     ``start_at``."""
-    redis = Redis.from_url(rig.redis_url)
+    redis = redis_client(rig.redis_url)
     store = RedisStore(redis, Keyspace(prefix=prefix))
     pids = [c.pid for c in consumers]
-    others = [rig.redis_pid, rig.broker_pid or 0]
+    others = [*rig.redis_pids, rig.broker_pid or 0]
     deadline = time.monotonic() + within
     try:
         count = await applied(store, topic)
@@ -84,8 +84,8 @@ async def watch(
         cpu = [cpu_seconds(p) - c0 for p, c0 in zip(pids + others, cpu0, strict=True)]
     finally:
         await redis.aclose()
-    n = len(pids)
-    return Drain(total - first, seconds, sum(cpu[:n]), cpu[n], cpu[n + 1], rss, series)
+    n, r = len(pids), len(rig.redis_pids)
+    return Drain(total - first, seconds, sum(cpu[:n]), sum(cpu[n : n + r]), cpu[n + r], rss, series)
 
 
 def _check(consumers: Sequence[Child], deadline: float, count: int, total: int) -> None:
@@ -121,7 +121,7 @@ async def send_probes(bootstrap: str, topic: str, partitions: int, value: bytes)
 
 
 async def wait_applied(rig: Rig, prefix: str, topic: str, count: int, within: float) -> None:
-    redis = Redis.from_url(rig.redis_url)
+    redis = redis_client(rig.redis_url)
     store = RedisStore(redis, Keyspace(prefix=prefix))
     deadline = time.monotonic() + within
     try:

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from recstream_cli.localstack import (
+    LocalCluster,
     LocalService,
     free_port,
     start_redis,
+    start_redis_cluster,
     start_tansu,
     terminate_with_parent,
 )
@@ -123,32 +125,48 @@ class Child:
 
 @dataclass
 class Rig:
-    """A fresh Redis and broker (or the addresses given), the children started on them."""
+    """A fresh Redis (one server, or a local Redis Cluster of three primaries) and broker,
+    the children started on them."""
 
     workdir: Path
     redis_url: str = ""
     bootstrap: str = ""
     services: list[LocalService] = field(default_factory=list)
     children: list[Child] = field(default_factory=list)
+    cluster: LocalCluster | None = None
+    broker: LocalService | None = None
 
-    def start(self, *, broker: bool = True) -> Rig:
+    def start(self, *, broker: bool = True, redis_cluster: bool = False) -> Rig:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        redis = start_redis(log_dir=self.workdir)
-        self.services.append(redis)
-        self.redis_url = redis.address
+        if redis_cluster:
+            self.cluster = start_redis_cluster(log_dir=self.workdir)
+            self.redis_url = self.cluster.address
+        else:
+            redis = start_redis(log_dir=self.workdir)
+            self.services.append(redis)
+            self.redis_url = redis.address
         if broker:
-            tansu = start_tansu(log_dir=self.workdir)
-            self.services.append(tansu)
-            self.bootstrap = tansu.address
+            self.broker = start_tansu(log_dir=self.workdir)
+            self.services.append(self.broker)
+            self.bootstrap = self.broker.address
         return self
 
     @property
+    def redis_pids(self) -> list[int]:
+        """The Redis server processes (a cluster's primaries)."""
+        if self.cluster is not None:
+            return [node.process.pid for node in self.cluster.nodes]
+        return [self.services[0].process.pid]
+
+    @property
     def redis_pid(self) -> int:
+        """The Redis server process (of one server; see :attr:`redis_pids`)."""
+        assert self.cluster is None, "a cluster has one process per primary"
         return self.services[0].process.pid
 
     @property
     def broker_pid(self) -> int | None:
-        return self.services[1].process.pid if len(self.services) > 1 else None
+        return self.broker.process.pid if self.broker is not None else None
 
     def spawn(self, name: str, argv: list[str], env: Mapping[str, str] | None = None) -> Child:
         log_path = self.workdir / f"{name}.log"
@@ -236,6 +254,10 @@ class Rig:
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 service.stop()
         self.services.clear()
+        if self.cluster is not None:
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                self.cluster.stop()
+            self.cluster = None
 
 
 @dataclass

@@ -39,5 +39,12 @@ def options(tmp_path: Path, datasets: Path) -> SuiteOptions:
 def explain(result: ScenarioResult) -> str:
     return markdown(
         [result],
-        {"date": "-", "machine": "-", "mode": "quick", "runtime": "-", "command": "pytest"},
+        {
+            "date": "-",
+            "machine": "-",
+            "mode": "quick",
+            "runtime": "-",
+            "redis": "-",
+            "command": "pytest",
+        },
     )

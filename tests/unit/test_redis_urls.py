@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from recstream.platform.redis import (
     RedisUrlError,
@@ -93,3 +96,16 @@ async def test_a_cluster_url_gets_a_cluster_client_and_a_one_primary_use_refuses
         await client.aclose()
     with pytest.raises(RedisUrlError, match="one Redis primary"):
         primary_client("redis+cluster://n1:7000")
+
+
+async def test_a_cluster_none_of_whose_nodes_answers_is_a_connection_error() -> None:
+    """Not redis-py's RedisClusterException: every caller's outage handling applies."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the test connects
+    client = redis_client(f"redis+cluster://127.0.0.1:{port}", socket_connect_timeout=0.5)
+    try:
+        with pytest.raises(RedisConnectionError, match="cannot be connected"):
+            await client.ping()
+    finally:
+        await client.aclose()

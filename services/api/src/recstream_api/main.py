@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from recstream.platform.redis import redis_client
+from recstream.platform.redis import is_cluster, redis_client
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisClient, RedisStore
@@ -45,7 +45,10 @@ from recstream_api.routes import PREFIX, router
 from recstream_api.settings import ApiSettings
 from recstream_api.shared_reads import SharedReads
 
-# A request waits for Redis at most a few short retries, then answers 503.
+# A request waits for Redis at most a few short retries, then answers 503. On a cluster a
+# failed command is not retried by the client: its recovery, a slot-map refresh that asks
+# the nodes one after the other, already takes up to one socket timeout per node named
+# in the URL (3 nodes, 2 s: 6 s), about what the retries take on one primary.
 REDIS_RETRIES = 2
 REDIS_BACKOFF = ExponentialWithJitterBackoff(base=0.02, cap=0.2)
 
@@ -80,7 +83,7 @@ def build_redis(settings: ApiSettings) -> RedisClient:
         CountingRedisCluster,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(REDIS_BACKOFF, REDIS_RETRIES),
+        retry=Retry(REDIS_BACKOFF, 0 if is_cluster(settings.redis.url) else REDIS_RETRIES),
         **packing_options(settings.redis.url),
     )
 

@@ -51,11 +51,13 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import ClusterPipeline
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recstream.platform.redis import ClusterClient, ClusterClientPipeline
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROUND_TRIP_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50)
@@ -101,7 +103,7 @@ class CountingRedis(Redis):
         )
 
 
-class CountingClusterPipeline(ClusterPipeline):
+class CountingClusterPipeline(ClusterClientPipeline):
     """A cluster pipeline whose execution counts as one round trip (its nodes answer in
     parallel)."""
 
@@ -112,7 +114,7 @@ class CountingClusterPipeline(ClusterPipeline):
         return await super().execute(raise_on_error, allow_redirections)
 
 
-class CountingRedisCluster(RedisCluster):
+class CountingRedisCluster(ClusterClient):
     """:class:`CountingRedis` for a Redis Cluster."""
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
@@ -124,7 +126,8 @@ class CountingRedisCluster(RedisCluster):
     ) -> ClusterPipeline:
         if shard_hint:
             return super().pipeline(transaction, shard_hint)  # refused by redis-py
-        return CountingClusterPipeline(self, transaction)  # type: ignore[abstract]  # redis-py declares a field abstract that its __init__ sets
+        # redis-py declares a field abstract that its __init__ sets
+        return CountingClusterPipeline(self, transaction)  # type: ignore[abstract]
 
 
 class ApiMetrics:

@@ -28,8 +28,11 @@ from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recstream.store.redis import RedisClient
 
@@ -130,10 +133,66 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
     )
 
 
+def _unreachable(exc: Exception) -> RedisConnectionError | None:
+    """A ConnectionError for what a cluster client raises when its nodes do not answer,
+    else None:
+
+    - ``RedisClusterException("Redis Cluster cannot be connected ...")``, raised from the
+      timeout or refusal when no node answers its slot-map refresh;
+    - ``RuntimeError`` (transport closed) or ``AttributeError`` (no writer) from a node
+      connection that a concurrent slot-map refresh closed under the command (redis-py
+      8.1, seen with every primary hung, while the connection sent its handshake).
+
+    Treated as an outage, the call is retried or answered 503; recstream's writes are
+    idempotent (watermarked), so a retry of one that did reach Redis changes nothing.
+    """
+    if isinstance(exc, RedisClusterException):
+        if isinstance(exc.__cause__, RedisConnectionError | RedisTimeoutError | OSError):
+            return RedisConnectionError(str(exc))
+        return None
+    return RedisConnectionError(f"cluster connection closed under the command: {exc!r}")
+
+
+class ClusterClientPipeline(ClusterPipeline):
+    """The pipeline of :class:`ClusterClient`."""
+
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except (RedisClusterException, RuntimeError, AttributeError) as exc:
+            if (unreachable := _unreachable(exc)) is not None:
+                raise unreachable from exc
+            raise
+
+
+class ClusterClient(RedisCluster):
+    """redis-py's cluster client, but a cluster none of whose nodes answers raises
+    ``ConnectionError``, as one Redis that does not answer does, so every caller's outage
+    handling (retry, 503) applies to both."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except (RedisClusterException, RuntimeError, AttributeError) as exc:
+            if (unreachable := _unreachable(exc)) is not None:
+                raise unreachable from exc
+            raise
+
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refused by redis-py
+        # redis-py declares a field abstract that its __init__ sets
+        return ClusterClientPipeline(self, transaction)  # type: ignore[abstract]
+
+
 def redis_client(
     url: str,
     redis_class: type[Redis] = Redis,
-    cluster_class: type[RedisCluster] = RedisCluster,
+    cluster_class: type[RedisCluster] = ClusterClient,
     **options: Any,
 ) -> RedisClient:
     """A client for ``url`` with ``options`` (timeouts, retry, ...): a ``cluster_class``
@@ -145,7 +204,7 @@ def redis_client(
 
 
 def cluster_client(
-    url: str, cluster_class: type[RedisCluster] = RedisCluster, **options: Any
+    url: str, cluster_class: type[RedisCluster] = ClusterClient, **options: Any
 ) -> RedisCluster:
     parsed = parse_cluster_url(url)
     options.pop("connection_class", None)  # the cluster's node pools bring their own
