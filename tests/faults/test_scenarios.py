@@ -97,6 +97,7 @@ async def test_hot_keys_stay_within_their_caps(options: SuiteOptions) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.cluster_ci
 async def test_rebalance_one_three_one_under_load(options: SuiteOptions) -> None:
     result = await rebalance.rebalance(options)
     assert result.passed, explain(result)
