@@ -40,7 +40,6 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from redis.asyncio import Redis
 
 from recstream.apply.batch import BatchReport, DeadLetter, RawRecord, apply_batch, decode_record
 from recstream.contract.events import EventError
@@ -52,6 +51,7 @@ from recstream.platform.kafka import (
     security_from_environ,
     start_client,
 )
+from recstream.platform.redis import redis_client
 from recstream.platform.settings import KafkaSecurity
 from recstream.store.memory import MemoryStore
 from recstream.store.redis import RedisStore
@@ -288,7 +288,7 @@ async def end_to_end(runtime: Runtime, settings: ConsumerSettings, total: int, l
             text = value if isinstance(value, str) else json.dumps(value)
             env[f"RECSTREAM_{section.upper()}__{name.upper()}"] = text
     env.update(security_environ(settings.kafka.security))
-    redis = Redis.from_url(settings.redis.url)
+    redis = redis_client(settings.redis.url)  # RECSTREAM_BENCH_REDIS_URL may name a cluster
     store = RedisStore(redis, Keyspace(prefix=settings.redis.key_prefix))
     topic = settings.kafka.interactions_topic
     with log.open("ab") as sink:
