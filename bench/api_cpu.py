@@ -19,9 +19,16 @@ first request the API's verified-token cache answers for it: the figures are tho
 client that reuses its token (the signature check, about 70 µs with HS256, is left out).
 
 ``--compare NAME A B`` is an A/B of one API setting (a field of ``ApiSettings``, e.g.
-``shared_reads_cache_seconds 0 2``): one app per value on the same filled Redis, their
-blocks of requests alternated (``--blocks``, each ``--requests`` long) so that the machine's
-noise falls on both alike; it prints each value's median CPU per request and the ratio.
+``shared_reads_cache_seconds 0 2``; a value that is JSON is decoded, so a section takes an
+object: ``ranker '{"enabled": false}' '{"enabled": true}'``): one app per value on the same
+filled Redis, their blocks of requests alternated (``--blocks``, each ``--requests`` long)
+so that the machine's noise falls on both alike; it prints each value's median CPU per
+request and the ratio.
+
+``--model ARTIFACT`` publishes and activates a learned ranker (``recstream train``'s
+``ranker-*.json``) in that Redis before the apps start, so recommendations are ranked by it
+(the learned path end to end: candidates read from Redis, features, the model); without it
+the hand-tuned blend serves.
 
 ``--profile DIR`` also writes a pyinstrument profile of each endpoint when pyinstrument
 is importable (``uv run --with pyinstrument python -m bench.api_cpu --profile DIR``).
@@ -55,6 +62,8 @@ from bench.workload import generate, live_event, load_sessions
 from recstream.apply.batch import RawRecord, apply_batch
 from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
+from recstream.scoring.learned import RankerArtifact
+from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisStore
 from recstream_api.auth import issue_token
 from recstream_api.main import create_app
@@ -213,6 +222,25 @@ def profiler(enabled: bool, texts: dict[str, str], name: str) -> Callable[..., A
     return profiled
 
 
+async def publish_model(redis_url: str, data: bytes) -> str:
+    """Publish and activate an artifact in the bench's keyspace; its version."""
+    version = RankerArtifact.from_bytes(data).version
+    redis = Redis.from_url(redis_url)
+    try:
+        await RankerRegistry(redis, Keyspace(prefix=PREFIX)).publish(version, data, activate=True)
+    finally:
+        await redis.aclose()
+    return version
+
+
+def setting_value(text: str) -> Any:
+    """A --compare value: JSON when it is JSON (a number, an object), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def bench_settings(redis_url: str, **overrides: Any) -> ApiSettings:
     os.environ["RECSTREAM_RATE_LIMITS__ENABLED"] = "false"
     return ApiSettings(
@@ -230,9 +258,12 @@ async def compare(args: argparse.Namespace) -> dict[str, Any]:
     try:
         now = time.time()
         last_item = await fill(redis_server.address, args.datasets, args.users, args.live, now)
+        if args.model is not None:
+            print(f"learned ranker {await publish_model(redis_server.address, args.model_bytes)}")
         apps = {
             v: bench_app(
-                bench_settings(redis_server.address, **{name: v}), datetime.fromtimestamp(now, UTC)
+                bench_settings(redis_server.address, **{name: setting_value(v)}),
+                datetime.fromtimestamp(now, UTC),
             )
             for v in values
         }
@@ -276,6 +307,8 @@ async def run(args: argparse.Namespace, profiles: dict[str, str]) -> dict[str, A
         now = time.time()
         print(f"filling Redis: {args.users:,} users, {args.live:,} live clicks", flush=True)
         last_item = await fill(redis_server.address, args.datasets, args.users, args.live, now)
+        if args.model is not None:
+            print(f"learned ranker {await publish_model(redis_server.address, args.model_bytes)}")
         settings = bench_settings(redis_server.address)
         app = bench_app(settings, datetime.fromtimestamp(now, UTC))
         requests = requests_of(settings, last_item, 500)
@@ -312,10 +345,12 @@ def main() -> None:
         "--compare", nargs="+", metavar="SETTING VALUE", help="an A/B of one API setting"
     )
     parser.add_argument("--blocks", type=int, default=8, help="alternated blocks per value")
+    parser.add_argument("--model", type=Path, help="a learned ranker artifact to serve")
     args = parser.parse_args()
     profiles: dict[str, str] = {}
     if args.compare is not None and len(args.compare) < 3:
         parser.error("--compare takes a setting and at least two values")
+    args.model_bytes = args.model.read_bytes() if args.model is not None else None
     results = asyncio.run(compare(args) if args.compare else run(args, profiles))
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=2))
