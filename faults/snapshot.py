@@ -48,8 +48,10 @@ def _text(raw: bytes | str) -> str:
 
 
 async def redis_snapshot(redis: RedisClient, keyspace: Keyspace) -> Snapshot:
-    """Every key under the keyspace's prefix (all versions, and the erasure records)."""
-    names = [_text(k) async for k in redis.scan_iter(match=f"{keyspace.prefix}:*", count=2000)]
+    """Every key under the keyspace's prefix (all versions, and the erasure records), but a
+    Redis Cluster's slot markers (bookkeeping, not state the oracle builds)."""
+    found = [_text(k) async for k in redis.scan_iter(match=f"{keyspace.prefix}:*", count=2000)]
+    names = [name for name in found if not Keyspace.is_slot_marker(name)]
     snapshot = Snapshot()
     for start in range(0, len(names), PAGE):
         page = names[start : start + PAGE]

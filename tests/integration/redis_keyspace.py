@@ -11,6 +11,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from recstream.contract.keyspace import Keyspace
+
 
 @dataclass(frozen=True, slots=True)
 class Stored:
@@ -24,10 +26,10 @@ class Stored:
 
 async def read_keyspace(redis: Redis, prefix: str, *, chunk: int = 1000) -> dict[str, Stored]:
     """Every key whose name starts with ``prefix``, found with ``SCAN`` (then read in
-    pipelines of ``chunk`` keys: ``TYPE`` of each, then its value and ``TTL``)."""
-    keys = sorted(
-        [_text(k) async for k in redis.scan_iter(match=f"{_escaped(prefix)}*", count=1000)]
-    )
+    pipelines of ``chunk`` keys: ``TYPE`` of each, then its value and ``TTL``), but a Redis
+    Cluster's slot markers (bookkeeping of the consumer, not state built from the log)."""
+    found = [_text(k) async for k in redis.scan_iter(match=f"{_escaped(prefix)}*", count=1000)]
+    keys = sorted(k for k in found if not Keyspace.is_slot_marker(k))
     stored: dict[str, Stored] = {}
     for start in range(0, len(keys), chunk):
         part = keys[start : start + chunk]

@@ -6,6 +6,7 @@ metrics, the admin routes), on the memory store and an in-memory registry."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -264,6 +265,35 @@ async def test_the_holder_polls_and_hot_swaps_without_a_restart() -> None:
         await eventually(blend, "the blend served")
     finally:
         await holder.stop()
+
+
+class SwallowingRankers(MemoryRankers):
+    """A registry whose read, once ``hang`` is set, waits and swallows a cancellation, as
+    a client call in flight can."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hang = False
+        self.reading = asyncio.Event()
+
+    async def active_version(self) -> str | None:
+        if self.hang:
+            self.reading.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(30)
+        return await super().active_version()
+
+
+async def test_stopping_the_holder_ends_the_poll_even_when_a_read_swallows_the_cancel() -> None:
+    registry = SwallowingRankers()
+    holder = RankerHolder(registry, poll_seconds=0.01)
+    await holder.start()
+    registry.hang = True
+    await asyncio.wait_for(registry.reading.wait(), 5)  # the poll is inside a read
+    task = holder._task
+    assert task is not None
+    await asyncio.wait_for(holder.stop(), 10)  # the API's shutdown waits for this
+    await asyncio.wait_for(task, 1)  # and the poll did end, at its next turn
 
 
 async def test_a_disabled_holder_never_reads_the_registry() -> None:

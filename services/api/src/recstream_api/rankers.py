@@ -93,6 +93,10 @@ def load_ranker(version: str, data: bytes) -> LearnedRanker:
     return LearnedRanker(artifact)
 
 
+# How long stopping the poll may take (the API's shutdown waits for it).
+STOP_SECONDS = 5.0
+
+
 class RankerHolder:
     """The active model of one process (``current``), kept in step with the registry."""
 
@@ -118,6 +122,7 @@ class RankerHolder:
         self._checked_at: float | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         if metrics is not None:
             metrics.serving_ranker(BLEND)
 
@@ -148,15 +153,19 @@ class RankerHolder:
         self._task = asyncio.create_task(self._poll(), name="ranker-poll")
 
     async def stop(self) -> None:
+        """End the poll, within ``STOP_SECONDS`` even when a client call in flight swallowed
+        the cancellation (the loop then ends at its next turn instead)."""
+        self._stopping.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=STOP_SECONDS)
             self._task = None
 
     async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_seconds)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._poll_seconds)
+                return  # stopping
             try:
                 await self.refresh()
             except Exception:  # the poll must outlive any surprise; the next one tries again

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaProducer
@@ -199,13 +199,18 @@ async def open_consumer(settings: ConsumerSettings) -> AsyncIterator[Consumer]:
         follow = asyncio.create_task(
             _follow_erasures(erasures, section.erasure_sync_seconds), name="recstream-erasures"
         )
+        topics = (kafka.interactions_topic, kafka.catalog_topic)
+        slots = asyncio.create_task(
+            _watch_slots(store, topics, section.slot_check_seconds), name="recstream-slots"
+        )
         try:
             async with _status_port(consumer, redis):
                 yield consumer
         finally:
             follow.cancel()
+            slots.cancel()
             # bounded: a Kafka client that swallowed the cancellation must not hold the stop
-            await asyncio.wait({follow}, timeout=FOLLOW_STOP_SECONDS)
+            await asyncio.wait({follow, slots}, timeout=FOLLOW_STOP_SECONDS)
     finally:
         await erasure_reader.stop()
         await log_reader.stop()
@@ -226,6 +231,35 @@ async def _follow_erasures(erasures: ErasureSync, interval: float) -> None:
             log.warning("erasure log not followed this round, trying again: %s", exc)
         except Exception:  # the loop must never end: it is tried again next time
             log.exception("erasure log not followed this round")
+
+
+async def _watch_slots(store: RedisStore, topics: Sequence[str], interval: float) -> None:
+    """On a Redis Cluster, every ``interval`` seconds: when a primary came back without its
+    data (hash slots lost their markers) and it did not hold the partition watermarks,
+    delete the rest of the keyspace version, so that every owner rebuilds its partitions
+    from the log as after a ``FLUSHALL``
+    (:meth:`~recstream_consumer.handler.BatchHandler.check_partitions`); the markers are
+    written again after, so a stop in between finds the loss again."""
+    if not store.cluster:
+        return
+    while True:
+        try:
+            lost = await store.lost_slots()
+            if lost:
+                log.error(
+                    "Redis Cluster lost the data of %d hash slots (a primary came back "
+                    "empty): the keyspace is deleted and every partition of %s is rebuilt "
+                    "from the log",
+                    lost,
+                    ", ".join(topics),
+                )
+                await store.forget_keyspace()
+                await store.mark_slots()
+        except (StoreError, RedisError, OSError, TimeoutError) as exc:
+            log.warning("hash slots not checked this round, trying again: %s", exc)
+        except Exception:  # the loop must never end: it is tried again next time
+            log.exception("hash slots not checked this round")
+        await asyncio.sleep(interval)
 
 
 @contextlib.asynccontextmanager

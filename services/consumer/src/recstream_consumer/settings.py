@@ -73,6 +73,14 @@ class ConsumerSection(BaseModel):
         30.0, gt=0, description="per batch; then the batch is re-fetched and tried again"
     )
 
+    slot_check_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=3_600,
+        description="on a Redis Cluster, how often the hash slots' markers are checked: a "
+        "primary that came back without its data is found within this, and every partition "
+        "is rebuilt from the log",
+    )
     # the erasure log is also read at the start and before every rebuild
     erasure_sync_seconds: float = Field(
         30.0,

@@ -87,6 +87,21 @@ class Keyspace:
         """String: the catalog entry of an item as JSON."""
         return f"{self.root}:{{s:{self.shard_of(item)}}}:catalog:{item}"
 
+    def slot_marker(self, tag: str) -> str:
+        """String: on a Redis Cluster, the marker of the hash slot ``{<tag>}`` hashes to
+        (one per slot; a missing one is a primary that came back without its data)."""
+        return f"{self.root}:{{{tag}}}:slot"
+
+    def slot_markers(self) -> str:
+        """String: set once every slot's marker is written."""
+        return f"{self.root}:{{wm}}:slots"
+
+    @staticmethod
+    def is_slot_marker(key: str) -> bool:
+        """Whether ``key`` is a slot marker (or their flag): cluster bookkeeping, not state
+        built from the log (a replay writes none)."""
+        return (key.endswith(":slot") and ":{m:" in key) or key.endswith(":{wm}:slots")
+
     def erasure_progress(self, shard: int) -> str:
         """Hash ``user_id -> offset``: on a Redis Cluster, the user offset up to which an
         erasure in progress subtracted the user's contributions from this shard (removed

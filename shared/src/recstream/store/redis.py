@@ -11,6 +11,7 @@ likewise. The scripts are package files, ``lua/*.lua`` beside this module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
@@ -19,6 +20,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.exceptions import ClusterError, NoScriptError, ResponseError, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -221,6 +223,45 @@ class RedisStore:
         except UNAVAILABLE as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
+    async def lost_slots(self) -> int:
+        """On a Redis Cluster: how many hash slots lost their marker, i.e. belong to a
+        primary that came back without its data (the markers are written the first time,
+        and then 0). Always 0 on one primary, whose loss the partition watermarks show."""
+        if self._steps is None:
+            return 0
+        try:
+            return await self._steps.lost_slots()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def mark_slots(self) -> None:
+        """Write every hash slot's marker again (after a loss was handled)."""
+        if self._steps is None:
+            return
+        try:
+            await self._steps.mark_slots()
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
+    async def forget_keyspace(self) -> int:
+        """Delete every key of this keyspace version (the partition watermarks last): every
+        owner of a partition then finds it lost and rebuilds it from the log, as after a
+        ``FLUSHALL``. A partial loss cannot be rebuilt in place: a shard's contributions
+        are computed while folding users, and a user that survived skips its records.
+        The erasures and the ranker registry (not versioned) stay. Returns the keys
+        deleted."""
+        try:
+            found = self._redis.scan_iter(match=f"{self._keys.root}:*", count=1000)
+            keys = [k.decode() if isinstance(k, bytes) else str(k) async for k in found]
+            marks = [k for k in keys if ":{wm}:" in k]  # the partition watermarks
+            rest = [k for k in keys if ":{wm}:" not in k]
+            for batch in (rest, marks):
+                for start in range(0, len(batch), 1000):
+                    await self._redis.unlink(*batch[start : start + 1000])
+            return len(keys)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
     async def get_user(self, user_id: str) -> UserState | None:
         try:
             row = await self._redis.hmget(self._keys.user_state(user_id), "wm", "st")
@@ -339,6 +380,23 @@ class ClusterSteps:
             self._raise, [([self._keys.partition_watermarks(topic)], [partition, last])]
         )
 
+    async def lost_slots(self) -> int:
+        if await self._redis.get(self._keys.slot_markers()) is None:
+            await self.mark_slots()  # a new keyspace, or the primary of {wm} lost it too
+            return 0
+        async with self._redis.pipeline() as pipe:
+            for tag in slot_tags():
+                pipe.execute_command("EXISTS", self._keys.slot_marker(tag))
+            found: list[Any] = await pipe.execute()
+        return found.count(0)
+
+    async def mark_slots(self) -> None:
+        async with self._redis.pipeline() as pipe:
+            for tag in slot_tags():
+                pipe.execute_command("SET", self._keys.slot_marker(tag), "1")
+            await pipe.execute()
+        await self._redis.set(self._keys.slot_markers(), str(REDIS_CLUSTER_HASH_SLOTS))
+
     async def erasure_progress(self, user_id: str) -> dict[int, int]:
         shards = range(self._keys.shards)
         async with self._redis.pipeline() as pipe:
@@ -413,6 +471,22 @@ class ClusterSteps:
                     raise WatermarkConflictError(str(reply)) from reply
                 raise reply
         return results
+
+
+@functools.cache
+def slot_tags() -> tuple[str, ...]:
+    """One hash tag per Redis Cluster slot, in slot order: ``m:<n>`` with the smallest
+    ``n`` that hashes to the slot."""
+    tags: list[str | None] = [None] * REDIS_CLUSTER_HASH_SLOTS
+    missing, n = REDIS_CLUSTER_HASH_SLOTS, 0
+    while missing:
+        tag = f"m:{n}"
+        slot = key_slot(tag.encode())
+        if tags[slot] is None:
+            tags[slot] = tag
+            missing -= 1
+        n += 1
+    return tuple(t for t in tags if t is not None)
 
 
 def _flat_ops(ops: Sequence[ShardOp]) -> list[str]:
