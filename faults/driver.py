@@ -11,8 +11,9 @@ broker holds exactly that input.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from recstream.apply.batch import RawRecord
+
+log = logging.getLogger(__name__)
 
 SEND_TIMEOUT_SECONDS = 60.0
 
@@ -161,15 +164,7 @@ async def read_log(
 ) -> list[RawRecord]:
     """The records of ``topic`` (no consumer group): until ``count`` were read and ``settle``
     seconds brought no more, or ``within`` seconds passed."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await asyncio.wait_for(consumer.start(), 30)
+    consumer = await _started_reader(bootstrap, topic)
     try:
         records: list[RawRecord] = []
         deadline = time.monotonic() + within
@@ -197,7 +192,44 @@ async def read_log(
                 break
         return records
     finally:
-        await asyncio.wait_for(consumer.stop(), 30)
+        await _bounded(consumer.stop(), CLIENT_SECONDS)
+
+
+# How long a reader's start or stop may take. Bounded with asyncio.wait, not wait_for: a
+# Kafka client call that swallows its cancellation would hold wait_for for ever.
+CLIENT_SECONDS = 30.0
+
+
+async def _bounded(call: Awaitable[Any], seconds: float) -> bool:
+    """Whether ``call`` finished (without an error) within ``seconds``; else it is cancelled
+    and left behind."""
+    task = asyncio.ensure_future(call)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        return False
+    return task.exception() is None
+
+
+async def _started_reader(bootstrap: str, topic: str, attempts: int = 3) -> AIOKafkaConsumer:
+    """A started reader of ``topic`` from its start (no consumer group); a start that does
+    not finish is abandoned and tried again with a new client."""
+    for _ in range(attempts):
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        if await _bounded(consumer.start(), CLIENT_SECONDS):
+            return consumer
+        log.warning(
+            "the log reader of %s did not start within %.0f s: a new one", topic, CLIENT_SECONDS
+        )
+        await _bounded(consumer.stop(), 5.0)
+    raise RuntimeError(f"no reader of {topic} started in {attempts} x {CLIENT_SECONDS:.0f} s")
 
 
 def log_differences(recorded: Sequence[RawRecord], log: Sequence[RawRecord]) -> list[str]:
