@@ -10,7 +10,7 @@ through ``commit_batch``, so the two implementations are held to one table.
 Keys are short names here (``z``, ``h``, ``s``); a runner puts each under its own
 keyspace prefix (:func:`key_of`), in statistic shard 0. TTLs are checked on Redis
 only: the memory store does not model expiry. Ops on a key of the wrong type (a
-``ZINCRBY`` on a string) are out of scope: Redis refuses them mid-script, and no plan
+``ZADD`` on a string) are out of scope: Redis refuses them mid-script, and no plan
 makes them.
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from recstream.contract.keyspace import Keyspace
+from recstream.model.decay import log_add, log_subtract
 from recstream.plan.shards import Op, ShardOp, ShardWrite
 from recstream.store.memory import MemoryStore
 from recstream.store.port import BatchCommit
@@ -69,8 +70,9 @@ def case(name: str, before: Keys, ops: list[ShardOp], after: Keys) -> Case:
     return Case(name, before, tuple(ops), after)
 
 
-Z, G, B, S, H, D, R = (
-    Op.INCREMENT,
+L, M, G, B, S, H, D, R = (
+    Op.ADD,
+    Op.SUBTRACT,
     Op.KEEP_LATEST,
     Op.BOUND,
     Op.SET,
@@ -81,54 +83,91 @@ Z, G, B, S, H, D, R = (
 EMPTY = Keys()
 
 CASES: tuple[Case, ...] = (
-    # --- INCREMENT (ZINCRBY key b a) ----------------------------------------------------
+    # --- ADD (log2 scores: 2 ** score grows by 2 ** b) ----------------------------------
     case(
-        "increment a member of a missing key",
+        "add a member of a missing key",
         EMPTY,
-        [op(Z, "z", "a", 1.5)],
+        [op(L, "z", "a", 1.5)],
         Keys(zsets={"z": {"a": 1.5}}),
     ),
     case(
-        "increment a missing member of a key",
+        "add a missing member of a key",
         Keys(zsets={"z": {"b": 2.0}}),
-        [op(Z, "z", "a", 0.25)],
-        Keys(zsets={"z": {"a": 0.25, "b": 2.0}}),
+        [op(L, "z", "a", -0.25)],
+        Keys(zsets={"z": {"a": -0.25, "b": 2.0}}),
     ),
     case(
-        "increment an existing member adds, in doubles",
-        Keys(zsets={"z": {"a": 0.1, "b": 2.0}}),
-        [op(Z, "z", "a", 0.2)],
-        Keys(zsets={"z": {"a": 0.1 + 0.2, "b": 2.0}}),  # 0.30000000000000004
+        "add equal scores doubles the sum: one more in log2",
+        Keys(zsets={"z": {"a": 3.0, "b": 2.0}}),
+        [op(L, "z", "a", 3.0)],
+        Keys(zsets={"z": {"a": 4.0, "b": 2.0}}),
     ),
     case(
-        "increment by a negative amount",
-        Keys(zsets={"z": {"a": 1.0}}),
-        [op(Z, "z", "a", -3.0)],
-        Keys(zsets={"z": {"a": -2.0}}),
+        "add in either order, in doubles",
+        Keys(zsets={"z": {"a": 0.1, "b": 7.25}}),
+        [op(L, "z", "a", 7.25), op(L, "z", "b", 0.1)],
+        Keys(zsets={"z": {"a": log_add(0.1, 7.25), "b": log_add(7.25, 0.1)}}),
     ),
     case(
-        "increment to zero keeps the member",
-        Keys(zsets={"z": {"a": 1.0}}),
-        [op(Z, "z", "a", -1.0)],
-        Keys(zsets={"z": {"a": 0.0}}),
+        "add a far smaller score leaves the sum",
+        Keys(zsets={"z": {"a": 900.0}}),
+        [op(L, "z", "a", -900.0)],
+        Keys(zsets={"z": {"a": 900.0}}),
     ),
     case(
-        "increment by large and tiny amounts keeps every bit",
+        "add scores of events a century apart (no overflow in log space)",
         EMPTY,
-        [op(Z, "z", "a", 1.2345678901234567e300), op(Z, "z", "b", 5e-324), op(Z, "z", "c", 1e-7)],
-        Keys(zsets={"z": {"a": 1.2345678901234567e300, "b": 5e-324, "c": 1e-7}}),
+        [op(L, "z", "a", 1.2345678901234567e4), op(L, "z", "a", 12_345.0), op(L, "z", "b", 5e-324)],
+        Keys(zsets={"z": {"a": log_add(1.2345678901234567e4, 12_345.0), "b": 5e-324}}),
     ),
     case(
         "a number as member is its text",
         EMPTY,
-        [op(Z, "z", 7, 1), op(Z, "z", "7", 1)],
+        [op(L, "z", 7, 1), op(L, "z", "7", 1)],
         Keys(zsets={"z": {"7": 2.0}}),
     ),
     case(
-        "increment keeps the key's TTL",
+        "add keeps the key's TTL",
         Keys(zsets={"z": {"a": 1.0}}, ttls={"z": 500}),
-        [op(Z, "z", "a", 1.0)],
+        [op(L, "z", "a", 1.0)],
         Keys(zsets={"z": {"a": 2.0}}, ttls={"z": 500}),
+    ),
+    # --- SUBTRACT (log2 scores: 2 ** score shrinks by 2 ** b) ---------------------------
+    case(
+        "subtract half of a sum: one less in log2",
+        Keys(zsets={"z": {"a": 5.0, "b": 1.0}}, ttls={"z": 500}),
+        [op(M, "z", "a", 4.0)],
+        Keys(zsets={"z": {"a": 4.0, "b": 1.0}}, ttls={"z": 500}),
+    ),
+    case(
+        "subtract a small part",
+        Keys(zsets={"z": {"a": 10.0}}),
+        [op(M, "z", "a", 2.5)],
+        Keys(zsets={"z": {"a": log_subtract(10.0, 2.5)}}),
+    ),
+    case(
+        "subtract all of a sum removes the member",
+        Keys(zsets={"z": {"a": 3.0, "b": 1.0}}),
+        [op(M, "z", "a", 3.0)],
+        Keys(zsets={"z": {"b": 1.0}}),
+    ),
+    case(
+        "subtract more than the sum removes the member",
+        Keys(zsets={"z": {"a": 3.0, "b": 1.0}}),
+        [op(M, "z", "a", 3.5)],
+        Keys(zsets={"z": {"b": 1.0}}),
+    ),
+    case(
+        "subtract all but rounding removes the member",
+        Keys(zsets={"z": {"a": 3.0}}),
+        [op(M, "z", "a", 3.0 - 1e-12)],
+        EMPTY,
+    ),
+    case(
+        "subtract from a missing member or key does nothing",
+        Keys(zsets={"z": {"a": 3.0}}),
+        [op(M, "z", "b", 1.0), op(M, "y", "a", 1.0)],
+        Keys(zsets={"z": {"a": 3.0}}),
     ),
     # --- KEEP_LATEST (ZADD key GT b a) --------------------------------------------------
     case(
@@ -333,9 +372,9 @@ CASES: tuple[Case, ...] = (
         "a batch in the planner's order: sums, latest times, sets, fields, then bounds",
         Keys(zsets={"tr1": {"p:1": 3.0, "p:2": 1.0, "p:3": 0.5}, "isess": {"u|s0": 10.0}}),
         [
-            op(Z, "tr1", "p:3", 2.0),
-            op(Z, "tr1", "p:4", 0.25),
-            op(Z, "pop", "p:9", 1.0),
+            op(L, "tr1", "p:3", 0.5),
+            op(L, "tr1", "p:4", 0.25),
+            op(L, "pop", "p:9", 1.0),
             op(G, "isess", "u|s1", 20.0),
             op(S, "sitems", '["p:9"]', SESSION_TTL),
             op(H, "icat", "p:9", "kitchen"),
@@ -344,7 +383,7 @@ CASES: tuple[Case, ...] = (
             op(B, "isess", 1, SESSION_TTL),
         ],
         Keys(
-            zsets={"tr1": {"p:1": 3.0, "p:3": 2.5}, "pop": {"p:9": 1.0}, "isess": {"u|s1": 20.0}},
+            zsets={"tr1": {"p:1": 3.0, "p:3": 1.5}, "pop": {"p:9": 1.0}, "isess": {"u|s1": 20.0}},
             hashes={"icat": {"p:9": "kitchen"}},
             strings={"sitems": '["p:9"]'},
             ttls={"tr1": TTL, "isess": SESSION_TTL, "sitems": SESSION_TTL},
@@ -357,19 +396,19 @@ CASES: tuple[Case, ...] = (
             strings={"sitems": '["p:1","p:2"]'},
             ttls={"sitems": SESSION_TTL},
         ),
-        [op(R, "isess", "u|s1"), op(D, "sitems"), op(Z, "tr1", "p:2", -1.0)],
+        [op(R, "isess", "u|s1"), op(D, "sitems"), op(M, "tr1", "p:2", 0.5)],
         Keys(zsets={"isess": {"v|s1": 30.0}, "tr1": {"p:2": 0.5, "p:3": 1.0}}),
     ),
     case(
-        "increment after a bound starts a dropped member from zero",
+        "add after a bound starts a dropped member afresh",
         Keys(zsets={"z": {"a": 1.0, "b": 2.0}}),
-        [op(B, "z", 1, 0), op(Z, "z", "a", 0.5)],
+        [op(B, "z", 1, 0), op(L, "z", "a", 0.5)],
         Keys(zsets={"z": {"a": 0.5, "b": 2.0}}),
     ),
     case(
-        "delete then increment starts over, without the old TTL",
+        "delete then add starts over, without the old TTL",
         Keys(zsets={"z": {"a": 5.0}}, ttls={"z": 500}),
-        [op(D, "z"), op(Z, "z", "a", 1.0)],
+        [op(D, "z"), op(L, "z", "a", 1.0)],
         Keys(zsets={"z": {"a": 1.0}}),
     ),
     case(
@@ -402,7 +441,7 @@ CASES: tuple[Case, ...] = (
 # script is not rolled back), the memory store raises too. No plan makes them.
 REFUSED: tuple[tuple[str, ShardOp], ...] = (
     ("bound without a TTL (nil > 0 in Lua)", op(B, "z", 5)),
-    ("increment by no number", op(Z, "z", "a", "x")),
+    ("add no number", op(L, "z", "a", "x")),
     ("keep-latest of no number", op(G, "z", "a", "")),
 )
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from redis.asyncio import Redis
 
 from recstream.contract.events import Event
-from recstream.contract.keyspace import Keyspace
+from recstream.contract.keyspace import DEFAULT_VERSION, Keyspace
 from recstream.model.config import CoreConfig
 from recstream.offline.datasets import diginetica_events, session_tsv_events
 from recstream.offline.evaluation.training import landmark_for
@@ -69,8 +69,9 @@ async def dump(client: Redis, keyspace: Keyspace) -> dict[str, Any]:
 
 def assert_same_state(live: dict[str, Any], replayed: dict[str, Any], topic: str) -> None:
     assert live.keys() == replayed.keys()
-    partitions = live[f":v1:{{wm}}:partitions:{topic}"]
-    assert partitions == replayed[f":v1:{{wm}}:partitions:{topic}"]
+    name = f":v{DEFAULT_VERSION}:{{wm}}:partitions:{topic}"
+    partitions = live[name]
+    assert partitions == replayed[name]
     for key, value in live.items():
         other = replayed[key]
         if ":wm:" in key:
@@ -80,10 +81,14 @@ def assert_same_state(live: dict[str, Any], replayed: dict[str, Any], topic: str
             for state in (value, other):
                 assert all(int(state[p]) <= int(partitions[p]) for p in state), key
         elif isinstance(value, dict) and value and isinstance(next(iter(value.values())), float):
-            # sorted-set scores: sums of the same increments, batched differently
+            # sorted-set scores: sums of the same increments, batched differently (log2
+            # of the sums, so an absolute tolerance is a relative one on the sums)
             assert value.keys() == other.keys(), key
             for member, score in value.items():
-                assert math.isclose(score, other[member], rel_tol=1e-9), (key, member)
+                assert math.isclose(score, other[member], rel_tol=1e-9, abs_tol=1e-9), (
+                    key,
+                    member,
+                )
         else:
             assert value == other, key
 

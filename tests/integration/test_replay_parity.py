@@ -56,11 +56,12 @@ REPLAY_BATCH = 1000  # other batch boundaries than the consumer's, on purpose
 # A TTL is set from the wall clock when a key is written, so the two paths' TTLs differ
 # by the time between their writes (the replay runs after the stream has been applied).
 TTL_TOLERANCE_SECONDS = 120
-# Scores of shared statistics are sums of forward-decayed weights. A batch sums its
-# contributions to one member before its ZINCRBY (plan_shard_writes), so other batch
+# Scores of shared statistics are log2 sums of forward-decayed weights. A batch sums its
+# contributions to one member before its add (plan_shard_writes), so other batch
 # boundaries (and another interleaving of partitions) add the same terms in another
-# order: the sums then agree to a few units in the last place, not bit for bit.
-SCORE_REL_TOLERANCE = 1e-12
+# order: the sums then agree to a few units in the last place, not bit for bit (an
+# absolute difference of logs is a relative one of the sums).
+SCORE_TOLERANCE = 1e-12
 SHARD_WATERMARKS = re.compile(r"v\d+:\{s:\d+\}:wm:.+")
 
 
@@ -134,7 +135,9 @@ def differences(
             found += [
                 f"{key}: {m} scores {value_a[m]!r} live, {value_b[m]!r} replayed"
                 for m in sorted(value_a.keys() & value_b.keys())
-                if not math.isclose(value_a[m], value_b[m], rel_tol=SCORE_REL_TOLERANCE)
+                if not math.isclose(
+                    value_a[m], value_b[m], rel_tol=SCORE_TOLERANCE, abs_tol=SCORE_TOLERANCE
+                )
             ]
         elif value_a != value_b:
             found.append(f"{key}: {value_a!r:.300} live, {value_b!r:.300} replayed")

@@ -93,11 +93,13 @@ ZSETS = st.sampled_from(["z1", "z2"])
 MEMBERS = st.sampled_from(["a", "b", "B", "p:9", "p:10", "é"]) | st.text(
     st.characters(codec="utf-8"), max_size=3
 )
+# log2 scores: sums of events at any time, up to far beyond what a double holds unlogged
 AMOUNTS = st.integers(-3, 3) | st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 TIMES = st.integers(0, 5) | st.floats(0, 2e9, allow_nan=False)
 VALUES = st.text(st.characters(codec="utf-8"), max_size=8)
 OPS = st.one_of(
-    st.builds(ShardOp, st.just(Op.INCREMENT), ZSETS, MEMBERS, AMOUNTS),
+    st.builds(ShardOp, st.just(Op.ADD), ZSETS, MEMBERS, AMOUNTS),
+    st.builds(ShardOp, st.just(Op.SUBTRACT), ZSETS, MEMBERS, AMOUNTS),
     st.builds(ShardOp, st.just(Op.KEEP_LATEST), ZSETS, MEMBERS, TIMES),
     st.builds(ShardOp, st.just(Op.BOUND), ZSETS, st.integers(0, 4), st.sampled_from([0, 60])),
     st.builds(ShardOp, st.just(Op.SET), st.just("s"), VALUES, st.sampled_from([0, 60, ""])),

@@ -137,7 +137,7 @@ async def test_user_keys_are_versioned_hash_tagged_and_expire(
     store = RedisStore(redis_client, keyspace)
     await apply_batch(store, records(partition=0, users=1, per_user=1), CONFIG)
     key = keyspace.user_state("u0")
-    assert key == f"{keyspace.prefix}:v1:{{u:u0}}:state"
+    assert key == f"{keyspace.prefix}:v{keyspace.version}:{{u:u0}}:state"
     assert 0 < await redis_client.ttl(key) <= keyspace.user_ttl_seconds
 
 

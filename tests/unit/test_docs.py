@@ -81,7 +81,7 @@ def test_the_dead_letter_reasons_are_documented() -> None:
 
 def test_every_statistic_kind_has_a_key_in_the_keyspace_document() -> None:
     for kind in get_args(StatKind):
-        assert re.search(rf"`rs:v1:\{{s:<n>\}}:{kind}\b", KEYSPACE_DOC), kind
+        assert re.search(rf"`rs:v2:\{{s:<n>\}}:{kind}\b", KEYSPACE_DOC), kind
     for key in ("{u:<user_id>}:state", "{wm}:partitions:<topic>", ":catalog:<item>", "erasures"):
         assert key in KEYSPACE_DOC, key
 

@@ -98,7 +98,8 @@ async def test_a_plan_leaves_out_what_an_interrupted_erasure_did_per_shard() -> 
     earlier = plan_erasure(first, BASE.timestamp(), store.keyspace, CONFIG)
 
     def totals(ops: tuple[ShardOp, ...]) -> dict[tuple[str, str], float]:
-        return {(key, str(a)): float(b) for code, key, a, b in ops if code == Op.INCREMENT}
+        """What the ops take back from each member, as sums (they travel as log2)."""
+        return {(key, str(a)): 2.0 ** float(b) for code, key, a, b in ops if code == Op.SUBTRACT}
 
     summed = totals(earlier.ops)
     for member, amount in totals(rest.ops).items():

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from recstream.contract.events import (
 from recstream.model.config import CoreConfig
 from recstream.model.state import UserState, Watermark
 from recstream.offline.evaluation.records import RecordLog
+from recstream.readmodel.load import load_trending
 from recstream.store.memory import MemoryStore
 from recstream.store.port import StateLostError
 
@@ -172,29 +174,31 @@ def test_a_laid_out_record_above_the_size_limit_is_refused_like_a_read_one() -> 
         assert refused.value.reason == "oversize"
 
 
-async def test_an_event_after_the_decay_horizon_is_dead_lettered_and_the_next_goes_on() -> None:
+async def test_events_of_any_year_are_applied_and_their_statistics_read_back_finite() -> None:
     """A producer whose clock is years ahead stamps the event and the record alike: the
-    future rule lets it through, and its forward-decayed weight would overflow (2100)."""
+    future rule lets it through. Forward-decayed linearly from the 2026 landmark, a weight
+    would overflow a double after about 2034; kept in log space, 2040, 2100 and 9999 are
+    applied, and their popularity reads back as its value at that time."""
     store = MemoryStore()
-    for n, year in enumerate((2040, 2100)):
+    view = CONFIG.weight(EventType.PRODUCT_VIEW)
+    for n, year in enumerate((2040, 2100, 9999)):
         at = datetime(year, 1, 1, tzinfo=UTC)
-        far = make_event(f"far-{year}", EventType.PRODUCT_VIEW, occurred_at=at.isoformat())
+        events = [
+            make_event(
+                f"{name}-{year}",
+                EventType.PRODUCT_VIEW,
+                occurred_at=at.isoformat(),
+                product_id=product,
+            )
+            for name, product in (("a", "common"), ("b", f"new-{year}"), ("c", "common"))
+        ]
         stamped = int(at.timestamp() * 1000)
         records = [
-            replace(record(2 * n, far), timestamp_ms=stamped),
-            record(2 * n + 1, make_event(f"next-{year}", EventType.PRODUCT_VIEW)),
+            replace(record(3 * n + i, e), timestamp_ms=stamped) for i, e in enumerate(events)
         ]
         report = await apply_batch(store, records, CONFIG)
-        assert [(d.record.offset, d.reason) for d in report.dead_letters] == [
-            (2 * n, "beyond_decay_horizon")
-        ]
-        assert "decay_landmark" in report.dead_letters[0].detail
-        assert report.applied == 1
-    assert CONFIG.decay_horizon < datetime(2040, 1, 1, tzinfo=UTC).timestamp()
-    # the last representable time is still applied
-    at = datetime.fromtimestamp(CONFIG.decay_horizon - 60, UTC)
-    edge = make_event("edge", EventType.PRODUCT_VIEW, occurred_at=at.isoformat())
-    report = await apply_batch(
-        store, [replace(record(5, edge), timestamp_ms=int(at.timestamp() * 1000))], CONFIG
-    )
-    assert (report.applied, report.dead_letters) == (1, [])
+        assert (report.applied, report.dead_letters) == (3, [])
+        popular = (await load_trending(store, at.timestamp(), CONFIG)).popular
+        assert popular["p:common"] == pytest.approx(2 * view)  # earlier years decayed away
+        assert popular[f"p:new-{year}"] == pytest.approx(view)
+        assert all(math.isfinite(v) for v in popular.values())

@@ -15,7 +15,7 @@ from recstream.contract.keyspace import Stat
 from recstream.model.config import CoreConfig
 from recstream.model.fold import PositionedEvent, fold_user
 from recstream.model.state import UserState
-from recstream.model.statistics import forward_decay
+from recstream.model.statistics import decay_exponent
 from recstream.readmodel.context import RecommendationContext
 from recstream.readmodel.load import current_session
 from recstream.scoring.candidates import SOURCES, bound, generate, source_scores
@@ -42,10 +42,11 @@ def fold(events: list[dict[str, Any]], user: str = "u1") -> Any:
 
 
 def sums(deltas: Any, kind: str) -> dict[tuple[str, str], float]:
+    """The forward-decayed sums of the contributions (which travel as log2)."""
     found: dict[tuple[str, str], float] = {}
     for d in deltas:
         if d.kind == kind:
-            found[(d.key, d.member)] = found.get((d.key, d.member), 0.0) + d.value
+            found[(d.key, d.member)] = found.get((d.key, d.member), 0.0) + 2.0**d.value
     return found
 
 
@@ -60,7 +61,7 @@ def test_covisitation_counts_both_orders_by_event_type_and_distance() -> None:
     cov = sums(outcome.deltas, Stat.COVISITATION)
     view, cart = CORE.weight("product_view"), CORE.weight("add_to_cart")
     at = (BASE.timestamp() + 60, BASE.timestamp() + 120)
-    decay = [forward_decay(t, CORE.transition_half_life_days, CORE) for t in at]
+    decay = [2.0 ** decay_exponent(t, CORE.transition_half_life_days, CORE) for t in at]
     assert cov[("p:a", "p:b")] == cov[("p:b", "p:a")] == pytest.approx(view * decay[0])
     assert cov[("p:b", "p:c")] == cov[("p:c", "p:b")] == pytest.approx(cart * decay[1])
     assert cov[("p:a", "p:c")] == pytest.approx(cart * decay[1] / 2)  # two steps apart

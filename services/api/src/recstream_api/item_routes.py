@@ -90,7 +90,7 @@ async def similar(
     require_read(principal)
     item = item_ref(product_id, group_id).key
     now = resources.clock()
-    ctx = await load_item_context(resources.reads, item, now.timestamp())
+    ctx = await load_item_context(resources.reads, item, now.timestamp(), resources.settings.core)
     listed = similar_items(ctx, item, limit, kind, resources.settings.scoring)
     return SimilarItemsResponse(item=item_reference(item), computed_at=now, items=_views(listed))
 
@@ -112,6 +112,6 @@ async def trending(
 ) -> TrendingResponse:
     require_read(principal)
     now = resources.clock()
-    ctx = await load_trending(resources.reads, now.timestamp(), category)
+    ctx = await load_trending(resources.reads, now.timestamp(), resources.settings.core, category)
     listed = trending_items(ctx, category, limit, kind, resources.settings.scoring)
     return TrendingResponse(category=category, computed_at=now, items=_views(listed))

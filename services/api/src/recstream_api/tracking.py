@@ -80,7 +80,7 @@ def check_events(
             bad.append({"index": index, "event_id": event_id, "errors": validation_problems(exc)})
         except EventError as exc:
             problem = {"loc": "event", "msg": exc.detail, "type": exc.reason}
-            if exc.reason in ("future_event", "beyond_decay_horizon"):
+            if exc.reason == "future_event":
                 problem["loc"] = "occurred_at"
             bad.append({"index": index, "event_id": event_id, "errors": [problem]})
     return events, bad

@@ -85,22 +85,15 @@ class BatchReport:
 
 
 def check_event_time(event: Event, received_at: float, config: CoreConfig) -> None:
-    """The lateness rule: any past event is accepted; a future one beyond the tolerance is not,
-    nor one after the decay horizon (its forward-decayed weight would not be a number)."""
-    at = event.occurred_at.timestamp()
-    ahead = at - received_at
+    """The lateness rule: any past event is accepted; a future one beyond the tolerance is
+    not. Any accepted time is represented: the statistics are forward-decayed in log space
+    (see :mod:`recstream.model.decay`)."""
+    ahead = event.occurred_at.timestamp() - received_at
     if ahead > config.future_tolerance_seconds:
         raise EventError(
             "future_event",
             f"occurred_at is {ahead:.0f}s after the record time "
             f"(tolerance {config.future_tolerance_seconds:.0f}s)",
-        )
-    if at > config.decay_horizon:
-        raise EventError(
-            "beyond_decay_horizon",
-            f"occurred_at is after {config.decay_horizon:.0f} (epoch seconds), the last time the "
-            "statistics' forward decay represents from decay_landmark "
-            f"{config.decay_landmark:.0f}: move the landmark forward (a new keyspace version)",
         )
 
 

@@ -1,6 +1,6 @@
 """Every Redis key recstream uses, with its cap and TTL: the keyspace contract.
 
-Keys carry a prefix and a keyspace version (``rs:v1:...``) so a rebuild can
+Keys carry a prefix and a keyspace version (``rs:v2:...``) so a rebuild can
 write a fresh version beside the live one and switch over. Keys of one user
 share the Redis Cluster hash tag ``{u:<id>}``. See ``docs/keyspace.md``.
 """
@@ -14,14 +14,14 @@ from typing import Final
 from recstream.contract.units import DAY
 
 DEFAULT_PREFIX = "rs"
-DEFAULT_VERSION = 1
+DEFAULT_VERSION = 2
 USER_STATE_TTL_SECONDS = int(180 * DAY)  # an inactive user's state expires after 180 days
 DEFAULT_SHARDS = 16
 
 
 class Stat:
     """The statistics shared by all users, named by what they hold; the values are their
-    compact wire names in keys (``rs:v1:{s:3}:tr1:p:9``)."""
+    compact wire names in keys (``rs:v2:{s:3}:tr1:p:9``)."""
 
     TRANSITIONS: Final = "tr1"  # zset per item: next item -> decayed weight
     PAIR_TRANSITIONS: Final = "tr2"  # zset per pair of items "a|b": next item -> weight

@@ -9,10 +9,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from recstream.contract.events import DEFAULT_WEIGHTS, EventType
-from recstream.contract.units import DAY
-
-# half-lives past the landmark that forward-decayed weights can count (see decay_horizon)
-DECAY_HORIZON_HALF_LIVES = 1_000
 
 
 class CoreConfig(BaseModel):
@@ -56,16 +52,8 @@ class CoreConfig(BaseModel):
     decay_landmark: float = Field(
         1_767_225_600.0,
         description="epoch seconds (2026-01-01) that forward-decayed scores are relative to; "
-        "keep it within ~3000 popularity half-lives of the event times",
+        "scores are kept in log space, so any event time is represented",
     )
-
-    @property
-    def decay_horizon(self) -> float:
-        """The last event time the statistics' forward decay represents: ``2 ** 1000`` times
-        the landmark's weight, for the shortest half-life (a double overflows past ``2 **
-        1023``). With the defaults, about 8.2 years after the landmark."""
-        shortest = min(self.popularity_half_life_days, self.transition_half_life_days)
-        return self.decay_landmark + DECAY_HORIZON_HALF_LIVES * shortest * DAY
 
     def weight(self, event_type: EventType) -> float:
         return self.weights.get(event_type, DEFAULT_WEIGHTS[event_type])

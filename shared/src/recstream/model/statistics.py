@@ -15,8 +15,10 @@ For every applied event on an item, the fold emits :class:`StatDelta` values:
 - ``sitems``: the session's item list, read back by neighbour lookups (once per fold);
 - ``icat``: the item's category as seen on events.
 
-Weights are forward-decayed: multiplied by ``2 ** ((t - landmark) / half_life)``, so
-adding them up in any order gives scores that rank exactly as time-decayed ones.
+Weights are forward-decayed and travel as base-2 logarithms (see
+:mod:`recstream.model.decay`): ``log2(weight) + (t - landmark) / half_life``, so
+adding them up in any order gives scores that rank exactly as time-decayed ones, and
+no event time makes one overflow.
 """
 
 from __future__ import annotations
@@ -30,10 +32,15 @@ import orjson
 from recstream.contract.keyspace import Stat
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
+from recstream.model.decay import LN2
 from recstream.model.state import SessionState
 
 # the wire names of :class:`~recstream.contract.keyspace.Stat`
 StatKind = Literal["tr1", "tr2", "cov", "ucf", "pop", "popc", "isess", "sitems", "icat"]
+
+
+# log2(1 / distance) for the windows' distances (sequence_window, covisit_window <= 50)
+LOG_DISTANCE = tuple(math.log(d) / LN2 if d else 0.0 for d in range(51))
 
 
 class StatDelta(NamedTuple):
@@ -41,11 +48,14 @@ class StatDelta(NamedTuple):
     kind: StatKind
     key: str  # the item, "a|b", category or session key the statistic is about
     member: str  # the member of that statistic (next item, session key, payload)
-    value: float  # increment (tr1/tr2/pop/popc), time (isess, sitems), unused (icat)
+    # log2 of the forward-decayed increment (tr1, tr2, cov, ucf, pop, popc), time (isess,
+    # sitems), unused (icat)
+    value: float
 
 
-def forward_decay(at: float, half_life_days: float, config: CoreConfig) -> float:
-    return math.pow(2.0, (at - config.decay_landmark) / (half_life_days * DAY))
+def decay_exponent(at: float, half_life_days: float, config: CoreConfig) -> float:
+    """The log2 of a unit weight at ``at``, forward-decayed from the landmark."""
+    return (at - config.decay_landmark) / (half_life_days * DAY)
 
 
 def item_contributions(
@@ -63,31 +73,33 @@ def item_contributions(
     """What one event on ``item`` adds; ``earlier_items`` are its session's items before it,
     ``other_items`` the user's latest items of earlier sessions."""
     deltas: list[StatDelta] = []
+    log_type = math.log(weight) / LN2 if weight > 0 else 0.0  # the event type's weight
     if weight > 0:
-        popularity = weight * forward_decay(at, config.popularity_half_life_days, config)
+        popularity = log_type + decay_exponent(at, config.popularity_half_life_days, config)
         deltas.append(StatDelta(offset, Stat.POPULARITY, "", item, popularity))
         if category is not None:
             deltas.append(StatDelta(offset, Stat.CATEGORY_POPULARITY, category, item, popularity))
     if category is not None:
         deltas.append(StatDelta(offset, Stat.ITEM_CATEGORY, item, category, 0.0))
     if weight > 0 and earlier_items:
-        scale = forward_decay(at, config.transition_half_life_days, config)
+        scale = decay_exponent(at, config.transition_half_life_days, config)
         window = earlier_items[-config.sequence_window :]
         for distance, earlier in enumerate(reversed(window), start=1):
             if earlier != item:
-                deltas.append(StatDelta(offset, Stat.TRANSITIONS, earlier, item, scale / distance))
+                share = scale - LOG_DISTANCE[distance]
+                deltas.append(StatDelta(offset, Stat.TRANSITIONS, earlier, item, share))
         if len(earlier_items) >= 2 and earlier_items[-1] != item:
             pair = f"{earlier_items[-2]}|{earlier_items[-1]}"
             deltas.append(StatDelta(offset, Stat.PAIR_TRANSITIONS, pair, item, scale))
-        together = weight * scale
+        together = log_type + scale
         window = earlier_items[max(0, len(earlier_items) - config.covisit_window) :]
         for distance, earlier in enumerate(reversed(window), start=1):
             if earlier != item:
-                share = together / distance
+                share = together - LOG_DISTANCE[distance]
                 deltas.append(StatDelta(offset, Stat.COVISITATION, earlier, item, share))
                 deltas.append(StatDelta(offset, Stat.COVISITATION, item, earlier, share))
     if weight > 0 and other_items:
-        together = weight * forward_decay(at, config.transition_half_life_days, config)
+        together = log_type + decay_exponent(at, config.transition_half_life_days, config)
         for other in other_items:
             deltas.append(StatDelta(offset, Stat.CO_ENGAGEMENT, other, item, together))
             deltas.append(StatDelta(offset, Stat.CO_ENGAGEMENT, item, other, together))

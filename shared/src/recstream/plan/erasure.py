@@ -21,6 +21,7 @@ import orjson
 
 from recstream.contract.keyspace import Keyspace, Stat
 from recstream.model.config import CoreConfig
+from recstream.model.decay import log_add
 from recstream.model.fold import fold_user
 from recstream.model.history import history_as_events
 from recstream.model.state import UserState
@@ -60,7 +61,7 @@ def plan_erasure(
     deltas = history_contributions(state, config)
     ops: list[ShardOp] = []
     sessions: set[str] = set()
-    increments: dict[tuple[str, str], float] = {}
+    increments: dict[tuple[str, str], float] = {}  # log2 of what to take back
     for d in deltas:
         subject = d.member if d.kind == Stat.POPULARITY else d.key
         shard, key = keyspace.locate(d.kind, subject)
@@ -74,14 +75,15 @@ def plan_erasure(
             Stat.POPULARITY,
             Stat.CATEGORY_POPULARITY,
         ):
-            increments[(key, d.member)] = increments.get((key, d.member), 0.0) - d.value
+            summed = increments.get((key, d.member))
+            increments[(key, d.member)] = d.value if summed is None else log_add(summed, d.value)
         elif d.kind == Stat.ITEM_SESSIONS:
             ops.append(ShardOp(Op.REMOVE, key, d.member))
             sessions.add(d.member)
         elif d.kind == Stat.SESSION_ITEMS:
             ops.append(ShardOp(Op.DELETE, key))
     ops += [
-        ShardOp(Op.INCREMENT, key, member, amount) for (key, member), amount in increments.items()
+        ShardOp(Op.SUBTRACT, key, member, amount) for (key, member), amount in increments.items()
     ]
     return ErasurePlan(
         user_id=state.user_id,

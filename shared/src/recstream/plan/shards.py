@@ -18,9 +18,10 @@ from recstream.contract.catalog import CatalogRecord, catalog_item_to_dict, to_c
 from recstream.contract.keyspace import Keyspace, Stat
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
+from recstream.model.decay import log_add
 from recstream.model.statistics import StatDelta
 
-OpCode = Literal["Z", "G", "B", "S", "H", "D", "R"]
+OpCode = Literal["L", "M", "G", "B", "S", "H", "D", "R"]
 
 
 class Op:
@@ -28,7 +29,11 @@ class Op:
     which ``store/lua/apply_op.lua`` (for the commit and the erasure scripts) and the memory
     store both execute; one table of cases, ``tests/shard_op_cases.py``, checks the two."""
 
-    INCREMENT: Final = "Z"  # ZINCRBY key a(member) b(amount)
+    # the forward-decayed statistics are log2 scores (see recstream.model.decay):
+    ADD: Final = "L"  # member a's score becomes log_add(score, b), or b when absent
+    # member a's score becomes log_subtract(score, b); the member is removed when that
+    # leaves (almost) nothing or it was absent
+    SUBTRACT: Final = "M"
     KEEP_LATEST: Final = "G"  # ZADD key GT b(time) a(member): keep the latest time
     # keep the top a members of a sorted set (of tied scores, the greatest members), then
     # EXPIRE b seconds when b > 0; b must be a number ("" fails the script)
@@ -74,7 +79,7 @@ def plan_shard_writes(
     # Per key, in first-seen order: its shard, its statistic kind, and what the batch adds.
     located: dict[tuple[str, str], tuple[int, str]] = {}
     kinds: dict[str, tuple[int, str]] = {}
-    sums: dict[str, dict[str, float]] = {}  # tr1, tr2, cov, ucf, pop, popc: increments
+    sums: dict[str, dict[str, float]] = {}  # tr1, tr2, cov, ucf, pop, popc: log2 increments
     latest: dict[str, dict[str, float]] = {}  # isess: member -> latest time
     payloads: dict[str, tuple[int, str]] = {}  # sitems: (offset, value) of the latest
     fields: dict[str, dict[str, str]] = {}  # icat: field -> value
@@ -100,13 +105,12 @@ def plan_shard_writes(
             fields.setdefault(key, {})[subject] = member
         else:
             amounts = sums.setdefault(key, {})
-            amounts[member] = amounts.get(member, 0.0) + value
+            summed = amounts.get(member)
+            amounts[member] = value if summed is None else log_add(summed, value)
     ops: dict[int, list[ShardOp]] = {}
     for key, amounts in sums.items():
         shard_ops = ops.setdefault(kinds[key][0], [])
-        shard_ops += [
-            ShardOp(Op.INCREMENT, key, member, amount) for member, amount in amounts.items()
-        ]
+        shard_ops += [ShardOp(Op.ADD, key, member, amount) for member, amount in amounts.items()]
     for key, times in latest.items():
         shard_ops = ops.setdefault(kinds[key][0], [])
         shard_ops += [ShardOp(Op.KEEP_LATEST, key, member, at) for member, at in times.items()]

@@ -24,7 +24,7 @@ from recstream.contract.catalog import CatalogItem, catalog_item_from_dict
 from recstream.contract.keyspace import Stat
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
-from recstream.model.decay import value_at
+from recstream.model.decay import value_at, value_at_now
 from recstream.model.sessions import session_key
 from recstream.model.state import SessionState, UserState, latest_items_before
 from recstream.readmodel.context import NeighbourSession, RecommendationContext
@@ -51,6 +51,25 @@ class ReadLimits:
     covisited: int = 50  # co-visited items read per anchor
     earlier_items: int = 5  # the user's latest items of earlier sessions
     co_engaged: int = 50  # co-engaged items read per such item
+
+
+def _decayed(
+    rows: Sequence[tuple[str, float]], now: float, config: CoreConfig, half_life_days: float
+) -> list[tuple[str, float]]:
+    """A statistic's (member, log2 score) rows as their values at ``now``."""
+    landmark, half_life = config.decay_landmark, half_life_days * DAY
+    return [(member, value_at_now(score, now, landmark, half_life)) for member, score in rows]
+
+
+def _popularity(
+    rows: Sequence[tuple[str, float]], now: float, config: CoreConfig
+) -> dict[str, float]:
+    return dict(_decayed(rows, now, config, config.popularity_half_life_days))
+
+
+def _related(rows: Sequence[tuple[str, float]], now: float, config: CoreConfig) -> dict[str, float]:
+    """Transitions, co-visitations, co-engagements: decayed with the transition half-life."""
+    return dict(_decayed(rows, now, config, config.transition_half_life_days))
 
 
 def current_session(state: UserState, now: float, config: CoreConfig) -> SessionState | None:
@@ -97,7 +116,11 @@ async def load_context(
     if state is None:
         state = answers[0] or UserState(user_id)
         answers = answers[1:]
-    popular = dict(heapq.nlargest(limits.popular_per_shard, _merge(answers), key=lambda kv: kv[1]))
+    popular = _popularity(
+        heapq.nlargest(limits.popular_per_shard, _merge(answers), key=lambda kv: kv[1]),
+        now,
+        config,
+    )
 
     session = current_session(state, now, config)
     session_items = tuple(session.items) if session else ()
@@ -123,15 +146,15 @@ async def load_context(
         for c in categories
     ]
     answers = await reader.read(second)
-    transitions = {a: dict(answers[i]) for i, a in enumerate(anchors)}
+    transitions = {a: _related(answers[i], now, config) for i, a in enumerate(anchors)}
     at = len(anchors)
     transitions2: dict[str, float] = {}
     if pair is not None:
-        transitions2 = dict(answers[at])
+        transitions2 = _related(answers[at], now, config)
         at += 1
-    covisited = {a: dict(answers[at + i]) for i, a in enumerate(anchors)}
+    covisited = {a: _related(answers[at + i], now, config) for i, a in enumerate(anchors)}
     at += len(anchors)
-    co_engaged = {item: dict(answers[at + i]) for i, item in enumerate(earlier)}
+    co_engaged = {item: _related(answers[at + i], now, config) for i, item in enumerate(earlier)}
     at += len(earlier)
     own = session_key(user_id, session.session_id) if session else None
     seen: dict[str, float] = {}
@@ -140,7 +163,7 @@ async def load_context(
             if member != own:
                 seen[member] = max(seen.get(member, 0.0), last_at)
     at += len(lookup_items)
-    by_category = {c: dict(answers[at + i]) for i, c in enumerate(categories)}
+    by_category = {c: _popularity(answers[at + i], now, config) for i, c in enumerate(categories)}
     neighbour_keys = heapq.nlargest(limits.neighbour_sample, seen, key=lambda k: (seen[k], k))
 
     candidates = set(popular)
@@ -179,7 +202,11 @@ async def load_context(
 
 
 async def load_item_context(
-    reader: StatsReader, item: str, now: float, limits: ReadLimits | None = None
+    reader: StatsReader,
+    item: str,
+    now: float,
+    config: CoreConfig,
+    limits: ReadLimits | None = None,
 ) -> RecommendationContext:
     """What shoppers did around one item, for everybody alike (no user is read): the
     items of the same sessions (co-visitation), of the same shoppers' other sessions
@@ -193,7 +220,7 @@ async def load_item_context(
             TopRead(keys.stat(Stat.CO_ENGAGEMENT, item), limits.co_engaged),
         ]
     )
-    related = [dict(rows) for rows in (transitions, covisited, co_engaged)]
+    related = [_related(rows, now, config) for rows in (transitions, covisited, co_engaged)]
     candidates = {item}.union(*related)
     catalog, item_categories = await load_items(reader, sorted(candidates))
     return RecommendationContext(
@@ -213,6 +240,7 @@ async def load_item_context(
 async def load_trending(
     reader: StatsReader,
     now: float,
+    config: CoreConfig,
     category: str | None = None,
     limits: ReadLimits | None = None,
 ) -> RecommendationContext:
@@ -226,15 +254,17 @@ async def load_trending(
             for s in range(keys.shards)
         ]
         answers = await reader.read(reads)
-        popular = dict(
-            heapq.nlargest(limits.popular_per_shard, _merge(answers), key=lambda kv: kv[1])
+        popular = _popularity(
+            heapq.nlargest(limits.popular_per_shard, _merge(answers), key=lambda kv: kv[1]),
+            now,
+            config,
         )
         by_category: dict[str, dict[str, float]] = {}
     else:
         (rows,) = await reader.read(
             [TopRead(keys.stat(Stat.CATEGORY_POPULARITY, category), limits.popular_per_category)]
         )
-        popular, by_category = {}, {category: dict(rows)}
+        popular, by_category = {}, {category: _popularity(rows, now, config)}
     candidates = set(popular).union(*by_category.values())
     catalog, item_categories = await load_items(reader, sorted(candidates))
     return RecommendationContext(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from recstream.contract.keyspace import Keyspace
+from recstream.model.decay import log_add, log_subtract
 from recstream.model.state import UserState, Watermark
 from recstream.plan.erasure import ErasurePlan, erased_at
 from recstream.plan.shards import Op, ShardOp
@@ -71,9 +72,17 @@ class MemoryStore:
         """One op as ``store/lua/apply_op.lua`` runs it on Redis, where an emptied sorted set
         is no key and a ``SET`` replaces a key of any type (the shared table of cases,
         ``tests/shard_op_cases.py``, checks the two against each other)."""
-        if op.code == Op.INCREMENT:
+        if op.code == Op.ADD:
             zset = self.zsets.setdefault(op.key, {})
-            zset[str(op.a)] = zset.get(str(op.a), 0.0) + float(op.b)
+            score = zset.get(str(op.a))
+            zset[str(op.a)] = float(op.b) if score is None else log_add(score, float(op.b))
+        elif op.code == Op.SUBTRACT:
+            zset = self.zsets.get(op.key, {})
+            score = zset.pop(str(op.a), None)
+            left = None if score is None else log_subtract(score, float(op.b))
+            if left is not None:
+                zset[str(op.a)] = left
+            self._drop_if_empty(op.key)
         elif op.code == Op.KEEP_LATEST:
             zset = self.zsets.setdefault(op.key, {})
             zset[str(op.a)] = max(zset.get(str(op.a), float("-inf")), float(op.b))

@@ -6,8 +6,27 @@
 -- These leading comment lines are not part of the script: recstream.store.redis drops them
 -- when it loads the file, so the script Redis runs (and its SHA1) is the code below alone.
 
+-- log2 scores as recstream.model.decay adds and subtracts them, with the same libm calls
+local LN2 = math.log(2)
+local REMAINDER_FLOOR = 1e-9
+
 local function apply_op(code, key, x, y)
-  if code == 'Z' then redis.call('ZINCRBY', key, y, x)
+  if code == 'L' then
+    local score, add = redis.call('ZSCORE', key, x), tonumber(y)
+    if score then
+      local a = tonumber(score)
+      local high, low = math.max(a, add), math.min(a, add)
+      add = high + math.log(1 + 2 ^ (low - high)) / LN2
+    end
+    redis.call('ZADD', key, add, x)
+  elseif code == 'M' then
+    local score = redis.call('ZSCORE', key, x)
+    if score then
+      local a, b = tonumber(score), tonumber(y)
+      local share = b < a and 1 - 2 ^ (b - a) or 0
+      if share < REMAINDER_FLOOR then redis.call('ZREM', key, x)
+      else redis.call('ZADD', key, a + math.log(share) / LN2, x) end
+    end
   elseif code == 'G' then redis.call('ZADD', key, 'GT', y, x)
   elseif code == 'B' then
     redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(x) + 1))
