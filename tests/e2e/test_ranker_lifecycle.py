@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from recstream.contract.events import encode_event
 from recstream.offline.datasets import session_tsv_events
+from recstream.offline.ranking.train import promotion_check
 from recstream_api.auth import issue_token
 from recstream_api.settings import ApiSettings, AuthSettings
 from recstream_cli.localstack import free_port
@@ -55,10 +56,14 @@ def recent_log(source: Path, path: Path) -> list[str]:
     return sorted(latest, key=lambda u: latest[u], reverse=True)
 
 
-def cli(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [RECSTREAM, *args], env=env, capture_output=True, text=True, timeout=300, check=False
     )
+
+
+def cli(*args: str, env: dict[str, str]) -> str:
+    done = run_cli(*args, env=env)
     assert done.returncode == 0, f"recstream {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -164,6 +169,30 @@ def test_a_trained_model_is_served_swapped_and_removed(
     assert learned != blend, "the model ranks differently from the blend"
     health = api.get(f"{PREFIX}/health").json()
     assert health["ranker"]["active"] == v1
+
+    # a scheduled retrain on the same log and seed makes the same model: nothing to do
+    again = cli("train", "--train", str(events), "--out", str(tmp_path / "again"), "--publish",
+                *redis, env=environment)  # fmt: skip
+    assert f"the same model is already active: {v1}" in again
+    # a challenger is played against the active model on the same validation sessions and
+    # replaces it only when it does at least as well (and as well as the blend)
+    challenger = tmp_path / "challenger"
+    done = run_cli("train", "--train", str(events), "--out", str(challenger), "--seed", "5",
+                   "--publish", *redis, env=environment)  # fmt: skip
+    said = done.stdout + done.stderr
+    report = json.loads((challenger / "report.json").read_bytes())
+    assert report["validation"]["active"]["version"] == v1, said
+    refused = promotion_check(report)
+    [made] = challenger.glob("ranker-*.json")
+    if refused is None:
+        assert done.returncode == 0, said
+        served_by(api, users, json.loads(made.read_bytes())["version"])
+        cli("model", "activate", v1, *redis, env=environment)
+        served_by(api, users, v1)
+    else:
+        assert done.returncode == 1, said
+        assert f"not published: {refused}; the active model {v1} keeps serving" in said
+        assert api.get(f"{PREFIX}/health").json()["ranker"]["active"] == v1
 
     cli("train", "--train", str(events), "--out", str(tmp_path / "v2"), "--seed", "11",
         "--without", "context", env=environment)  # fmt: skip

@@ -6,10 +6,12 @@ test can assert both that the real manifests pass and that a broken one fails.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 import kubernetes_validate
 from kubernetes_validate.utils import latest_version
 
@@ -154,8 +156,8 @@ def reference_problems(manifests: list[Manifest]) -> list[str]:
     problems = []
     pods = {m["metadata"]["name"]: m for m in manifests if pod_spec(m) is not None}
     for name, workload in pods.items():
-        selector = workload["spec"]["selector"]["matchLabels"]
-        if not selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items():
+        selector = workload["spec"].get("selector", {}).get("matchLabels")  # a CronJob has none
+        if selector is not None and not _selects(selector, workload):
             problems.append(f"{name}: selector does not select its own pods")
         for kind, ref in _config_refs(pod_spec(workload) or {}):
             present = named(manifests, kind, ref) is not None
@@ -200,8 +202,18 @@ def _selector(manifest: Manifest) -> dict[str, str] | None:
     return found.get("matchLabels")
 
 
+def pod_template(workload: Manifest) -> dict[str, Any]:
+    spec = workload["spec"]
+    template: dict[str, Any] = (
+        spec["jobTemplate"]["spec"]["template"]
+        if workload["kind"] == "CronJob"
+        else spec["template"]
+    )
+    return template
+
+
 def _selects(selector: dict[str, str], workload: Manifest) -> bool:
-    return selector.items() <= workload["spec"]["template"]["metadata"]["labels"].items()
+    return selector.items() <= pod_template(workload)["metadata"]["labels"].items()
 
 
 def _pod_ports(manifests: list[Manifest], selector: dict[str, str]) -> Iterator[dict[str, Any]]:
@@ -252,6 +264,66 @@ def wiring_problems(manifests: list[Manifest]) -> list[str]:
     return problems
 
 
+def _egress(policy: Manifest) -> set[tuple[str, int]]:
+    return {
+        (p.get("protocol", "TCP"), p["port"])
+        for rule in policy["spec"].get("egress", [])
+        for p in rule.get("ports", [])
+    }
+
+
+def training_problems(manifests: list[Manifest]) -> list[str]:
+    """The ranker's scheduled training: one run at a time, not retried, a valid ``recstream
+    train --publish`` from the interactions topic under the deployment's key prefix, the
+    consumer's configuration and Redis secret, and a network policy with no ingress and the
+    egress it needs."""
+    from recstream_cli.main import cli
+
+    name = "recstream-ranker-training"
+    job = named(manifests, "CronJob", name)
+    if job is None:
+        return [f"CronJob {name} is missing"]
+    problems = []
+    spec = job["spec"]
+    if spec.get("concurrencyPolicy") != "Forbid":
+        problems.append(f"{name}: two trainings may run at once")
+    if spec["jobTemplate"]["spec"].get("backoffLimit") != 0:
+        problems.append(f"{name}: a failed training is retried on the same data")
+    pod = pod_spec(job) or {}
+    (container,) = pod["containers"]
+    settings = config(manifests)
+    args = [
+        re.sub(r"\$\((\w+)\)", lambda m: settings.get(m[1], m[0]), a) for a in container["args"]
+    ]
+    try:
+        with cli.make_context("recstream", list(args)) as context:
+            command = cli.get_command(context, args[0])
+            assert command is not None
+            options = command.make_context(args[0], args[1:]).params
+    except (click.ClickException, AssertionError) as exc:
+        return [*problems, f"{name}: recstream {' '.join(args)} does not parse: {exc}"]
+    topic = settings.get("RECSTREAM_KAFKA__INTERACTIONS_TOPIC")
+    if args[0] != "train" or options["from_topic"] != topic or not options["publish"]:
+        problems.append(f"{name}: does not train from {topic} and publish: {args}")
+    if options["prefix"] != settings.get("RECSTREAM_REDIS__KEY_PREFIX"):
+        problems.append(f"{name}: --prefix {options['prefix']} is not the deployment's")
+    consumer = named(manifests, "Deployment", "recstream-consumer")
+    if consumer is not None:
+        theirs = set(_config_refs(pod_spec(consumer) or {}))
+        if theirs - set(_config_refs(pod)):
+            problems.append(
+                f"{name}: lacks the consumer's {sorted(theirs - set(_config_refs(pod)))}"
+            )
+    policy = named(manifests, "NetworkPolicy", name)
+    if policy is None or not _selects(policy["spec"]["podSelector"]["matchLabels"], job):
+        return [*problems, f"NetworkPolicy {name} is missing or selects another pod"]
+    if policy["spec"].get("ingress"):
+        problems.append(f"NetworkPolicy {name}: allows ingress")
+    for needed in _egress_needed(settings) - _egress(policy):
+        problems.append(f"NetworkPolicy {name}: no egress to {needed}")
+    return problems
+
+
 def _egress_needed(settings: dict[str, str]) -> set[tuple[str, int]]:
     redis_port = urlsplit(settings.get("RECSTREAM_REDIS__URL", "redis://x:6379")).port or 6379
     kafka_ports = {
@@ -271,6 +343,7 @@ def all_problems(manifests: list[Manifest]) -> list[str]:
         + scaled_object_problems(manifests)
         + reference_problems(manifests)
         + wiring_problems(manifests)
+        + training_problems(manifests)
     )
 
 

@@ -74,6 +74,21 @@ def test_compose_services_wait_for_their_dependencies() -> None:
     assert any(p.endswith(":8000") for p in services["api"]["ports"])
 
 
+def test_the_trainer_is_a_one_off_gated_publish_of_the_cli_image() -> None:
+    trainer = _compose()["services"]["trainer"]
+    assert trainer["profiles"] == ["training"], "not started by docker compose up"
+    assert trainer["build"]["dockerfile"] == "services/cli/Dockerfile"
+    assert trainer["command"][:2] == ["train", "--from-topic"]
+    assert "--publish" in trainer["command"]
+    assert "--force" not in trainer["command"]
+    consumer = _compose()["services"]["consumer"]["environment"]
+    shared = {
+        k: v for k, v in consumer.items() if k.startswith(("RECSTREAM_REDIS", "RECSTREAM_KAFKA"))
+    }
+    assert shared, "the consumer's Redis and Kafka settings"
+    assert shared.items() <= trainer["environment"].items(), "the same Redis, Kafka and prefix"
+
+
 def test_compose_sets_only_real_settings() -> None:
     known = known_settings()
     for name in SERVICES:
@@ -82,7 +97,9 @@ def test_compose_sets_only_real_settings() -> None:
         assert not unknown, f"{name}: {unknown}"
 
 
-@pytest.mark.parametrize(("service", "package"), sorted(SERVICES.items()))
+@pytest.mark.parametrize(
+    ("service", "package"), sorted({**SERVICES, "cli": "recstream-cli"}.items())
+)
 def test_dockerfile_is_a_multistage_uv_build_running_as_non_root(
     service: str, package: str
 ) -> None:

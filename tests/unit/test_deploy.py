@@ -21,8 +21,14 @@ import yaml
 from recstream.platform.settings import RedisSettings
 from recstream_api.settings import DEV_JWT_SECRET
 from recstream_consumer.aiokafka_source import COMMIT_TIMEOUT_SECONDS
-from tests.unit.kustomization import KustomizeError, Manifest, identity, render
-from tests.unit.manifest_checks import all_problems, config, named, scaled_object_problems
+from tests.unit.kustomization import KustomizeError, Manifest, identity, pod_spec, render
+from tests.unit.manifest_checks import (
+    all_problems,
+    config,
+    named,
+    scaled_object_problems,
+    training_problems,
+)
 from tests.unit.settings_names import known_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +120,9 @@ def test_kubernetes_settings_are_real_settings() -> None:
     for target in TARGETS:
         manifests = rendered(target)
         assert not set(config(manifests)) - known
-        for deployment in (m for m in manifests if m["kind"] == "Deployment"):
-            spec = deployment["spec"]["template"]["spec"]
+        for workload in (m for m in manifests if m["kind"] in ("Deployment", "CronJob")):
+            spec = pod_spec(workload)
+            assert spec is not None
             assert spec["securityContext"]["runAsNonRoot"] is True
             for container in spec["containers"]:
                 names = {e["name"] for e in container.get("env", [])}
@@ -136,8 +143,10 @@ def test_no_secret_value_is_committed_and_prod_renders_none() -> None:
 
 
 def test_prod_images_come_from_a_registry_at_a_release_tag() -> None:
-    for deployment in (m for m in rendered("overlays/prod") if m["kind"] == "Deployment"):
-        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    workloads = [m for m in rendered("overlays/prod") if pod_spec(m) is not None]
+    assert {m["kind"] for m in workloads} == {"Deployment", "CronJob"}
+    for workload in workloads:
+        image = (pod_spec(workload) or {})["containers"][0]["image"]
         assert re.fullmatch(r"[a-z0-9.-]+\.[a-z]+/[\w./-]+:\d+\.\d+\.\d+", image), image
 
 
@@ -250,3 +259,36 @@ def test_the_managed_overlay_logs_in_everywhere_and_its_errors_are_found() -> No
     assert any("NetworkPolicy recstream-api: no egress to ('TCP', 443)" in p for p in problems)
     manifests.remove(auth)
     assert any("'recstream-kafka' is not in the render" in p for p in all_problems(manifests))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_scheduled_training_is_a_valid_gated_publish_and_its_errors_are_found(
+    target: str,
+) -> None:
+    manifests = rendered(target)
+    assert training_problems(manifests) == []
+    job = named(manifests, "CronJob", "recstream-ranker-training")
+    policy = named(manifests, "NetworkPolicy", "recstream-ranker-training")
+    assert job is not None
+    assert policy is not None
+    (container,) = (pod_spec(job) or {})["containers"]
+    if target == "overlays/managed":
+        secrets = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+        assert "RECSTREAM_KAFKA__SECURITY__SASL_PASSWORD" in secrets
+    job["spec"]["concurrencyPolicy"] = "Allow"
+    job["spec"]["jobTemplate"]["spec"]["backoffLimit"] = 6
+    args = container["args"]
+    args[args.index("--publish")] = "--force"
+    policy["spec"]["ingress"] = [{"ports": [{"protocol": "TCP", "port": 8000}]}]
+    policy["spec"]["egress"][1]["ports"] = policy["spec"]["egress"][1]["ports"][:1]
+    problems = training_problems(manifests)
+    assert any("two trainings may run at once" in p for p in problems), problems
+    assert any("a failed training is retried" in p for p in problems), problems
+    assert any("does not train from interactions and publish" in p for p in problems), problems
+    assert any("allows ingress" in p for p in problems), problems
+    assert any("no egress to ('TCP', " in p for p in problems), problems
+    args.append("--no-such-option")
+    assert any("does not parse" in p for p in training_problems(manifests))
+    container["envFrom"] = []
+    args.pop()
+    assert any("lacks the consumer's" in p for p in training_problems(manifests))

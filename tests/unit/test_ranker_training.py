@@ -3,6 +3,7 @@ report with the figures it promises, and a refusal when the data is too thin."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,22 @@ async def test_training_is_deterministic_and_reports_what_it_learned(datasets: P
     assert other.artifact.model != first.artifact.model  # the seed picks negatives and splits
 
 
+async def test_the_active_model_is_played_on_the_same_validation_sessions(
+    datasets: Path,
+) -> None:
+    events = otto(datasets)
+    setup = TrainSetup(CoreConfig(decay_landmark=landmark_for(events)), min_groups=10)
+    served = await train_ranker(events, setup)
+    # the same model as the incumbent: the same figures on the same sessions
+    same = await train_ranker(events, dataclasses.replace(setup, incumbent=served.ranker))
+    ranker, active = (
+        dict(v) for v in map(same.artifact.report["validation"].get, ("ranker", "active"))
+    )
+    del ranker["ms/case"], active["ms/case"]  # timing, not ranking
+    assert active == {"version": served.ranker.version, **ranker}
+    assert promotion_check(same.artifact.report) is None
+
+
 async def test_too_little_data_is_refused_with_the_counts(datasets: Path) -> None:
     events = otto(datasets)
     setup = TrainSetup(CoreConfig(decay_landmark=landmark_for(events)))
@@ -70,3 +87,17 @@ def test_a_model_replaces_the_blend_only_when_it_does_at_least_as_well() -> None
     assert promotion_check({"validation": {}}) == "no validation figures to compare with the blend"
     empty = {"validation": {"ranker": figures(0.0, 0.0, cases=0), "blend": blend}}
     assert promotion_check(empty) == "no validation figures to compare with the blend"
+
+
+def test_a_model_replaces_the_active_model_only_when_it_does_at_least_as_well() -> None:
+    blend, active = figures(40.0, 20.0), {"version": "v1", **figures(42.0, 23.0)}
+    level = {"ranker": figures(42.0, 23.0), "blend": blend, "active": active}
+    assert promotion_check({"validation": level}) is None
+    above_blend_only = {"ranker": figures(41.0, 22.0), "blend": blend, "active": active}
+    assert promotion_check({"validation": above_blend_only}) == (
+        "validation widget MRR@20 22.0 is below the active model's (v1) 23.0"
+    )
+    fewer_hits = {"ranker": figures(41.5, 24.0), "blend": blend, "active": active}
+    assert promotion_check({"validation": fewer_hits}) == (
+        "validation widget HR@20 41.5 is below the active model's (v1) 42.0"
+    )

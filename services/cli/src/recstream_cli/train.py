@@ -38,6 +38,7 @@ from recstream.offline.ranking.train import (
     TrainSetup,
     feature_groups_without,
     promotion_check,
+    same_model,
     train_ranker,
 )
 from recstream.plan.erasure import is_erased
@@ -172,9 +173,9 @@ def markdown(artifact: RankerArtifact, meta: dict[str, Any]) -> str:
     validation = report["validation"]
     heads = list(next(iter(validation.values()), {}))
     lines += ["| method | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
-    lines += [
-        f"| {m} | " + " | ".join(str(v[h]) for h in heads) + " |" for m, v in validation.items()
-    ]
+    for method, figures in validation.items():
+        name = f"{method} ({figures['version']})" if "version" in figures else method
+        lines.append(f"| {name} | " + " | ".join(str(figures[h]) for h in heads) + " |")
     lines += ["", "## Candidate recall: cases whose target is in a source's top K", ""]
     ks = list(next(iter(report["recall"].values())))
     lines += ["| source | " + " | ".join(f"@{k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
@@ -261,8 +262,9 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
 @click.option(
     "--publish",
     is_flag=True,
-    help="Publish to Redis and activate it, when it does at least as well as the blend on "
-    "the validation sessions (widget HR@20 and MRR@20).",
+    help="Publish to Redis and activate it, when it does at least as well as the blend and "
+    "the active model on the validation sessions (widget HR@20 and MRR@20); else exit 1 and "
+    "what serves keeps serving.",
 )
 @click.option("--force", is_flag=True, help="With --publish: publish even if it does worse.")
 @click.option("--redis-url", help="Redis for --publish [default: RECSTREAM_REDIS__URL].")
@@ -309,11 +311,11 @@ def train(
     core, scoring = load_configs(config_path, events)
     if test_fraction > 0:
         events, _ = split_by_session_end(events, test_fraction, core.session_gap_minutes * 60.0)
+    incumbent = _active_model(url, prefix, console) if url is not None else None
     setup = TrainSetup(
         core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,
         features=feature_groups_without(dropped), later_label=later_label, rounds=rounds,
-        min_groups=min_cases,
-        seed=seed,
+        min_groups=min_cases, seed=seed, incumbent=incumbent,
     )  # fmt: skip
     with progress_bar(console) as progress:
 
@@ -339,10 +341,14 @@ def train(
         console.print(f"validation {method}: {figures}", highlight=False, soft_wrap=True)
     console.print(f"wrote {model_path} and the report in {out}/", highlight=False)
     if url is not None:
+        serving = f"the active model {incumbent.version}" if incumbent else "the blend"
+        if incumbent is not None and same_model(incumbent.version, artifact.version):
+            console.print(f"the same model is already active: {incumbent.version}", highlight=False)
+            return
         refused = promotion_check(artifact.report)
         if refused is not None and not force:
             raise click.ClickException(
-                f"not published: {refused}; the blend keeps serving (--force publishes anyway)"
+                f"not published: {refused}; {serving} keeps serving (--force publishes anyway)"
             )
         data = artifact.to_bytes()
         _registry_call(url, prefix, lambda r: r.publish(artifact.version, data, activate=True))
@@ -356,6 +362,26 @@ def model() -> None:
 
 _REDIS = click.option("--redis-url", help="Redis [default: RECSTREAM_REDIS__URL].")
 _PREFIX = click.option("--prefix", default=DEFAULT_PREFIX, show_default=True)
+
+
+def _active_model(url: str, prefix: str, console: Console) -> LearnedRanker | None:
+    """The model the API serves (the incumbent a new one must match), or None: the blend
+    serves, or the active artifact does not load (said, then the blend is the bar)."""
+
+    async def read(registry: RankerRegistry) -> tuple[str | None, bytes | None]:
+        version = await registry.active_version()
+        return version, await registry.artifact(version) if version else None
+
+    version, data = _registry_call(url, prefix, read)
+    if version is None:
+        return None
+    try:
+        if data is None:
+            raise ArtifactError(f"the active version {version} has no published artifact")
+        return LearnedRanker(RankerArtifact.from_bytes(data))
+    except ArtifactError as exc:
+        console.print(f"the active model is not compared: {exc}", highlight=False)
+        return None
 
 
 def _registry_call(url: str | None, prefix: str, action: Any) -> Any:

@@ -8,8 +8,10 @@
 3. LightGBM's ``lambdarank`` objective learns from the fit groups (negatives sampled),
    with early stopping on NDCG@k of the validation groups (every candidate kept).
 4. The validation sessions are played again through the evaluation's frozen protocol,
-   the trained ranker beside the blend, so the report's figures are those of
-   ``recstream eval`` (widget, new-item, published), on data the model never saw.
+   the trained ranker beside the blend (and beside the model being served, when one is
+   given: the incumbent), so the report's figures are those of ``recstream eval``
+   (widget, new-item, published), on data the new model never saw.
+   :func:`promotion_check` then says whether the new model may replace what serves.
 
 Training is deterministic given the data and the seed (one thread, LightGBM's
 deterministic mode): the same inputs give the same model text and version.
@@ -79,6 +81,9 @@ class TrainSetup:
     # play the validation sessions again with the model and the blend for the report
     # (``recstream eval``, which scores its own test split, skips it)
     validate: bool = True
+    # the model being served, played on the same validation sessions (as ``active``), so
+    # that a new model replaces it only when it does at least as well
+    incumbent: LearnedRanker | None = None
 
     def lightgbm_params(self) -> dict[str, Any]:
         return {
@@ -189,16 +194,22 @@ async def train_ranker(
 
 
 def promotion_check(report: Mapping[str, Any], k: int = 20) -> str | None:
-    """Why the model should not replace the blend, or None: on the validation sessions its
-    served (widget) list must order at least as well as the blend's (MRR@k not lower) and
-    find at least as much (HR@k not lower)."""
+    """Why the model should not replace what serves, or None: on the validation sessions
+    its served (widget) list must order at least as well as the blend's (MRR@k not lower)
+    and find at least as much (HR@k not lower), and so against the incumbent model when
+    the report has one (``active``)."""
     validation = report.get("validation") or {}
     ranker, blend = validation.get("ranker"), validation.get("blend")
     if not ranker or not blend or not ranker.get("widget cases"):
         return "no validation figures to compare with the blend"
-    for metric in (f"widget MRR@{k}", f"widget HR@{k}"):
-        if ranker[metric] < blend[metric]:
-            return f"validation {metric} {ranker[metric]} is below the blend's {blend[metric]}"
+    rivals = [("the blend's", blend)]
+    active = validation.get("active")
+    if active:
+        rivals.append((f"the active model's ({active['version']})", active))
+    for name, rival in rivals:
+        for metric in (f"widget MRR@{k}", f"widget HR@{k}"):
+            if ranker[metric] < rival[metric]:
+                return f"validation {metric} {ranker[metric]} is below {name} {rival[metric]}"
     return None
 
 
@@ -236,6 +247,11 @@ def _version(model: str) -> str:
     return f"{stamp}-{hashlib.sha256(model.encode()).hexdigest()[:10]}"
 
 
+def same_model(version: str, other: str) -> bool:
+    """Whether two versions name the same model text (trained at different times)."""
+    return version.rsplit("-", 1)[-1] == other.rsplit("-", 1)[-1]
+
+
 def _importance(booster: lightgbm.Booster, features: Sequence[str]) -> list[dict[str, Any]]:
     """Gain and split count per feature, by gain, with each gain's share in %."""
     gain = booster.feature_importance(importance_type="gain")
@@ -268,12 +284,22 @@ async def _validate(
     evaluated = NextItemSetup(
         setup.k, ("ranker", "blend"), setup.core, setup.scoring, ranker=ranker
     )
-    scores = await score_frozen(
-        store, sessions, log, evaluated, _stage(stages, "validate", count_cases(sessions))
+    cases = count_cases(sessions)
+    scores = dict(
+        await score_frozen(store, sessions, log, evaluated, _stage(stages, "validate", cases))
     )
+    named: dict[str, dict[str, Any]] = {"ranker": {}, "blend": {}}
+    if setup.incumbent is not None:
+        served = dataclasses.replace(evaluated, methods=("ranker",), ranker=setup.incumbent)
+        incumbent = await score_frozen(
+            store, sessions, log, served, _stage(stages, "validate the active model", cases)
+        )
+        scores["active"] = incumbent["ranker"]
+        named["active"] = {"version": setup.incumbent.version}
     k = setup.k
     return {
         method: {
+            **named[method],
             "cases": s.full.cases,
             "widget cases": s.widget.cases,
             f"widget HR@{k}": round(100 * s.widget.hit_rate(k), 2),
