@@ -127,6 +127,12 @@ CASES: tuple[Case, ...] = (
         Keys(zsets={"z": {"7": 2.0}}),
     ),
     case(
+        "a run of adds to one key, a member twice: in order, as one by one",
+        Keys(zsets={"z": {"a": 0.5, "c": 9.0}}),
+        [op(L, "z", "a", 0.5), op(L, "z", "b", 2.0), op(L, "z", "a", 1.5), op(L, "y", "a", 1.0)],
+        Keys(zsets={"z": {"a": 2.5, "b": 2.0, "c": 9.0}, "y": {"a": 1.0}}),
+    ),
+    case(
         "add keeps the key's TTL",
         Keys(zsets={"z": {"a": 1.0}}, ttls={"z": 500}),
         [op(L, "z", "a", 1.0)],
