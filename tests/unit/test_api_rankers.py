@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -61,6 +63,16 @@ def info(metrics: ApiMetrics) -> dict[str, float]:
         s.labels["version"]: s.value
         for family in metrics.registry.collect()
         if family.name == "recstream_api_ranker_info"
+        for s in family.samples
+    }
+
+
+def trained_at(metrics: ApiMetrics) -> dict[str, float]:
+    """version -> value of every ``recstream_api_ranker_created_timestamp_seconds`` series."""
+    return {
+        s.labels["version"]: s.value
+        for family in metrics.registry.collect()
+        if family.name == "recstream_api_ranker_created_timestamp_seconds"
         for s in family.samples
     }
 
@@ -118,6 +130,28 @@ async def test_the_holder_serves_the_active_version_and_swaps_to_the_next() -> N
     assert holder.current.version == "v2"
     assert info(metrics) == {"v2": 1.0}
     assert holder.status.checked_at is not None
+
+
+async def test_the_served_models_training_time_is_a_metric_while_it_serves() -> None:
+    """An alert on ``time() - recstream_api_ranker_created_timestamp_seconds`` catches a
+    scheduled training that stopped publishing; the blend and an undated model give no
+    series, so nothing fires for them."""
+    registry, metrics = MemoryRankers(), ApiMetrics()
+    holder = holder_of(registry, metrics)
+    trained = datetime(2026, 12, 1, 3, 17, 42, tzinfo=UTC)
+    dated = dataclasses.replace(V2, created_at=trained.isoformat(timespec="seconds"))
+    await registry.publish("v2", dated.to_bytes())
+    await holder.refresh()
+    assert trained_at(metrics) == {"v2": trained.timestamp()}
+    await registry.publish("v1", V1.to_bytes())  # no created_at
+    await holder.refresh()
+    assert (info(metrics), trained_at(metrics)) == ({"v1": 1.0}, {})
+    await registry.activate("v2")
+    await holder.refresh()
+    assert trained_at(metrics) == {"v2": trained.timestamp()}
+    await registry.deactivate()
+    await holder.refresh()
+    assert (info(metrics), trained_at(metrics)) == ({"blend": 1.0}, {})
 
 
 async def test_deactivation_and_removal_fall_back_to_the_blend() -> None:

@@ -9,6 +9,11 @@
 - ``recstream_api_requests_in_flight`` (gauge): requests being served now;
 - ``recstream_api_ranker_info{version}`` (gauge): 1 for the ranker this process serves,
   a learned model's version or ``blend`` (:mod:`recstream_api.rankers`);
+- ``recstream_api_ranker_created_timestamp_seconds{version}`` (gauge): when the served
+  model was trained (its artifact's ``created_at``, Unix seconds); no series while the
+  blend serves or when the artifact does not say. ``time()`` minus it is the served
+  model's age: an alert on it catches a scheduled training that stopped publishing
+  (docs/ranker.md);
 - ``recstream_api_ranker_load_failures_total{reason}`` (counter): failed attempts to
   follow the ranker registry: ``invalid`` (an artifact that cannot serve), ``missing``
   (an active version that is not published), ``redis`` (the registry could not be read);
@@ -33,10 +38,12 @@ the middleware puts in a context variable for the duration of one request.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import (
@@ -167,6 +174,12 @@ class ApiMetrics:
             ["version"],
             registry=self.registry,
         )
+        self.ranker_created = Gauge(
+            "recstream_api_ranker_created_timestamp_seconds",
+            "When the served learned model was trained (Unix seconds)",
+            ["version"],
+            registry=self.registry,
+        )
         self.ranker_load_failures = Counter(
             "recstream_api_ranker_load_failures",
             "Failed attempts to follow the ranker registry, by reason",
@@ -205,10 +218,15 @@ class ApiMetrics:
     def count_error(self, route: str, status: int, code: str) -> None:
         self.errors.labels(route, str(status), code).inc()
 
-    def serving_ranker(self, version: str) -> None:
-        """``ranker_info``: 1 for ``version`` only (a swap removes the old version's series)."""
+    def serving_ranker(self, version: str, created_at: str = "") -> None:
+        """``ranker_info``: 1 for ``version`` only (a swap removes the old version's series);
+        ``ranker_created``: the model's training time (ISO 8601), absent when unknown."""
         self.ranker_info.clear()
         self.ranker_info.labels(version).set(1)
+        self.ranker_created.clear()
+        with contextlib.suppress(ValueError):  # an artifact that does not say: no series
+            trained = datetime.fromisoformat(created_at)
+            self.ranker_created.labels(version).set(trained.timestamp())
 
     def ranker_load_failed(self, reason: str) -> None:
         self.ranker_load_failures.labels(reason).inc()

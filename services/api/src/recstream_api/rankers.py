@@ -227,7 +227,8 @@ class RankerHolder:
         self._ranker = ranker  # one assignment: a request sees the old model or the new one
         self._version = version if ranker is not None else None
         if self._metrics is not None:
-            self._metrics.serving_ranker(self.serving)
+            created = ranker.artifact.created_at if ranker is not None else ""
+            self._metrics.serving_ranker(self.serving, created)
 
     def _load_failed(self, reason: str, version: str, detail: str) -> None:
         """The blend serves; the failure is counted, and logged when it is news."""
