@@ -240,3 +240,16 @@ def test_run_refuses_kafka_security_settings_meant_for_another_broker() -> None:
         check_configured_services(sasl)
     check_configured_services({"RECSTREAM_KAFKA__SECURITY__PROTOCOL": "PLAINTEXT"})
     check_configured_services({})
+
+
+def test_train_keeps_the_window_it_is_given_and_says_so(datasets: Path, tmp_path: Path) -> None:
+    """The OTTO sample is too small for a model: training refuses, after the window."""
+    otto = datasets / "otto-sample" / "train.jsonl"
+    args = ["train", "--train", str(otto), "--window-days", "1", "--out", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    said = re.search(r"([\d,]+) of ([\d,]+) events in the last 1 days", result.output)
+    assert said is not None, result.output
+    kept, read = (int(n.replace(",", "")) for n in said.groups())
+    assert 0 < kept < read
+    assert "a model needs at least 200" in result.output

@@ -14,6 +14,7 @@ from recstream.offline.evaluation.protocol import (
     catalogue,
     count_cases,
     group_sessions,
+    recent_sessions,
     session_cases,
     split_by_session_end,
 )
@@ -107,6 +108,21 @@ def test_split_by_session_end_keeps_training_sessions_before_the_split() -> None
     assert catalogue(train) == {"p:p0", "p:p1", "p:p2"}
     with pytest.raises(ValueError, match="between 0 and 1"):
         split_by_session_end(events, 1.0, GAP)
+
+
+def test_a_training_window_keeps_whole_sessions_that_end_in_it() -> None:
+    day = 24 * 60
+    events = [
+        event("old", "u1", 0, "p1"),  # ends 3 days before the last event: left out
+        event("s1", "u2", 2 * day - 20, "p1"),  # starts before the window, ends in it
+        event("s2", "u2", 2 * day + 5, "p2"),
+        event("new", "u3", 3 * day, "p3"),
+    ]
+    kept = recent_sessions(events, 1.0, GAP)
+    assert [e.event_id for e in kept] == ["s1", "s2", "new"]
+    assert recent_sessions(events, 3.5, GAP) == events
+    with pytest.raises(ValueError, match="positive"):
+        recent_sessions(events, 0.0, GAP)
 
 
 @pytest.mark.parametrize("key", [b"", b"a", b"ab", b"abc", b"abcd", b"user-42", "ü12345".encode()])

@@ -33,7 +33,7 @@ from recstream.contract.erasures import ErasureNoticeError, decode_notice
 from recstream.contract.events import Event, decode_event
 from recstream.contract.keyspace import DEFAULT_PREFIX, Keyspace
 from recstream.offline.datasets import FORMATS
-from recstream.offline.evaluation.protocol import split_by_session_end
+from recstream.offline.evaluation.protocol import recent_sessions, split_by_session_end
 from recstream.offline.ranking.train import (
     TrainSetup,
     feature_groups_without,
@@ -225,6 +225,12 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     "without --test.",
 )
 @click.option(
+    "--window-days",
+    type=click.FloatRange(0, min_open=True),
+    help="Train on the sessions that end within this many days of the log's last event "
+    "(the whole log if not given).",
+)
+@click.option(
     "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--seed", type=int, default=7, show_default=True)
@@ -273,7 +279,8 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
 )
 def train(
     train_path: Path | None, fmt: str, from_topic: str | None, bootstrap_servers: str | None,
-    test_fraction: float, config_path: Path | None, seed: int, label_share: float,
+    test_fraction: float, window_days: float | None, config_path: Path | None, seed: int,
+    label_share: float,
     per_source: int, later_label: float, min_cases: int, rounds: int, sources: str,
     without: str, out: Path, publish: bool, force: bool, redis_url: str | None, prefix: str,
 ) -> None:  # fmt: skip
@@ -308,9 +315,14 @@ def train(
         events = asyncio.run(
             read_topic(bootstrap, str(from_topic), console, security, erasures_topic=erasures)
         )
-    core, scoring = load_configs(config_path, events)
+    gap = load_configs(config_path, events)[0].session_gap_minutes * 60.0
+    if window_days is not None:
+        read = len(events)
+        events = recent_sessions(events, window_days, gap)
+        console.print(f"{len(events):,} of {read:,} events in the last {window_days:g} days")
+    core, scoring = load_configs(config_path, events)  # the landmark: the first day kept
     if test_fraction > 0:
-        events, _ = split_by_session_end(events, test_fraction, core.session_gap_minutes * 60.0)
+        events, _ = split_by_session_end(events, test_fraction, gap)
     incumbent = _active_model(url, prefix, console) if url is not None else None
     setup = TrainSetup(
         core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from recstream.contract.events import Event
+from recstream.contract.units import DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,19 @@ def count_cases(sessions: Iterable[EventSession]) -> int:
 def catalogue(events: Iterable[Event]) -> set[str]:
     """The items of ``events``: what a method may rank."""
     return {item for e in events if (item := e.item_key) is not None}
+
+
+def recent_sessions(events: Sequence[Event], days: float, gap_seconds: float) -> list[Event]:
+    """The events of the sessions that end within ``days`` of the log's last event, whole
+    (a session that started before the window keeps its start); in their order."""
+    if days <= 0:
+        raise ValueError("days must be positive")
+    sessions = group_sessions(events, gap_seconds)
+    if not sessions:
+        return []
+    since = max(s.end for s in sessions) - days * DAY
+    kept = {id(e) for s in sessions if s.end >= since for e in s.events}
+    return [e for e in events if id(e) in kept]
 
 
 def split_by_session_end(
