@@ -148,10 +148,16 @@ async def redis_client(redis_url: str, keyspace: Keyspace) -> AsyncIterator[Redi
     try:
         yield client
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{keyspace.prefix}:*", count=1000)]
-        for start in range(0, len(keys), 1000):  # a cluster's consumer wrote 16,384 markers
-            await client.delete(*keys[start : start + 1000])
+        await delete_keyspace(client, keyspace)
         await client.aclose()
+
+
+async def delete_keyspace(client: RedisClient, keyspace: Keyspace) -> None:
+    """Every key under the keyspace's prefix, in slices (a cluster's consumer wrote 16,384
+    slot markers)."""
+    keys = [key async for key in client.scan_iter(match=f"{keyspace.prefix}:*", count=1000)]
+    for start in range(0, len(keys), 1000):
+        await client.delete(*keys[start : start + 1000])
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from recstream.store.memory import MemoryStore
 from recstream.store.redis import ClusterSteps, RedisStore
 from recstream_cli.localstack import start_redis_cluster
 
+from ..conftest import delete_keyspace
 from ..unit.eventgen import BASE, make_event
 from .conftest import (
     assert_counts_match,
@@ -66,9 +67,7 @@ async def cluster(cluster_url: str, keyspace: Keyspace) -> AsyncIterator[RedisCl
     try:
         yield client
     finally:
-        keys = [key async for key in client.scan_iter(match=f"{keyspace.prefix}:*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start : start + 1000])
+        await delete_keyspace(client, keyspace)
         await client.aclose()
 
 

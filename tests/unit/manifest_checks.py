@@ -253,14 +253,8 @@ def wiring_problems(manifests: list[Manifest]) -> list[str]:
         ingress = {p["port"] for rule in policy["spec"].get("ingress", []) for p in rule["ports"]}
         if port not in ingress:
             problems.append(f"NetworkPolicy {name}: no ingress on {port}")
-        egress = {
-            (p.get("protocol", "TCP"), p["port"])
-            for rule in policy["spec"].get("egress", [])
-            for p in rule.get("ports", [])
-        }
-        for needed in _egress_needed(settings):
-            if needed not in egress:
-                problems.append(f"NetworkPolicy {name}: no egress to {needed}")
+        for needed in _egress_needed(settings) - _egress(policy):
+            problems.append(f"NetworkPolicy {name}: no egress to {needed}")
     return problems
 
 

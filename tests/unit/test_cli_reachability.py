@@ -181,6 +181,17 @@ def test_redis_urls_of_every_kind(tmp_path: Path, closed: str) -> None:
         assert redis_problem(f"unix://{path}") is None
     with pytest.raises(ServiceUnreachableError, match="unix://"):
         check_redis(f"unix://{tmp_path / 'none.sock'}")
+    # a sentinel or cluster URL: one of its hosts answering is enough
+    with socket.create_server(("127.0.0.1", 0)) as answering:
+        up = f"127.0.0.1:{answering.getsockname()[1]}"
+        for scheme, what, tail in (
+            ("sentinel", "sentinel", "/mymaster"),
+            ("cluster", "cluster node", ""),
+        ):
+            assert redis_problem(f"redis+{scheme}://{closed},{up}{tail}") is None
+            problem = redis_problem(f"redis+{scheme}://{closed}{tail}")
+            assert problem == f"no {what} answers: connection refused", problem
+    assert redis_problem("redis+cluster://127.0.0.1:x") is not None  # a port that is no number
 
 
 @pytest.fixture

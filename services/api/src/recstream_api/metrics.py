@@ -58,7 +58,6 @@ from prometheus_client import (
 from prometheus_client.exposition import choose_encoder
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.asyncio.cluster import ClusterPipeline
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
@@ -124,17 +123,11 @@ class CountingClusterPipeline(ClusterClientPipeline):
 class CountingRedisCluster(ClusterClient):
     """:class:`CountingRedis` for a Redis Cluster."""
 
+    pipeline_class = CountingClusterPipeline
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         count_round_trip()
         return await super().execute_command(*args, **kwargs)
-
-    def pipeline(
-        self, transaction: Any | None = None, shard_hint: Any | None = None
-    ) -> ClusterPipeline:
-        if shard_hint:
-            return super().pipeline(transaction, shard_hint)  # refused by redis-py
-        # redis-py declares a field abstract that its __init__ sets
-        return CountingClusterPipeline(self, transaction)  # type: ignore[abstract]
 
 
 class ApiMetrics:

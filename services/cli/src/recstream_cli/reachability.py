@@ -130,23 +130,19 @@ def kafka_problem(bootstrap: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> s
 
 def redis_problem(url: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> str | None:
     """None when the Redis of ``url`` accepts a connection, else why not."""
-    if is_sentinel(url):
+    if is_sentinel(url) or is_cluster(url):
+        what = "sentinel" if is_sentinel(url) else "cluster node"
         try:
-            sentinels = parse_sentinel_url(url).sentinels
+            hosts = (
+                parse_sentinel_url(url).sentinels
+                if is_sentinel(url)
+                else parse_cluster_url(url).nodes
+            )
         except RedisUrlError as exc:
             return str(exc)
-        problems = [_connect(host, port, timeout) for host, port in sentinels]
-        if all(problems):
-            return f"no sentinel answers: {'; '.join(p for p in problems if p)}"
-        return None
-    if is_cluster(url):
-        try:
-            nodes = parse_cluster_url(url).nodes
-        except RedisUrlError as exc:
-            return str(exc)
-        problems = [_connect(host, port, timeout) for host, port in nodes]
-        if all(problems):
-            return f"no cluster node answers: {'; '.join(p for p in problems if p)}"
+        problems = [_connect(host, port, timeout) for host, port in hosts]
+        if all(problems):  # one that answers is enough: it names the others
+            return f"no {what} answers: {'; '.join(p for p in problems if p)}"
         return None
     try:
         parts = urlsplit(url)

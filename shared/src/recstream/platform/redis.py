@@ -23,6 +23,7 @@ a batch slot by slot (``docs/keyspace.md``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -172,6 +173,10 @@ class ClusterClient(RedisCluster):
     ``ConnectionError``, as one Redis that does not answer does, so every caller's outage
     handling (retry, 503) applies to both."""
 
+    # what pipeline() builds (a subclass may count); redis-py declares a field of the
+    # pipeline abstract that its __init__ sets, so it is typed as what it is called as
+    pipeline_class: Callable[[RedisCluster, Any], ClusterPipeline] = ClusterClientPipeline
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().execute_command(*args, **kwargs)
@@ -185,8 +190,7 @@ class ClusterClient(RedisCluster):
     ) -> ClusterPipeline:
         if shard_hint:
             return super().pipeline(transaction, shard_hint)  # refused by redis-py
-        # redis-py declares a field abstract that its __init__ sets
-        return ClusterClientPipeline(self, transaction)  # type: ignore[abstract]
+        return self.pipeline_class(self, transaction)
 
 
 def redis_client(
