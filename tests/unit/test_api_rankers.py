@@ -57,24 +57,22 @@ def holder_of(registry: MemoryRankers, metrics: ApiMetrics | None = None) -> Ran
     return RankerHolder(registry, poll_seconds=60.0, metrics=metrics)
 
 
-def info(metrics: ApiMetrics) -> dict[str, float]:
-    """version -> value of every ``recstream_api_ranker_info`` series."""
+def series(metrics: ApiMetrics, name: str) -> dict[str, float]:
+    """version -> value of every series of the gauge ``name``."""
     return {
         s.labels["version"]: s.value
         for family in metrics.registry.collect()
-        if family.name == "recstream_api_ranker_info"
+        if family.name == name
         for s in family.samples
     }
+
+
+def info(metrics: ApiMetrics) -> dict[str, float]:
+    return series(metrics, "recstream_api_ranker_info")
 
 
 def trained_at(metrics: ApiMetrics) -> dict[str, float]:
-    """version -> value of every ``recstream_api_ranker_created_timestamp_seconds`` series."""
-    return {
-        s.labels["version"]: s.value
-        for family in metrics.registry.collect()
-        if family.name == "recstream_api_ranker_created_timestamp_seconds"
-        for s in family.samples
-    }
+    return series(metrics, "recstream_api_ranker_created_timestamp_seconds")
 
 
 def failures(metrics: ApiMetrics, reason: str) -> float:
