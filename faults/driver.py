@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -195,20 +195,31 @@ async def read_log(
         await _bounded(consumer.stop(), CLIENT_SECONDS)
 
 
-# How long a reader's start or stop may take. Bounded with asyncio.wait, not wait_for: a
-# Kafka client call that swallows its cancellation would hold wait_for for ever.
+# How long a reader's start or stop may take.
 CLIENT_SECONDS = 30.0
+T = TypeVar("T")
 
 
-async def _bounded(call: Awaitable[Any], seconds: float) -> bool:
-    """Whether ``call`` finished (without an error) within ``seconds``; else it is cancelled
-    and left behind."""
+async def bounded(call: Awaitable[T], seconds: float) -> T:
+    """``call``'s result within ``seconds``, else ``TimeoutError`` and the call cancelled and
+    left behind. With asyncio.wait, not wait_for: a client call that swallows its
+    cancellation (aiokafka's start, redis-py's cluster client reading from a killed
+    primary) would hold wait_for for ever."""
     task = asyncio.ensure_future(call)
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if not done:
         task.cancel()
+        raise TimeoutError(f"not done within {seconds:g} s")
+    return task.result()
+
+
+async def _bounded(call: Awaitable[Any], seconds: float) -> bool:
+    """Whether ``call`` finished (without an error) within ``seconds``."""
+    try:
+        await bounded(call, seconds)
+    except Exception:
         return False
-    return task.exception() is None
+    return True
 
 
 async def _started_reader(bootstrap: str, topic: str, attempts: int = 3) -> AIOKafkaConsumer:

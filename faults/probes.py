@@ -9,7 +9,6 @@ caught up with the input.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import RedisError
 
-from faults.driver import read_log
+from faults.driver import bounded, read_log
 from recstream.store.redis import RedisStore
 
 
@@ -39,13 +38,13 @@ class MarkWatch:
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait({self._task}, timeout=5.0)  # a swallowed cancel: left behind
 
     async def _run(self) -> None:
         while True:
             try:
-                marks = await asyncio.wait_for(self.store.partition_watermarks(self.topic), 2.0)
+                # a read from a killed primary can swallow its cancellation: left behind
+                marks = await bounded(self.store.partition_watermarks(self.topic), 2.0)
                 self.samples.append((time.monotonic(), marks))
             except (RedisError, OSError, TimeoutError, Exception):
                 self.errors += 1
