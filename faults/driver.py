@@ -72,7 +72,7 @@ class Driver:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await asyncio.wait_for(self._producer.stop(), 30)
+        await bounded(self._producer.stop(), 30)
 
     async def send(self, items: Iterable[Outgoing]) -> list[RawRecord]:
         """Send ``items`` in order, wait for every acknowledgement, record them."""
@@ -88,9 +88,7 @@ class Driver:
                 headers=list(item.headers),
             )
             pending.append((item, stamp, future))
-        acks = await asyncio.wait_for(
-            asyncio.gather(*(f for _, _, f in pending)), SEND_TIMEOUT_SECONDS
-        )
+        acks = await bounded(asyncio.gather(*(f for _, _, f in pending)), SEND_TIMEOUT_SECONDS)
         sent = []
         for (item, stamp, _), meta in zip(pending, acks, strict=True):
             record = RawRecord(

@@ -128,16 +128,16 @@ async def committed_offsets(
 ) -> dict[int, int]:
     """The group's committed offsets (partitions without a commit are left out)."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await asyncio.wait_for(reader.start(), 30)
+    await bounded(reader.start(), 30)
     try:
         found: dict[int, int] = {}
         for p in range(partitions):
-            offset = await asyncio.wait_for(reader.committed(TopicPartition(topic, p)), 30)
+            offset = await bounded(reader.committed(TopicPartition(topic, p)), 30)
             if offset is not None and offset >= 0:
                 found[p] = offset
         return found
     finally:
-        await asyncio.wait_for(reader.stop(), 30)
+        await bounded(reader.stop(), 30)
 
 
 def lost_state(

@@ -10,6 +10,7 @@ import time
 from typing import Literal
 
 from faults.api_probe import running_api, summarize
+from faults.driver import bounded
 from faults.probes import MarkWatch, committed_offsets
 from faults.report import ScenarioResult
 from faults.rig import Rig, open_rig
@@ -36,7 +37,7 @@ async def _sample(rig: Rig, consumer: Child, until: asyncio.Event) -> tuple[int,
     while not until.is_set():
         rss = max(rss, consumer.rss_kib() or 0)
         with contextlib.suppress(Exception):
-            found = await asyncio.wait_for(
+            found = await bounded(
                 committed_offsets(rig.broker.bootstrap, rig.group, rig.topic, rig.partitions), 5
             )
             for p, o in found.items():
