@@ -1,10 +1,10 @@
 """``recstream train --from-topic``: the interactions topic read from its start to its end,
 undecodable records skipped and counted, every event in time order, erased users' events
-left out."""
+left out; with a window, only what lies within it of the last event is held."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from rich.console import Console
@@ -12,6 +12,7 @@ from rich.console import Console
 from recstream.contract.erasures import ErasureNotice
 from recstream_cli.train import read_topic
 
+from ..unit.eventgen import make_event
 from .conftest import create_topic, encode, interaction_events, produce
 
 pytestmark = pytest.mark.integration
@@ -55,3 +56,31 @@ async def test_a_model_is_not_trained_on_what_a_user_had_erased(
     others = [e for e in events if e["user_id"] != gone]
     assert len(read) == len(others) + len(mine)
     assert f"{len(times) - len(mine)} of 1 erased users left out" in console.export_text()
+
+
+async def test_a_windowed_read_holds_only_the_window_of_the_topics_last_event(
+    kafka_bootstrap: str, topic_name: str
+) -> None:
+    """Ten days of events, an hour apart, on three partitions: a two-day window keeps the
+    events within two days of the latest, whichever partition it is on."""
+    await create_topic(kafka_bootstrap, topic_name, 3)
+    events = [
+        make_event(f"e{h}", "product_view", f"u{h % 5}", minutes=60 * h, product_id=f"p{h % 9}")
+        for h in range(240)
+    ]
+    await produce(kafka_bootstrap, topic_name, [(e["user_id"].encode(), encode(e)) for e in events])
+    console = Console(record=True, width=200)
+
+    read = await read_topic(kafka_bootstrap, topic_name, console, keep_seconds=2 * 86_400.0)
+
+    last = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+    within = [
+        e["event_id"]
+        for e in events
+        if datetime.fromisoformat(e["occurred_at"]) >= last - timedelta(days=2)
+    ]
+    assert [e.event_id for e in read] == within
+    assert len(within) == 49  # 48 hours and both ends
+    assert f"read 240 events from {topic_name} (0 undecodable skipped, 49 within 2 days" in (
+        console.export_text()
+    )

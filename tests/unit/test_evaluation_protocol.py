@@ -11,6 +11,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from recstream.contract.events import Event, EventType, decode_event, validate_event
 from recstream.offline.datasets import session_tsv_events
 from recstream.offline.evaluation.protocol import (
+    TrailingWindow,
     catalogue,
     count_cases,
     group_sessions,
@@ -123,6 +124,27 @@ def test_a_training_window_keeps_whole_sessions_that_end_in_it() -> None:
     assert recent_sessions(events, 3.5, GAP) == events
     with pytest.raises(ValueError, match="positive"):
         recent_sessions(events, 0.0, GAP)
+
+
+def test_a_trailing_window_holds_what_is_within_its_length_of_the_latest_event() -> None:
+    """Events read in log order, a late one among them: what is kept is what lies within
+    the window of the latest event at the end, however often it was pruned on the way."""
+    minutes = [i * 10.0 for i in range(10_000)]  # 69 days, ten minutes apart
+    minutes[5_000] = 99_990.0 - 60  # out of order: an hour before the last event
+    events = [event(f"e{i}", f"u{i % 7}", m, f"p{i % 11}") for i, m in enumerate(minutes)]
+    window = TrailingWindow(24 * 3600.0)
+    for e in events:
+        window.add(e)
+
+    kept = window.events()
+
+    last = max(e.occurred_at for e in events).timestamp()
+    expected = [e for e in events if e.occurred_at.timestamp() >= last - 24 * 3600]
+    assert kept == expected
+    assert len(kept) == 24 * 6 + 1 + 1  # a day of ten-minute steps, both ends, the late one
+    assert window.seen == len(events)
+    with pytest.raises(ValueError, match="positive"):
+        TrailingWindow(0.0)
 
 
 @pytest.mark.parametrize("key", [b"", b"a", b"ab", b"abc", b"abcd", b"user-42", "ü12345".encode()])

@@ -22,7 +22,7 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,13 @@ from rich.console import Console
 from recstream.contract.erasures import ErasureNoticeError, decode_notice
 from recstream.contract.events import Event, decode_event
 from recstream.contract.keyspace import DEFAULT_PREFIX, Keyspace
+from recstream.contract.units import DAY
 from recstream.offline.datasets import FORMATS
-from recstream.offline.evaluation.protocol import recent_sessions, split_by_session_end
+from recstream.offline.evaluation.protocol import (
+    TrailingWindow,
+    recent_sessions,
+    split_by_session_end,
+)
 from recstream.offline.ranking.train import (
     TrainSetup,
     feature_groups_without,
@@ -66,47 +71,76 @@ def _redis_url(url: str | None) -> str:
     return found
 
 
+# --window-days from a topic holds this much before the window for the sessions that end in it
+SESSION_LOOKBACK_DAYS = 1.0
+
+
+class NoSuchTopic(LookupError):
+    """The topic does not exist."""
+
+
 async def read_topic(
     bootstrap: str,
     topic: str,
     console: Console,
     security: KafkaSecurity | None = None,
     erasures_topic: str | None = None,
+    keep_seconds: float | None = None,
 ) -> list[Event]:
     """Every decodable event of ``topic`` from its start to its end now (bad records are
     skipped and counted: the consumer has dead-lettered them already), without the
     events of users the erasure log (``erasures_topic``) says were erased after them:
-    a model is not trained on what a user had erased."""
+    a model is not trained on what a user had erased.
+
+    With ``keep_seconds``, only the events within that long of the latest are kept, as
+    the topic is read (:class:`TrailingWindow`): memory follows the window, not the
+    topic's retention."""
     security = security or KafkaSecurity()
-    values = await _whole_topic(bootstrap, topic, security)
-    if values is None:
-        raise click.ClickException(f"topic {topic!r} does not exist on {bootstrap}")
+    window = TrailingWindow(keep_seconds) if keep_seconds is not None else None
     events: list[Event] = []
     bad = 0
-    for value in values:
-        try:
-            events.append(decode_event(value or b""))
-        except ValueError:
-            bad += 1
+    try:
+        async for values in _topic_batches(bootstrap, topic, security):
+            for value in values:
+                try:
+                    event = decode_event(value or b"")
+                except ValueError:
+                    bad += 1
+                    continue
+                if window is not None:
+                    window.add(event)
+                else:
+                    events.append(event)
+    except NoSuchTopic as exc:
+        raise click.ClickException(f"topic {topic!r} does not exist on {bootstrap}") from exc
+    read = window.seen if window is not None else len(events)
+    if window is not None:
+        events = window.events()
     erased_at: dict[str, float] = {}
     if erasures_topic:
-        for value in await _whole_topic(bootstrap, erasures_topic, security) or ():
-            with contextlib.suppress(ErasureNoticeError):
-                notice = decode_notice(None, value)
-                erased_at[notice.user_id] = max(notice.erased_at, erased_at.get(notice.user_id, 0))
+        with contextlib.suppress(NoSuchTopic):  # no erasure yet
+            async for values in _topic_batches(bootstrap, erasures_topic, security):
+                for value in values:
+                    with contextlib.suppress(ErasureNoticeError):
+                        notice = decode_notice(None, value)
+                        erased_at[notice.user_id] = max(
+                            notice.erased_at, erased_at.get(notice.user_id, 0)
+                        )
     kept = [e for e in events if not is_erased(e.occurred_at.timestamp(), erased_at.get(e.user_id))]
+    held = "" if window is None else f", {len(events)} within {window.seconds / DAY:g} days"
     console.print(
-        f"read {len(events)} events from {topic} ({bad} undecodable skipped, "
+        f"read {read} events from {topic} ({bad} undecodable skipped{held}, "
         f"{len(events) - len(kept)} of {len(erased_at)} erased users left out)"
     )
     kept.sort(key=lambda e: e.occurred_at)
     return kept
 
 
-async def _whole_topic(
+async def _topic_batches(
     bootstrap: str, topic: str, security: KafkaSecurity
-) -> list[bytes | None] | None:
-    """The values of ``topic`` from its start to its end now; None without the topic.
+) -> AsyncIterator[list[bytes | None]]:
+    """The values of ``topic`` from its start to its end now, a fetch at a time;
+    :class:`NoSuchTopic` without the topic.
 
     "Now" is the end offsets read at the start and the time then: a partition is done
     once its position passes its end offset and it has nothing more from before that
@@ -124,18 +158,17 @@ async def _whole_topic(
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         if not partitions:
-            return None
+            raise NoSuchTopic(topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         cutoff_ms = int(time.time() * 1000)
         ends = await consumer.end_offsets(partitions)
-        values: list[bytes | None] = []
         left = set(partitions)
         while left:
             batches = await consumer.getmany(*left, timeout_ms=1000)
             for tp in list(left):
                 records = batches.get(tp, [])
-                values += [
+                yield [
                     r.value
                     for r in records
                     if r.offset < ends[tp] or r.timestamp <= cutoff_ms  # else written after
@@ -143,7 +176,6 @@ async def _whole_topic(
                 past_end = await consumer.position(tp) >= ends[tp]
                 if past_end and (not records or records[-1].timestamp > cutoff_ms):
                     left.discard(tp)
-        return values
     finally:
         await consumer.stop()
 
@@ -228,7 +260,9 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     "--window-days",
     type=click.FloatRange(0, min_open=True),
     help="Train on the sessions that end within this many days of the log's last event "
-    "(the whole log if not given).",
+    "(the whole log if not given). From a topic, only the events of the window and of the "
+    f"{SESSION_LOOKBACK_DAYS:g} day(s) before it are held while it is read: a session that "
+    "started longer before the window keeps that part only.",
 )
 @click.option(
     "--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -312,9 +346,13 @@ def train(
         except KafkaSecurityError as exc:
             raise click.ClickException(str(exc)) from exc
         erasures = os.environ.get("RECSTREAM_KAFKA__ERASURES_TOPIC") or "erasures"
+        keep = None if window_days is None else (window_days + SESSION_LOOKBACK_DAYS) * DAY
         events = asyncio.run(
-            read_topic(bootstrap, str(from_topic), console, security, erasures_topic=erasures)
-        )
+            read_topic(
+                bootstrap, str(from_topic), console, security, erasures_topic=erasures,
+                keep_seconds=keep,
+            )
+        )  # fmt: skip
     gap = load_configs(config_path, events)[0].session_gap_minutes * 60.0
     if window_days is not None:
         read = len(events)

@@ -116,6 +116,41 @@ def recent_sessions(events: Sequence[Event], days: float, gap_seconds: float) ->
     return [e for e in events if id(e) in kept]
 
 
+class TrailingWindow:
+    """The events of a log within ``seconds`` of the latest one seen so far, kept while the
+    log is read, so that reading a long log for its last days holds those days, not the log.
+    An event older than that when it is read is dropped; which events are kept does not
+    depend on how often the window is pruned."""
+
+    def __init__(self, seconds: float) -> None:
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        self.seconds = seconds
+        self.latest = float("-inf")
+        self.seen = 0
+        self._events: list[Event] = []
+        self._pruned_size = 0
+
+    def add(self, event: Event) -> None:
+        self.seen += 1
+        at = event.occurred_at.timestamp()
+        self.latest = max(self.latest, at)
+        if at >= self.latest - self.seconds:
+            self._events.append(event)
+        if len(self._events) > 2 * self._pruned_size + 4096:  # amortised: O(1) per event
+            self._prune()
+
+    def events(self) -> list[Event]:
+        """The events kept, in the order they were added."""
+        self._prune()
+        return list(self._events)
+
+    def _prune(self) -> None:
+        since = self.latest - self.seconds
+        self._events = [e for e in self._events if e.occurred_at.timestamp() >= since]
+        self._pruned_size = len(self._events)
+
+
 def split_by_session_end(
     events: Sequence[Event], test_fraction: float, gap_seconds: float
 ) -> tuple[list[Event], list[Event]]:
