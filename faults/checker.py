@@ -132,6 +132,8 @@ def area_of(key: str) -> str:
         (":sitems:", "session items"),
         (":catalog:", "catalog"),
         (":erasures", "erasures"),
+        (":out:", "recommendation outcomes"),
+        (":outv:", "recommendation outcomes"),
     ]
     for needle, area in rules:
         if needle in key:

@@ -127,10 +127,18 @@ def _session_events(
     clicks = list(real.clicks)
     if hot:
         clicks[0] = Click("hot", 0.0, clicks[0].category, False)
-    for click in clicks:
+    # lists of recommendations shown before some clicks, from a generator of their own so
+    # the rest of the workload is what it was without them
+    shows = random.Random(zlib.crc32(f"{user}|{session_id}".encode()))
+    for n, click in enumerate(clicks):
         at += click.gap
         product = click.item
         common = {"product_id": product, "category": click.category}
+        if n > 0 and shows.random() < SHOWN_SHARE:
+            shown, followed = _shown_before(shows, user, session_id, at, clicks, n)
+            out.append(shown)
+            if followed:
+                common["recommendation_id"] = shown["recommendation_id"]
         if rng.random() < 0.03:
             query = click.category or f"q{product[-3:]}"
             out.append(_event(EventType.PRODUCT_SEARCH, user, session_id, at - 1, query=query))
@@ -217,6 +225,31 @@ def _session_events(
                 _event(EventType.PAGE_VIEW, user, session_id, at + 1, properties={"page": "deals"})
             )
     return out
+
+
+SHOWN_SHARE = 0.15  # clicks after a list of recommendations that showed the item
+VARIANTS = ("blend", "ranker-f")
+
+
+def _shown_before(
+    rng: random.Random, user: str, session_id: str, at: float, clicks: list[Click], n: int
+) -> tuple[dict[str, Any], bool]:
+    """A ``recommendation_shown`` record a few seconds before click ``n``, listing its item
+    among up to three others of the session, and whether the click names its id (else it
+    is attributed by user, item and time)."""
+    others = list(dict.fromkeys(c.item for c in clicks if c.item != clicks[n].item))
+    items = [clicks[n].item, *rng.sample(others, min(3, len(others)))]
+    rng.shuffle(items)
+    shown = _event(
+        EventType.RECOMMENDATION_SHOWN,
+        user,
+        session_id,
+        at - 2,
+        recommendation_id=f"{user}-{session_id}-{n}",
+        variant=rng.choice(VARIANTS),
+        items=[{"kind": "product", "id": item, "position": p} for p, item in enumerate(items, 1)],
+    )
+    return shown, rng.random() < 0.7
 
 
 def _at(event: dict[str, Any]) -> float:

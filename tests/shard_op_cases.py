@@ -70,7 +70,7 @@ def case(name: str, before: Keys, ops: list[ShardOp], after: Keys) -> Case:
     return Case(name, before, tuple(ops), after)
 
 
-L, M, G, B, S, H, D, R = (
+L, M, G, B, S, H, D, R, INC = (
     Op.ADD,
     Op.SUBTRACT,
     Op.KEEP_LATEST,
@@ -79,6 +79,7 @@ L, M, G, B, S, H, D, R = (
     Op.SET_FIELD,
     Op.DELETE,
     Op.REMOVE,
+    Op.INCREMENT,
 )
 EMPTY = Keys()
 
@@ -322,6 +323,26 @@ CASES: tuple[Case, ...] = (
         Keys(hashes={"h": {"p:1": "kitchen", "p:2": "garden"}}, ttls={"h": 500}),
         [op(H, "h", "p:1", "garden"), op(H, "h", "p:3", "toys")],
         Keys(hashes={"h": {"p:1": "garden", "p:2": "garden", "p:3": "toys"}}, ttls={"h": 500}),
+    ),
+    # --- INCREMENT (HINCRBY key a b) ----------------------------------------------------
+    case(
+        "increment a field of a missing hash",
+        EMPTY,
+        [op(INC, "h", "click", 1), op(INC, "h", "click@2", 1)],
+        Keys(hashes={"h": {"click": "1", "click@2": "1"}}),
+    ),
+    case(
+        "increments add up, keep the other fields and the TTL",
+        Keys(hashes={"h": {"impressions": "41", "items": "400"}}, ttls={"h": 500}),
+        [
+            op(INC, "h", "impressions", 2),
+            op(INC, "h", "revenue_cents", 129_999),
+            op(INC, "h", "items", 0),
+        ],
+        Keys(
+            hashes={"h": {"impressions": "43", "items": "400", "revenue_cents": "129999"}},
+            ttls={"h": 500},
+        ),
     ),
     # --- DELETE (DEL key) ---------------------------------------------------------------
     case(

@@ -57,6 +57,8 @@ export interface OptionalFields {
   quantity?: number;
   /** At most 16 entries; keys 1..64 characters; string values at most 256 characters. */
   properties?: Record<string, PropertyValue>;
+  /** The `recommendation_id` of the list the user acted on (a click on a recommended item). */
+  recommendation_id?: Id;
   schema_version?: 1;
 }
 
@@ -319,6 +321,10 @@ export interface RecommendationsResponse {
   /** RFC 3339. */
   computed_at: string;
   watermark: Watermark | null;
+  /** This list's id: pass it as `recommendation_id` when tracking a click on one of its items. */
+  recommendation_id: string;
+  /** What ranked the list, as its outcomes are counted ("blend", "ranker-<version>", ...). */
+  variant: string;
 }
 
 export interface SessionView {
@@ -344,6 +350,10 @@ export interface SessionRecommendationsResponse {
   items: RecommendedItem[];
   computed_at: string;
   watermark: Watermark | null;
+  /** This list's id: pass it as `recommendation_id` when tracking a click on one of its items. */
+  recommendation_id: string;
+  /** What ranked the list, as its outcomes are counted ("blend", "ranker-<version>", ...). */
+  variant: string;
 }
 
 export interface NextProduct {
@@ -400,6 +410,10 @@ export interface NextProductsResponse {
   items: NextProduct[];
   computed_at: string;
   watermark: Watermark | null;
+  /** This list's id: pass it as `recommendation_id` when tracking a click on one of its items. */
+  recommendation_id: string;
+  /** What ranked the list, as its outcomes are counted ("blend", "ranker-<version>", ...). */
+  variant: string;
 }
 
 /** The API's error body: `{"error": {...}}`. */

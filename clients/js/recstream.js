@@ -54,7 +54,8 @@ export const EVENT_TYPES = Object.freeze({
 });
 export const EVENT_FIELDS = Object.freeze([
   "event_id", "event_type", "user_id", "session_id", "occurred_at", "product_id", "group_id",
-  "category", "price", "quantity", "rating", "query", "properties", "schema_version",
+  "category", "price", "quantity", "rating", "query", "properties", "recommendation_id",
+  "schema_version",
 ]);
 const RETRYABLE = (status) => status === 429 || status >= 500;
 

@@ -97,6 +97,7 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("DELETE", f"{PREFIX}/catalog/groups/{{group_id}}"): RouteCase("admin", lambda u: {}),
     ("GET", f"{PREFIX}/rankers"): RouteCase("admin", lambda u: {}),
     ("PUT", f"{PREFIX}/rankers/active"): RouteCase("admin", _json(lambda u: {"version": None})),
+    ("GET", f"{PREFIX}/recommendation-outcomes"): RouteCase("admin", lambda u: {}),
 }
 
 # Open on purpose: reachability, the API description, Prometheus (cluster network only).

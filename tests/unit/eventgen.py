@@ -50,8 +50,21 @@ def make_event(
         event.setdefault("rating", 4)
     if event_type is EventType.PRODUCT_SEARCH:
         event.setdefault("query", "phone")
+    if event_type is EventType.RECOMMENDATION_SHOWN:
+        event.update(recommendation_id=f"r-{event_id}", variant="blend")
+        event["items"] = [{"kind": "product", "id": "p1", "position": 1}]
     event.update(fields)
     return event
+
+
+def shown_items(*items: str) -> list[dict[str, Any]]:
+    """The ``items`` of a ``recommendation_shown`` record: ``p1`` a product, ``g:1`` a group."""
+    return [
+        {"kind": "group", "id": i[2:], "position": n}
+        if i.startswith("g:")
+        else {"kind": "product", "id": i, "position": n}
+        for n, i in enumerate(items, start=1)
+    ]
 
 
 @st.composite
@@ -64,6 +77,13 @@ def event_dicts(draw: st.DrawFn, index: int, users: int = 3) -> dict[str, Any]:
         fields["group_id"] = f"g{draw(st.integers(0, 4))}"
     if event_type is EventType.RATING_SUBMITTED:
         fields["rating"] = draw(st.integers(1, 5))
+    if event_type is EventType.RECOMMENDATION_SHOWN:  # lists r0..r3, by two variants
+        products = draw(st.lists(st.integers(0, 8), min_size=1, max_size=4, unique=True))
+        fields["items"] = shown_items(*(f"p{p}" for p in products))
+        fields["recommendation_id"] = f"r{draw(st.integers(0, 3))}"
+        fields["variant"] = draw(st.sampled_from(["blend", "ranker"]))
+    elif draw(st.integers(0, 3)) == 0:  # an event that follows a list, or names an unknown one
+        fields["recommendation_id"] = f"r{draw(st.integers(0, 4))}"
     if draw(st.booleans()):
         fields["category"] = f"c{draw(st.integers(0, 5))}"
     return make_event(

@@ -14,6 +14,7 @@ Redis and a real broker.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +23,7 @@ import httpx
 import orjson
 import pytest
 
+from recstream.apply.batch import RawRecord, apply_batch
 from recstream.contract.keyspace import Keyspace
 from recstream.store.memory import MemoryStore
 from recstream_api.main import create_app
@@ -51,6 +53,7 @@ SESSION = f"{PREFIX}/session/recommendations"
 NEXT = f"{PREFIX}/sequential/next-products"
 EXPLAIN = f"{RECS}/explain"
 TRACK = f"{PREFIX}/track-interaction"
+TOPIC = "interactions"
 
 
 class MemoryPublisher(EventPublisher):
@@ -250,3 +253,101 @@ async def test_tracking_goes_to_the_injected_publisher(
     [record] = publisher.records
     assert record.key == b"u-me"
     assert orjson.loads(record.value)["product_id"] == "p-C"
+
+
+OUTCOMES = f"{PREFIX}/recommendation-outcomes"
+
+
+async def published(publisher: MemoryPublisher, event_type: str) -> list[dict[str, Any]]:
+    """The records of ``event_type`` the publisher got, once the background writer sent
+    them (within a second)."""
+    for _ in range(100):
+        found = [orjson.loads(r.value) for r in publisher.records]
+        if any(f["event_type"] == event_type for f in found):
+            return [f for f in found if f["event_type"] == event_type]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {event_type} record published")
+
+
+async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
+    settings: ApiSettings, publisher: MemoryPublisher
+) -> None:
+    """The list's id and variant come back; its impression record goes to the topic; a
+    click that names the id, applied as the consumer applies the topic, shows in the
+    outcomes report once, however often the records are delivered."""
+    store = MemoryStore(settings.redis.keyspace())
+    await load_shop(store, settings)
+    async with serve_memory(settings, store, publisher) as api:
+        body = await post(api, settings, "u-me", context={"product_id": "p-B"})
+        assert body["variant"] == "blend"
+        assert len(body["recommendation_id"]) == 32
+        [shown] = await published(publisher, "recommendation_shown")
+        assert (shown["recommendation_id"], shown["variant"]) == (
+            body["recommendation_id"],
+            "blend",
+        )
+        assert (shown["user_id"], shown["product_id"]) == ("u-me", "p-B")
+        assert [(i["id"], i["position"]) for i in shown["items"]] == [
+            (i["id"], i["rank"]) for i in body["items"]
+        ]
+        second = body["items"][1]
+        click = {
+            "event_id": "click-1",
+            "event_type": f"{second['kind']}_view",
+            "user_id": "u-me",
+            "occurred_at": NOW.isoformat(),
+            f"{second['kind']}_id": second["id"],
+            "recommendation_id": body["recommendation_id"],
+        }
+        response = await api.post(TRACK, json=click, headers={"X-API-Key": TRACK_KEY})
+        assert response.status_code == 202, response.text
+        records = [
+            RawRecord(TOPIC, PARTITION, 1_000 + i, int(NOW.timestamp() * 1000), r.key, r.value)
+            for i, r in enumerate(publisher.records)
+        ]
+        for _ in range(2):  # a redelivery changes nothing
+            assert not (await apply_batch(store, records, settings.core)).dead_letters
+        report = await api.get(OUTCOMES, params={"days": 1}, headers={"X-API-Key": ADMIN_KEY})
+    assert report.status_code == 200, report.text
+    [blend] = report.json()["variants"]
+    assert blend["variant"] == "blend"
+    total = blend["total"]
+    assert (total["impressions"], total["items"]) == (1, len(body["items"]))
+    assert total["click"]["count"] == 1
+    assert total["click"]["rate"] == 1.0
+    assert total["click"]["by_position"] == {"2": 1}
+    assert 0.2 < total["click"]["ci95"][0] < 1.0 == total["click"]["ci95"][1]
+    assert total["purchase"]["count"] == 0
+    [today] = blend["days"]
+    assert today["day"] == NOW.date().isoformat()
+    assert today["click"]["count"] == 1
+
+
+async def test_the_api_writes_the_impression_records_itself(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    event = {
+        "event_id": "fake-1",
+        "event_type": "recommendation_shown",
+        "user_id": "u-me",
+        "occurred_at": NOW.isoformat(),
+        "recommendation_id": "r-1",
+        "variant": "blend",
+        "items": [{"kind": "product", "id": "p-A", "position": 1}],
+    }
+    response = await api.post(TRACK, json=event, headers={"X-API-Key": TRACK_KEY})
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["error"]["details"][0]["errors"]
+    assert problem["type"] == "written_by_the_api"
+    assert "written by the API" in problem["msg"]
+
+
+async def test_the_outcomes_report_is_for_admins(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    assert (await api.get(OUTCOMES, headers=bearer(settings, "u-me"))).status_code == 403
+    empty = await api.get(OUTCOMES, headers={"X-API-Key": ADMIN_KEY})
+    assert empty.status_code == 200
+    assert empty.json()["variants"] == []
+    too_far = await api.get(OUTCOMES, params={"days": 91}, headers={"X-API-Key": ADMIN_KEY})
+    assert too_far.status_code == 422

@@ -6,9 +6,11 @@ the two implementations of ``recstream.plan.shards.Op`` agree case by case.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 
-from recstream.plan.shards import ShardOp
+from recstream.plan.shards import OpCode, ShardOp
 from recstream.store.memory import MemoryStore
 
 from ..shard_op_cases import CASES, REFUSED, Case, commit_of, fill_memory, memory_keys
@@ -16,7 +18,7 @@ from ..shard_op_cases import CASES, REFUSED, Case, commit_of, fill_memory, memor
 
 def test_the_table_covers_every_op() -> None:
     codes = {o.code for c in CASES for o in c.ops}
-    assert codes == {"L", "M", "G", "B", "S", "H", "D", "R"}
+    assert codes == set(get_args(OpCode)) == {"L", "M", "G", "B", "S", "H", "D", "R", "I"}
     assert len({c.name for c in CASES}) == len(CASES), "case names are unique"
 
 

@@ -17,6 +17,7 @@ from recstream.store.port import StateStore
 from recstream.store.reads import StatsReader
 from recstream.store.redis import RedisClient
 from recstream_api.auth import Authenticator, Principal
+from recstream_api.impressions import ImpressionWriter
 from recstream_api.metrics import ApiMetrics
 from recstream_api.publisher import EventPublisher
 from recstream_api.rankers import RankerCatalog, RankerHolder
@@ -48,6 +49,7 @@ class Resources:
     rankers: RankerHolder  # the learned model this process serves (or the blend)
     registry: RankerCatalog  # the published models (the admin routes)
     metrics: ApiMetrics
+    impressions: ImpressionWriter  # the impression records of the lists returned
 
 
 async def get_resources(request: Request) -> Resources:

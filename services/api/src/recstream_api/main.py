@@ -29,11 +29,13 @@ from recstream_api.catalog_routes import router as catalog_router
 from recstream_api.demo import install_demo
 from recstream_api.deps import QueryStore, Resources
 from recstream_api.errors import install_error_handlers
+from recstream_api.impressions import ImpressionWriter
 from recstream_api.item_routes import router as item_router
 from recstream_api.limits import BodySizeLimit, single_query_values
 from recstream_api.logconfig import configure_api_logging
 from recstream_api.metrics import ApiMetrics, CountingRedis, CountingRedisCluster, RequestMetrics
 from recstream_api.openapi import BehavioralApi
+from recstream_api.outcome_routes import router as outcome_router
 from recstream_api.publisher import EventPublisher
 from recstream_api.rankers import RankerCatalog, RankerHolder
 from recstream_api.ratelimit import RateLimiter
@@ -144,9 +146,16 @@ def create_app(
             enabled=settings.ranker.enabled,
             metrics=metrics,
         )
+        impressions = ImpressionWriter(
+            events,
+            metrics,
+            capacity=settings.impressions.queue_size,
+            enabled=settings.impressions.enabled,
+        )
         try:
             await events.start()
             await holder.start()
+            await impressions.start()
             app.state.resources = Resources(
                 settings=settings,
                 redis=redis,
@@ -161,9 +170,11 @@ def create_app(
                 rankers=holder,
                 registry=registry,
                 metrics=metrics,
+                impressions=impressions,
             )
             yield
         finally:
+            await impressions.stop()
             await holder.stop()
             await events.stop()
             await redis.aclose()
@@ -185,6 +196,7 @@ def create_app(
     app.include_router(item_router)
     app.include_router(catalog_router)
     app.include_router(admin_router)
+    app.include_router(outcome_router)
     install_demo(app, settings)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -20,6 +20,9 @@
 - ``recstream_api_recommendations_total{ranker}`` (counter): lists answered by
   ``POST /recommendations``, by what ranked them: ``learned`` or ``blend`` (a cold start
   or a weight override is ranked by the blend while a model is active);
+- ``recstream_api_impressions_total{outcome}`` (counter): impression records of the lists
+  returned (:mod:`recstream_api.impressions`), ``published`` to the interactions topic or
+  ``dropped`` (the queue was full while the broker was away, or the process stopped);
 
 plus the client library's ``process_*`` and ``python_*`` collectors. ``route`` is
 the route template (``/api/behavioral-ml/recommendations``), never the raw path,
@@ -185,11 +188,19 @@ class ApiMetrics:
             ["ranker"],
             registry=self.registry,
         )
+        self.impressions = Counter(
+            "recstream_api_impressions",
+            "Impression records of the recommendations returned: published or dropped",
+            ["outcome"],
+            registry=self.registry,
+        )
         # every series exists from the start, at 0: a rate() over it is defined at once
         for reason in ("invalid", "missing", "redis"):
             self.ranker_load_failures.labels(reason)
         for ranker in ("learned", "blend"):
             self.recommendations.labels(ranker)
+        for outcome in ("published", "dropped"):
+            self.impressions.labels(outcome)
         self._latency_children: dict[tuple[str, str, int], Any] = {}
         self._round_trip_children: dict[str, Any] = {}
 
@@ -207,6 +218,9 @@ class ApiMetrics:
             trips = self.round_trips.labels(route)
             self._round_trip_children[route] = trips
         trips.observe(round_trips)
+
+    def count_impressions(self, outcome: str, n: int = 1) -> None:
+        self.impressions.labels(outcome).inc(n)
 
     def count_error(self, route: str, status: int, code: str) -> None:
         self.errors.labels(route, str(status), code).inc()

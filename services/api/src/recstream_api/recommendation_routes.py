@@ -9,17 +9,22 @@ the learned model this process serves (:mod:`recstream_api.rankers`), or the ble
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
 from recstream.contract.events import MAX_ID_LENGTH
 from recstream.contract.items import item_key
+from recstream.readmodel.context import RecommendationContext
 from recstream.readmodel.load import load_context
 from recstream.scoring import RecommendationRequest, explain, next_items, recommend
+from recstream.scoring.models import ScoredItem
 from recstream_api.auth import authorize_weight_override, resolve_user
-from recstream_api.deps import PrincipalDep, ResourcesDep
+from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
 from recstream_api.identifiers import checked_id
+from recstream_api.impressions import ListReturned, ShownList, ranker_variant
 from recstream_api.recommendation_schemas import (
     MAX_LIMIT,
     RECOMMEND_EXAMPLES,
@@ -44,6 +49,27 @@ from recstream_api.schemas import error_responses
 from recstream_api.views import item_ref
 
 router = APIRouter(prefix=PREFIX, tags=["recommendations"])
+
+# the variants of the lists the session and next-product endpoints return
+SESSION_VARIANT = "session-blend"
+NEXT_ITEMS_VARIANT = "next-items"
+
+
+def _shown(
+    resources: Resources,
+    ctx: RecommendationContext,
+    variant: str,
+    on_screen: str | None,
+    items: Sequence[ScoredItem],
+) -> ShownList:
+    """The id and variant of a list about to be returned, its impression record queued
+    (with the session the consumer places the user in now)."""
+    session = ctx.session.session_id if ctx.session is not None else None
+    scored = [(i.item, i.score) for i in items]
+    at = datetime.fromtimestamp(ctx.now, UTC)  # the request's time, as the context was read
+    returned = ListReturned(variant, ctx.user_id, session, on_screen, scored, at)
+    return resources.impressions.record(returned)
+
 
 LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="how many items")]
 KindQuery = Annotated[
@@ -102,7 +128,10 @@ async def recommendations(
         reasons=body.include_reasons,
     )
     resources.metrics.count_recommendations(result.ranker)
-    return recommendations_view(ctx, result, now)
+    shown = _shown(
+        resources, ctx, ranker_variant(result.ranker), anchor_of(body.context), result.items
+    )
+    return recommendations_view(ctx, result, now, shown)
 
 
 @router.get(
@@ -165,7 +194,8 @@ async def session_recommendations(
         limit=limit, kind=kind, current_items=current, include_seen=include_seen
     )
     result = recommend(ctx, request, resources.session_scoring, settings.core)
-    return session_recommendations_view(ctx, result, now)
+    shown = _shown(resources, ctx, SESSION_VARIANT, item_key(product_id, group_id), result.items)
+    return session_recommendations_view(ctx, result, now, shown)
 
 
 @router.get(
@@ -192,4 +222,5 @@ async def next_products(
     )
     exclude = frozenset({anchor}) if anchor is not None else frozenset()
     items = next_items(ctx, limit, settings.scoring, exclude=exclude, include_seen=include_seen)
-    return next_products_view(ctx, product_id, items, now)
+    shown = _shown(resources, ctx, NEXT_ITEMS_VARIANT, anchor, items)
+    return next_products_view(ctx, product_id, items, now, shown)

@@ -209,6 +209,10 @@ RANKER_DESCRIPTION = (
     "no model is active, it did not load, the user is a cold start or the request overrides "
     "the weights)"
 )
+VARIANT_DESCRIPTION = (
+    "what ranked the list, as its outcomes are counted: 'blend' or 'ranker-<version>' "
+    "(POST /recommendations), 'session-blend', 'next-items'"
+)
 _INTENT_EXAMPLE: dict[str, Any] = {
     "kind": "transactional",
     "confidence": 0.61,
@@ -240,6 +244,8 @@ class RecommendationsResponse(BaseModel):
             "items": [_ITEM_EXAMPLE],
             "computed_at": _TIME,
             "watermark": {"partition": 7, "offset": 1042},
+            "recommendation_id": "8d1f3b0e6c2a4f57a0e9c3b5d7f1e2a4",
+            "variant": "blend",
         },
         {
             "user_id": "u-123",
@@ -261,6 +267,8 @@ class RecommendationsResponse(BaseModel):
             ],
             "computed_at": _TIME,
             "watermark": {"partition": 7, "offset": 1042},
+            "recommendation_id": "8d1f3b0e6c2a4f57a0e9c3b5d7f1e2a4",
+            "variant": "ranker-2026-03-01-a",
         },
     )
 
@@ -278,6 +286,11 @@ class RecommendationsResponse(BaseModel):
     items: list[RecommendedItem]
     computed_at: datetime
     watermark: WatermarkPosition | None = Field(description="the last event the state reflects")
+    recommendation_id: str = Field(
+        description="this list's id: send it as the recommendation_id of the events that "
+        "follow a click on one of its items (docs/events.md, attribution)"
+    )
+    variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
 class TriggerEventView(BaseModel):
@@ -373,6 +386,8 @@ class SessionRecommendationsResponse(BaseModel):
             "items": [_ITEM_EXAMPLE],
             "computed_at": _TIME,
             "watermark": {"partition": 7, "offset": 1042},
+            "recommendation_id": "8d1f3b0e6c2a4f57a0e9c3b5d7f1e2a4",
+            "variant": "session-blend",
         }
     )
 
@@ -385,6 +400,11 @@ class SessionRecommendationsResponse(BaseModel):
     items: list[RecommendedItem]
     computed_at: datetime
     watermark: WatermarkPosition | None
+    recommendation_id: str = Field(
+        description="this list's id: send it as the recommendation_id of the events that "
+        "follow a click on one of its items (docs/events.md, attribution)"
+    )
+    variant: str = Field(description=VARIANT_DESCRIPTION)
 
 
 class NextProduct(BaseModel):
@@ -416,6 +436,8 @@ class NextProductsResponse(BaseModel):
             ],
             "computed_at": _TIME,
             "watermark": {"partition": 7, "offset": 1042},
+            "recommendation_id": "8d1f3b0e6c2a4f57a0e9c3b5d7f1e2a4",
+            "variant": "next-items",
         }
     )
 
@@ -425,3 +447,8 @@ class NextProductsResponse(BaseModel):
     items: list[NextProduct]
     computed_at: datetime
     watermark: WatermarkPosition | None
+    recommendation_id: str = Field(
+        description="this list's id: send it as the recommendation_id of the events that "
+        "follow a click on one of its items (docs/events.md, attribution)"
+    )
+    variant: str = Field(description=VARIANT_DESCRIPTION)

@@ -23,6 +23,7 @@ from recstream.scoring.models import (
     Recommendations,
     ScoredItem,
 )
+from recstream_api.impressions import ShownList
 from recstream_api.recommendation_schemas import (
     BlendWeightsUsed,
     ComponentScores,
@@ -148,7 +149,7 @@ def recommended_items(
 
 
 def recommendations_view(
-    ctx: RecommendationContext, result: Recommendations, now: datetime
+    ctx: RecommendationContext, result: Recommendations, now: datetime, shown: ShownList
 ) -> RecommendationsResponse:
     return RecommendationsResponse(
         user_id=result.user_id,
@@ -160,6 +161,8 @@ def recommendations_view(
         items=recommended_items(ctx, result.items, result.session_items),
         computed_at=now,
         watermark=watermark_position(ctx.state.watermark),
+        recommendation_id=shown.recommendation_id,
+        variant=shown.variant,
     )
 
 
@@ -178,7 +181,7 @@ def session_view(session: SessionState | None) -> SessionView | None:
 
 
 def session_recommendations_view(
-    ctx: RecommendationContext, result: Recommendations, now: datetime
+    ctx: RecommendationContext, result: Recommendations, now: datetime, shown: ShownList
 ) -> SessionRecommendationsResponse:
     return SessionRecommendationsResponse(
         user_id=result.user_id,
@@ -190,6 +193,8 @@ def session_recommendations_view(
         items=recommended_items(ctx, result.items, result.session_items),
         computed_at=now,
         watermark=watermark_position(ctx.state.watermark),
+        recommendation_id=shown.recommendation_id,
+        variant=shown.variant,
     )
 
 
@@ -198,6 +203,7 @@ def next_products_view(
     product_id: str | None,
     items: Iterable[ScoredItem],
     now: datetime,
+    shown: ShownList,
 ) -> NextProductsResponse:
     seen = session_items(ctx)
     return NextProductsResponse(
@@ -217,6 +223,8 @@ def next_products_view(
         ],
         computed_at=now,
         watermark=watermark_position(ctx.state.watermark),
+        recommendation_id=shown.recommendation_id,
+        variant=shown.variant,
     )
 
 

@@ -179,6 +179,19 @@ class RankerSettings(BaseModel):
     )
 
 
+class ImpressionSettings(BaseModel):
+    """The impression records of the recommendations returned (recstream_api/impressions.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = Field(
+        True, description="write a recommendation_shown record of every list returned"
+    )
+    queue_size: int = Field(
+        10_000, ge=1, le=1_000_000, description="records waiting for the broker before drops"
+    )
+
+
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RECSTREAM_",
@@ -199,6 +212,7 @@ class ApiSettings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     ranker: RankerSettings = Field(default_factory=RankerSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
+    impressions: ImpressionSettings = Field(default_factory=ImpressionSettings)
 
     allow_weight_override: bool = Field(
         False, description="let every caller override the blend weights (else admins only)"

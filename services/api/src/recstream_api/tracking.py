@@ -22,6 +22,7 @@ from recstream.apply.batch import check_event_time
 from recstream.contract.events import (
     EVENT_ADAPTER,
     MAX_EVENT_BYTES,
+    WRITTEN_BY_API,
     Event,
     EventError,
     encode_event,
@@ -59,6 +60,12 @@ def _check_one(raw: Any, received_at: float, config: CoreConfig) -> Event:
         raise EventError("not_an_object", "an event is a JSON object")
     # strict JSON validation: JSON's own types, no conversions (datetimes as ISO strings)
     event = EVENT_ADAPTER.validate_json(json.dumps(raw), strict=True)
+    if event.event_type in WRITTEN_BY_API:
+        raise EventError(
+            "written_by_the_api",
+            f"{event.event_type} records are written by the API when it returns "
+            "recommendations; send the events that follow with their recommendation_id",
+        )
     check_event_time(event, received_at, config)
     size = len(encode_event(event))
     if size > MAX_EVENT_BYTES:

@@ -30,7 +30,7 @@ import click
 from rich.console import Console
 
 from recstream.contract.erasures import ErasureNoticeError, decode_notice
-from recstream.contract.events import Event, decode_event
+from recstream.contract.events import WRITTEN_BY_API, Event, decode_event
 from recstream.contract.keyspace import DEFAULT_PREFIX, Keyspace
 from recstream.contract.units import DAY
 from recstream.offline.datasets import FORMATS
@@ -106,6 +106,8 @@ async def read_topic(
                     event = decode_event(value or b"")
                 except ValueError:
                     bad += 1
+                    continue
+                if event.event_type in WRITTEN_BY_API:  # impressions: not behaviour
                     continue
                 if window is not None:
                     window.add(event)

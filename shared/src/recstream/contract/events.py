@@ -1,8 +1,13 @@
-"""The interaction event contract (schema version 1).
+"""The interaction event contract (schema version 1, revision 1.1).
 
 Every event is a pydantic model in one discriminated union on ``event_type``.
 The type decides which fields are required: a ``product_view`` without a
 ``product_id`` is invalid, a ``rating_submitted`` needs a ``rating``.
+
+Revision 1.1 adds, compatibly (so the schema version stays 1, see ``docs/events.md``):
+``recommendation_id`` on any event (the user acted on that recommendation), and the type
+``recommendation_shown``, the impression record the API writes for each list of
+recommendations it returns.
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ MAX_PROPERTY_VALUE_LENGTH = 256
 
 IdStr = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\s{}|]+$")]
 PropertyValue = str | int | float | bool | None
+MAX_SHOWN_ITEMS = 100
+# experiment and variant names: they become parts of Redis keys and metric labels
+VariantStr = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 class EventType(StrEnum):
@@ -56,6 +64,7 @@ class EventType(StrEnum):
     GROUP_LEAVE = "group_leave"
     CART_REMOVE = "cart_remove"
     WISHLIST_REMOVE = "wishlist_remove"
+    RECOMMENDATION_SHOWN = "recommendation_shown"
 
 
 DEFAULT_WEIGHTS: dict[EventType, float] = {
@@ -74,7 +83,11 @@ DEFAULT_WEIGHTS: dict[EventType, float] = {
     EventType.GROUP_LEAVE: -3.0,
     EventType.CART_REMOVE: -2.0,
     EventType.WISHLIST_REMOVE: -1.0,
+    EventType.RECOMMENDATION_SHOWN: 0.0,  # not behaviour: never folded into the features
 }
+
+# Types the API writes itself (the impression record); the tracking endpoint refuses them.
+WRITTEN_BY_API = frozenset({EventType.RECOMMENDATION_SHOWN})
 
 # Which item an event type must name. Types not listed need no item.
 _PRODUCT_REQUIRED = {
@@ -121,6 +134,7 @@ class _EventBase(BaseModel):
     properties: dict[
         Annotated[str, Field(min_length=1, max_length=MAX_PROPERTY_KEY_LENGTH)], PropertyValue
     ] = Field(default_factory=dict)
+    recommendation_id: IdStr | None = None  # 1.1: the recommendation the user acted on
 
     @field_validator("occurred_at")
     @classmethod
@@ -224,6 +238,44 @@ class WishlistRemove(_EventBase):
     event_type: Literal[EventType.WISHLIST_REMOVE]
 
 
+class ShownItem(BaseModel):
+    """One item of a list of recommendations, where it was shown (1 = first)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["product", "group"]
+    id: IdStr
+    position: Annotated[int, Field(ge=1, le=MAX_SHOWN_ITEMS)]
+    score: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+    @property
+    def item_key(self) -> str:
+        return product_key(self.id) if self.kind == "product" else group_key(self.id)
+
+
+class RecommendationShown(_EventBase):
+    """The impression record: the API returned ``items`` as recommendation
+    ``recommendation_id``, ranked by ``variant``. ``product_id`` / ``group_id``, when
+    given, are the item on screen. Written by the API; not behaviour: it changes no
+    feature, rating or statistic, only what later events are attributed to."""
+
+    event_type: Literal[EventType.RECOMMENDATION_SHOWN]
+    variant: VariantStr
+    items: Annotated[list[ShownItem], Field(max_length=MAX_SHOWN_ITEMS)]
+
+    @model_validator(mode="after")
+    def _identified(self) -> RecommendationShown:
+        if self.recommendation_id is None:
+            raise ValueError("recommendation_shown requires recommendation_id")
+        if sorted(i.position for i in self.items) != list(range(1, len(self.items) + 1)):
+            raise ValueError("items' positions must be 1..n, each once")
+        return self
+
+    @property
+    def item_key(self) -> str | None:
+        return None  # about a list of items, not one
+
+
 Event = Annotated[
     PurchaseCompleted
     | GroupJoinComplete
@@ -239,7 +291,8 @@ Event = Annotated[
     | PageView
     | GroupLeave
     | CartRemove
-    | WishlistRemove,
+    | WishlistRemove
+    | RecommendationShown,
     Field(discriminator="event_type"),
 ]
 

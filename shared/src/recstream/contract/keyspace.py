@@ -34,6 +34,10 @@ class Stat:
     COVISITATION: Final = "cov"
     # zset per item: items the same users engaged with in their other sessions -> weight
     CO_ENGAGEMENT: Final = "ucf"
+    # hash per variant, and per variant and day "<variant>|<YYYY-MM-DD>": counter -> count
+    # (impressions, clicks, ... of the recommendations it ranked; model/attribution.py)
+    OUTCOMES: Final = "out"
+    OUTCOME_VARIANTS: Final = "outv"  # hash "variants": variant -> 1, the variants counted
 
 
 @dataclass(frozen=True, slots=True)

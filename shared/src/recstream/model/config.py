@@ -49,6 +49,16 @@ class CoreConfig(BaseModel):
     transition_half_life_days: float = Field(30.0, gt=0)
     popularity_half_life_days: float = Field(3.0, gt=0)
     popularity_top_k: int = Field(1_000, ge=10, le=100_000)
+    # attribution of what users do to the recommendations they were shown
+    attribution_window_minutes: float = Field(
+        60.0,
+        gt=0,
+        le=7 * 24 * 60,
+        description="an event is attributed to a list shown at most this long before it",
+    )
+    shown_cap: int = Field(
+        20, ge=0, le=1_000, description="lists of recommendations kept per user for attribution"
+    )
     decay_landmark: float = Field(
         1_767_225_600.0,
         description="epoch seconds (2026-01-01) that forward-decayed scores are relative to; "

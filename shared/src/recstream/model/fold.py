@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from recstream.contract.events import Event, EventType
+from recstream.contract.events import Event, EventType, RecommendationShown
 from recstream.contract.items import is_product
 from recstream.contract.units import DAY
+from recstream.model.attribution import attribute, record_shown
 from recstream.model.config import CoreConfig
 from recstream.model.decay import add_decayed, value_at
 from recstream.model.sessions import add_to_session, place_in_session, session_key
@@ -90,13 +91,16 @@ def fold_user(
             continue
         if config.dedupe_cap > 0:
             new.dedupe[token] = positioned.received_at
+        applied += 1
+        if isinstance(positioned.event, RecommendationShown):  # not behaviour
+            record_shown(new, positioned.event, positioned.offset, config, deltas)
+            continue
         before = new.session
         joined = _apply_event(new, positioned, config, deltas)
         if new.session is not before and before is not None and sessions_touched:
             _close_session(new.user_id, before, sessions_touched, deltas)
         if joined:
             sessions_touched.append(positioned.offset)
-        applied += 1
     if latest_received is not None:
         _prune_dedupe(new, latest_received, config)
         _cap_items(new, config)
@@ -165,6 +169,8 @@ def _apply_event(
             if joins and session and weight > 0
             else (),
         )
+    if state.shown:
+        attribute(state, event, positioned.offset, config, deltas)
     _insert_history(
         state,
         HistoryEntry(

@@ -83,6 +83,24 @@ class HistoryEntry(NamedTuple):
         return HistoryEntry(raw[0], raw[1], float(raw[2]), raw[3], raw[4], raw[5], int(raw[6]))
 
 
+class Shown(NamedTuple):
+    """A list of recommendations shown to the user, kept to attribute what they do next."""
+
+    recommendation_id: str
+    variant: str
+    at: float
+    day: str  # the UTC date of ``at``: the day its outcomes are counted on
+    items: tuple[str, ...]  # item keys, first position first
+    credited: str = ""  # the outcomes already counted once for it (see model.attribution)
+
+    def to_list(self) -> list[Any]:
+        return [self.recommendation_id, self.variant, self.at, self.day, self.items, self.credited]
+
+    @staticmethod
+    def from_list(raw: list[Any]) -> Shown:
+        return Shown(raw[0], raw[1], float(raw[2]), raw[3], tuple(raw[4]), raw[5])
+
+
 @dataclass(slots=True)
 class PriceStats:
     """Running mean and variance (Welford) of log prices the user engaged with and bought at."""
@@ -168,6 +186,7 @@ class UserState:
     category_prefs: dict[str, tuple[float, float]] = field(default_factory=dict)
     prices: PriceStats = field(default_factory=PriceStats)
     session: SessionState | None = None
+    shown: list[Shown] = field(default_factory=list)  # latest last, within the attribution window
 
     def copy(self) -> UserState:
         """A copy whose containers can be changed without touching this state."""
@@ -190,6 +209,7 @@ class UserState:
             category_prefs=dict(self.category_prefs),
             prices=PriceStats(*self.prices.to_list()),
             session=self.session.copy() if self.session else None,
+            shown=list(self.shown),
         )
 
     def to_stored(self) -> bytes:
@@ -233,6 +253,7 @@ class UserState:
                 "cp": {k: list(v) for k, v in self.category_prefs.items()},
                 "pr": self.prices.to_list(),
                 "se": self.session.to_list() if self.session else None,
+                **({"sh": [s.to_list() for s in self.shown]} if self.shown else {}),
             }
         )
 
@@ -260,6 +281,7 @@ class UserState:
             category_prefs={k: (v[0], v[1]) for k, v in data["cp"].items()},
             prices=PriceStats.from_list(data["pr"]),
             session=SessionState.from_list(data["se"]) if data["se"] else None,
+            shown=[Shown.from_list(s) for s in data.get("sh", ())],
         )
 
 

@@ -36,7 +36,9 @@ from recstream.model.decay import LN2
 from recstream.model.state import SessionState
 
 # the wire names of :class:`~recstream.contract.keyspace.Stat`
-StatKind = Literal["tr1", "tr2", "cov", "ucf", "pop", "popc", "isess", "sitems", "icat"]
+StatKind = Literal[
+    "tr1", "tr2", "cov", "ucf", "pop", "popc", "isess", "sitems", "icat", "out", "outv"
+]
 
 
 # log2(1 / distance) for the windows' distances (sequence_window, covisit_window <= 50)
@@ -49,7 +51,7 @@ class StatDelta(NamedTuple):
     key: str  # the item, "a|b", category or session key the statistic is about
     member: str  # the member of that statistic (next item, session key, payload)
     # log2 of the forward-decayed increment (tr1, tr2, cov, ucf, pop, popc), time (isess,
-    # sitems), unused (icat)
+    # sitems), a count (out), unused (icat, outv)
     value: float
 
 

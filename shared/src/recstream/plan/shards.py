@@ -21,7 +21,7 @@ from recstream.model.config import CoreConfig
 from recstream.model.decay import log_add
 from recstream.model.statistics import StatDelta
 
-OpCode = Literal["L", "M", "G", "B", "S", "H", "D", "R"]
+OpCode = Literal["L", "M", "G", "B", "S", "H", "D", "R", "I"]
 
 
 class Op:
@@ -42,6 +42,7 @@ class Op:
     SET_FIELD: Final = "H"  # HSET key a(field) b(value)
     DELETE: Final = "D"  # DEL key
     REMOVE: Final = "R"  # ZREM key a(member)
+    INCREMENT: Final = "I"  # HINCRBY key a(field) b(integer)
 
 
 class ShardOp(NamedTuple):
@@ -82,7 +83,8 @@ def plan_shard_writes(
     sums: dict[str, dict[str, float]] = {}  # tr1, tr2, cov, ucf, pop, popc: log2 increments
     latest: dict[str, dict[str, float]] = {}  # isess: member -> latest time
     payloads: dict[str, tuple[int, str]] = {}  # sitems: (offset, value) of the latest
-    fields: dict[str, dict[str, str]] = {}  # icat: field -> value
+    fields: dict[str, dict[str, str]] = {}  # icat, outv: field -> value
+    counts: dict[str, dict[str, int]] = {}  # out: field -> count
     # The usual batch lies wholly above every watermark: no per-delta check then.
     floor = max(marks.values(), default=-1)
     for offset, kind, subject, member, value in deltas:
@@ -103,6 +105,11 @@ def plan_shard_writes(
                 payloads[key] = (offset, member)
         elif kind == Stat.ITEM_CATEGORY:
             fields.setdefault(key, {})[subject] = member
+        elif kind == Stat.OUTCOMES:
+            tally = counts.setdefault(key, {})
+            tally[member] = tally.get(member, 0) + int(value)
+        elif kind == Stat.OUTCOME_VARIANTS:
+            fields.setdefault(key, {})[member] = "1"
         else:
             amounts = sums.setdefault(key, {})
             summed = amounts.get(member)
@@ -119,6 +126,9 @@ def plan_shard_writes(
     for key, values in fields.items():
         shard_ops = ops.setdefault(kinds[key][0], [])
         shard_ops += [ShardOp(Op.SET_FIELD, key, field, value) for field, value in values.items()]
+    for key, tally in counts.items():
+        shard_ops = ops.setdefault(kinds[key][0], [])
+        shard_ops += [ShardOp(Op.INCREMENT, key, field, n) for field, n in tally.items()]
     for key, (shard, stat) in kinds.items():  # trims last: after this batch's increments
         bound = bound_of.get(stat)
         if bound is not None:

@@ -17,7 +17,15 @@ from recstream.model.state import UserState, Watermark
 from recstream.plan.erasure import ErasurePlan, erased_at
 from recstream.plan.shards import Op, ShardOp
 from recstream.store.port import BatchCommit, BatchState, StateLostError, WatermarkConflictError
-from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
+from recstream.store.reads import (
+    FieldsRead,
+    HashRead,
+    Read,
+    StringRead,
+    StringsRead,
+    TopRead,
+    UserRead,
+)
 
 
 class MemoryStore:
@@ -102,6 +110,9 @@ class MemoryStore:
             self.strings[op.key] = str(op.a)
         elif op.code == Op.SET_FIELD:
             self.hashes.setdefault(op.key, {})[str(op.a)] = str(op.b)
+        elif op.code == Op.INCREMENT:
+            fields = self.hashes.setdefault(op.key, {})
+            fields[str(op.a)] = str(int(fields.get(str(op.a), "0")) + int(op.b))
         elif op.code == Op.REMOVE:
             self.zsets.get(op.key, {}).pop(str(op.a), None)
             self._drop_if_empty(op.key)
@@ -165,6 +176,8 @@ class MemoryStore:
             return self.strings.get(request.key)
         if isinstance(request, StringsRead):
             return [self.strings.get(key) for key in request.keys]
+        if isinstance(request, HashRead):
+            return dict(self.hashes.get(request.key, {}))
         assert isinstance(request, FieldsRead)
         fields = self.hashes.get(request.key, {})
         return [fields.get(f) for f in request.fields]

@@ -47,7 +47,14 @@ class FieldsRead:
     fields: tuple[str, ...]
 
 
-Read = UserRead | TopRead | StringRead | StringsRead | FieldsRead
+@dataclass(frozen=True, slots=True)
+class HashRead:
+    """Every field of a hash, as a dict (empty when the key is absent)."""
+
+    key: str
+
+
+Read = UserRead | TopRead | StringRead | StringsRead | FieldsRead | HashRead
 
 
 class StatsReader(Protocol):

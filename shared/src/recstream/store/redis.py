@@ -36,7 +36,15 @@ from recstream.store.port import (
     StoreUnavailableError,
     WatermarkConflictError,
 )
-from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
+from recstream.store.reads import (
+    FieldsRead,
+    HashRead,
+    Read,
+    StringRead,
+    StringsRead,
+    TopRead,
+    UserRead,
+)
 
 
 def _lua(name: str) -> str:
@@ -298,6 +306,8 @@ class RedisStore:
                             # raw: redis-py blocks pipe.mget on a cluster, and the keys
                             # of one MGET share a hash tag, so one node answers it
                             pipe.execute_command("MGET", *(request.keys[i] for i in positions))
+                    elif isinstance(request, HashRead):
+                        pipe.hgetall(request.key)
                     else:
                         pipe.hmget(request.key, list(request.fields))
                 rows: list[Any] = await pipe.execute()
@@ -558,6 +568,8 @@ def _decode_read(request: Read, row: Any) -> Any:
         return _score_pairs(row)
     if isinstance(request, StringRead):
         return _text(row)
+    if isinstance(request, HashRead):
+        return {_text(k): _text(v) for k, v in row.items()}
     assert isinstance(request, FieldsRead)
     return [_text(value) for value in row]
 

@@ -37,5 +37,6 @@ local function apply_op(code, key, x, y)
   elseif code == 'H' then redis.call('HSET', key, x, y)
   elseif code == 'D' then redis.call('DEL', key)
   elseif code == 'R' then redis.call('ZREM', key, x)
+  elseif code == 'I' then redis.call('HINCRBY', key, x, y)
   end
 end

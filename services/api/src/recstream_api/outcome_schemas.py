@@ -1,0 +1,42 @@
+"""Response models of the recommendation outcomes report (``GET /recommendation-outcomes``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class OutcomeRate(BaseModel):
+    count: int = Field(description="lists shown with at least one such attributed event")
+    rate: float = Field(description="count / impressions")
+    ci95: tuple[float, float] = Field(description="the rate's 95% Wilson score interval")
+    by_position: dict[int, int] = Field(
+        description="count by the position of the item the first such event was on"
+    )
+
+
+class OutcomeCounters(BaseModel):
+    impressions: int = Field(description="lists of recommendations shown")
+    items: int = Field(description="items in those lists")
+    click: OutcomeRate = Field(description="a view of a listed item: the click-through rate")
+    cart: OutcomeRate
+    join: OutcomeRate
+    purchase: OutcomeRate = Field(description="the conversion rate")
+    revenue_cents: int = Field(description="price x quantity of every attributed purchase")
+    revenue_per_impression: float = Field(description="revenue_cents / impressions")
+
+
+class DayOutcomes(OutcomeCounters):
+    day: str = Field(description="the UTC day the lists were shown on")
+
+
+class VariantOutcomesView(BaseModel):
+    variant: str
+    total: OutcomeCounters = Field(description="since the variant was first counted")
+    days: list[DayOutcomes] = Field(description="the days asked for, newest first")
+
+
+class OutcomesResponse(BaseModel):
+    variants: list[VariantOutcomesView]
+    computed_at: datetime

@@ -1,0 +1,123 @@
+"""Attribution: which list of recommendations a user's event followed, and what the two add
+to the per-variant outcome counters (pure, part of the fold).
+
+A ``recommendation_shown`` record (the API's impression) is kept in the user's state for
+``attribution_window_minutes``. A later event of the user on one of its items is
+attributed to it:
+
+- by ``recommendation_id``, when the event carries one (the app passes on the id the API
+  returned): the list with that id, if the item is on it;
+- else by (user, item, time): the latest list that showed the item at most the window
+  before the event.
+
+The counters (:data:`recstream.contract.keyspace.Stat.OUTCOMES`), per variant overall and
+per variant and UTC day of the impression: ``impressions``, ``items`` (items shown), and
+for each outcome (``click``: a view of the item, ``cart``, ``join``, ``purchase``) the
+lists with at least one such attributed event, overall and by the item's position
+(``click@3``), plus ``revenue_cents`` of attributed purchases (price x quantity, every
+purchase). So CTR is ``click / impressions`` and conversion ``purchase / impressions``.
+They are contributions like every shared statistic, written once per record under the
+shards' watermarks: exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from recstream.contract.events import Event, EventType, RecommendationShown
+from recstream.contract.keyspace import Stat
+from recstream.model.config import CoreConfig
+from recstream.model.state import Shown, UserState
+from recstream.model.statistics import StatDelta
+
+OUTCOMES: dict[EventType, str] = {
+    EventType.PRODUCT_VIEW: "click",
+    EventType.GROUP_VIEW: "click",
+    EventType.ADD_TO_CART: "cart",
+    EventType.GROUP_JOIN_COMPLETE: "join",
+    EventType.PURCHASE_COMPLETED: "purchase",
+}
+OUTCOME_NAMES = ("click", "cart", "join", "purchase")
+IMPRESSIONS = "impressions"
+ITEMS_SHOWN = "items"
+REVENUE = "revenue_cents"
+VARIANTS_SUBJECT = "variants"  # the index of the variants that have counters
+
+
+def day_of(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).date().isoformat()
+
+
+def daily(variant: str, day: str) -> str:
+    """The subject of a variant's counters of one day."""
+    return f"{variant}|{day}"
+
+
+def record_shown(
+    state: UserState,
+    event: RecommendationShown,
+    offset: int,
+    config: CoreConfig,
+    deltas: list[StatDelta],
+) -> None:
+    """Keep the list for attribution and count its impression."""
+    at = event.occurred_at.timestamp()
+    assert event.recommendation_id is not None  # the contract requires it
+    ordered = sorted(event.items, key=lambda i: i.position)
+    shown = Shown(
+        event.recommendation_id, event.variant, at, day_of(at), tuple(i.item_key for i in ordered)
+    )
+    if config.shown_cap > 0:
+        horizon = at - config.attribution_window_minutes * 60.0
+        kept = [s for s in state.shown if s.at >= horizon]
+        state.shown = [*kept, shown][-config.shown_cap :]
+    deltas.append(StatDelta(offset, Stat.OUTCOME_VARIANTS, VARIANTS_SUBJECT, event.variant, 0.0))
+    _count(deltas, offset, shown, ((IMPRESSIONS, 1), (ITEMS_SHOWN, len(shown.items))))
+
+
+def attribute(
+    state: UserState, event: Event, offset: int, config: CoreConfig, deltas: list[StatDelta]
+) -> None:
+    """Count ``event``'s outcome for the list it followed, if any."""
+    outcome = OUTCOMES.get(event.event_type)
+    item = event.item_key
+    if outcome is None or item is None or not state.shown:
+        return
+    at = event.occurred_at.timestamp()
+    index = _followed(state.shown, event.recommendation_id, item, at, config)
+    if index is None:
+        return
+    shown = state.shown[index]
+    counts: list[tuple[str, int]] = []
+    if outcome not in shown.credited.split(","):
+        position = shown.items.index(item) + 1
+        counts += [(outcome, 1), (f"{outcome}@{position}", 1)]
+        credited = f"{shown.credited},{outcome}" if shown.credited else outcome
+        state.shown[index] = shown._replace(credited=credited)
+    if outcome == "purchase" and event.price is not None:
+        counts.append((REVENUE, round(event.price * (event.quantity or 1) * 100)))
+    _count(deltas, offset, shown, counts)
+
+
+def _followed(
+    shown: list[Shown], recommendation_id: str | None, item: str, at: float, config: CoreConfig
+) -> int | None:
+    window = config.attribution_window_minutes * 60.0
+    for index in range(len(shown) - 1, -1, -1):
+        candidate = shown[index]
+        if recommendation_id is not None:
+            if candidate.recommendation_id == recommendation_id:
+                return index if item in candidate.items and at - candidate.at <= window else None
+        elif item in candidate.items and 0.0 <= at - candidate.at <= window:
+            return index
+    return None
+
+
+def _count(
+    deltas: list[StatDelta],
+    offset: int,
+    shown: Shown,
+    counts: tuple[tuple[str, int], ...] | list[tuple[str, int]],
+) -> None:
+    for subject in (shown.variant, daily(shown.variant, shown.day)):
+        deltas += [StatDelta(offset, Stat.OUTCOMES, subject, name, float(n)) for name, n in counts]

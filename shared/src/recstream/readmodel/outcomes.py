@@ -1,0 +1,118 @@
+"""What users did with the recommendations each variant ranked: the outcome counters the
+consumer keeps (:mod:`recstream.model.attribution`), read and turned into rates with
+confidence intervals."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from recstream.contract.keyspace import Stat
+from recstream.model.attribution import (
+    IMPRESSIONS,
+    ITEMS_SHOWN,
+    OUTCOME_NAMES,
+    REVENUE,
+    VARIANTS_SUBJECT,
+    daily,
+)
+from recstream.store.reads import HashRead, StatsReader
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``count`` of ``total`` with its Wilson score interval at 95%."""
+
+    count: int
+    total: int
+
+    @property
+    def value(self) -> float:
+        return self.count / self.total if self.total else 0.0
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return wilson(self.count, self.total)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """One variant's counters (overall, or of one day)."""
+
+    impressions: int
+    items: int
+    counts: Mapping[str, int]  # outcome -> lists with at least one such event
+    by_position: Mapping[str, Mapping[int, int]]  # outcome -> position -> lists
+    revenue_cents: int
+
+    def rate(self, outcome: str) -> Rate:
+        return Rate(self.counts.get(outcome, 0), self.impressions)
+
+    @property
+    def revenue_per_impression(self) -> float:
+        """Cents per list shown."""
+        return self.revenue_cents / self.impressions if self.impressions else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class VariantOutcomes:
+    variant: str
+    total: Outcomes
+    days: Mapping[str, Outcomes]  # UTC day of the impressions -> its counters
+
+
+def wilson(count: int, total: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (good at small counts and rates
+    near 0, where the normal approximation is not); (0, 1) without trials."""
+    if total <= 0:
+        return 0.0, 1.0
+    p = count / total
+    denominator = 1 + z * z / total
+    centre = (p + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def outcomes_of(fields: Mapping[str, str]) -> Outcomes:
+    """The counters of one hash (``click``, ``click@3``, ``impressions``, ...)."""
+    counts: dict[str, int] = {}
+    by_position: dict[str, dict[int, int]] = {}
+    for name, raw in fields.items():
+        outcome, _, position = name.partition("@")
+        if outcome not in OUTCOME_NAMES:
+            continue
+        if position:
+            by_position.setdefault(outcome, {})[int(position)] = int(raw)
+        else:
+            counts[outcome] = int(raw)
+    return Outcomes(
+        impressions=int(fields.get(IMPRESSIONS, 0)),
+        items=int(fields.get(ITEMS_SHOWN, 0)),
+        counts=counts,
+        by_position={o: dict(sorted(p.items())) for o, p in by_position.items()},
+        revenue_cents=int(fields.get(REVENUE, 0)),
+    )
+
+
+async def load_outcomes(
+    reader: StatsReader, days: Sequence[str] = (), variants: Sequence[str] | None = None
+) -> list[VariantOutcomes]:
+    """The counters of ``variants`` (default: every variant counted so far), overall and on
+    each of ``days`` (``YYYY-MM-DD``), in two round trips."""
+    keys = reader.keyspace
+    if variants is None:
+        (index,) = await reader.read([HashRead(keys.stat(Stat.OUTCOME_VARIANTS, VARIANTS_SUBJECT))])
+        variants = sorted(index)
+    if not variants:
+        return []
+    subjects = [(v, d) for v in variants for d in ("", *days)]
+    answers = await reader.read(
+        [HashRead(keys.stat(Stat.OUTCOMES, daily(v, d) if d else v)) for v, d in subjects]
+    )
+    found: dict[str, dict[str, Outcomes]] = {}
+    for (variant, day), fields in zip(subjects, answers, strict=True):
+        found.setdefault(variant, {})[day] = outcomes_of(fields)
+    return [VariantOutcomes(v, found[v][""], {d: found[v][d] for d in days}) for v in variants]
