@@ -24,7 +24,8 @@ import orjson
 import pytest
 
 from recstream.apply.batch import RawRecord, apply_batch
-from recstream.contract.keyspace import Keyspace
+from recstream.contract.keyspace import Keyspace, Stat
+from recstream.scoring.experiments import Experiment, assign
 from recstream.store.memory import MemoryStore
 from recstream_api.main import create_app
 from recstream_api.publisher import Delivered, EventPublisher, OutgoingRecord
@@ -351,3 +352,83 @@ async def test_the_outcomes_report_is_for_admins(
     assert empty.json()["variants"] == []
     too_far = await api.get(OUTCOMES, params={"days": 91}, headers={"X-API-Key": ADMIN_KEY})
     assert too_far.status_code == 422
+
+
+async def test_an_experiment_splits_users_and_its_report_compares_the_variants(
+    settings: ApiSettings, publisher: MemoryPublisher
+) -> None:
+    """Users get their variant's ranking and name (the ranker variant ranks with the blend
+    while no model is active: intention to treat); a click counts for the user's variant,
+    and the experiment's report compares it with the control."""
+    experiment = Experiment.model_validate(
+        {
+            "id": "ab",
+            "variants": [
+                {"name": "control", "share": 0.5},
+                {
+                    "name": "sequential",
+                    "share": 0.5,
+                    "weights": {"content": 0, "sequential": 1, "session": 0},
+                },
+            ],
+        }
+    )
+    configured = settings.model_copy(update={"experiments": (experiment,)})
+    users = ["u-me", *(f"u-x{n}" for n in range(12))]
+    store = MemoryStore(configured.redis.keyspace())
+    await load_shop(store, configured)
+    async with serve_memory(configured, store, publisher) as api:
+        names = {u: (await post(api, configured, u))["variant"] for u in users}
+        assert names == {u: f"ab:{assign(experiment, u).name}" for u in users}
+        assert len(set(names.values())) == 2, "both variants among a dozen users"
+        me = await post(api, configured, "u-me")
+        if names["u-me"] == "ab:sequential":
+            assert me["weights"] == {"content": 0.0, "sequential": 1.0, "session": 0.0}
+        unknown = await api.get(
+            OUTCOMES, params={"experiment": "nope"}, headers={"X-API-Key": ADMIN_KEY}
+        )
+        assert unknown.status_code == 404
+        assert unknown.json()["error"]["details"] == {"known": ["ab"]}
+        report = await api.get(
+            OUTCOMES, params={"experiment": "ab", "days": 0}, headers={"X-API-Key": ADMIN_KEY}
+        )
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["experiment"]["shares"] == {"ab:control": 0.5, "ab:sequential": 0.5}
+    assert body["experiment"]["control"] == "ab:control"
+    control, treated = body["variants"]
+    assert (control["variant"], treated["variant"]) == ("ab:control", "ab:sequential")
+    assert control["vs_control"] is None
+    assert set(treated["vs_control"]) == {"click", "purchase"}
+
+
+async def test_a_bandit_serves_the_arm_its_counters_favour(
+    settings: ApiSettings, publisher: MemoryPublisher
+) -> None:
+    """The arms' counters in the store (as the consumer keeps them) say arm 1's lists are
+    clicked twenty times as often: with no exploration, every bandit user gets arm 1."""
+    arms = [
+        {"content": 1, "sequential": 0, "session": 0},
+        {"content": 0, "sequential": 1, "session": 0},
+    ]
+    experiment = Experiment.model_validate(
+        {
+            "id": "tune",
+            "exploration": 0.0,
+            "variants": [
+                {"name": "fixed", "share": 0.5},
+                {"name": "bandit", "share": 0.5, "arms": arms},
+            ],
+        }
+    )
+    configured = settings.model_copy(update={"experiments": (experiment,)})
+    store = MemoryStore(configured.redis.keyspace())
+    await load_shop(store, configured)
+    for arm, clicks in ((0, 2), (1, 40)):
+        key = store.keyspace.stat(Stat.OUTCOMES, f"tune:bandit.{arm}")
+        store.hashes[key] = {"impressions": "200", "click": str(clicks)}
+    candidates = (f"u-b{n}" for n in range(60))
+    users = [u for u in candidates if assign(experiment, u).name == "bandit"][:8]
+    async with serve_memory(configured, store, publisher) as api:
+        served = [(await post(api, configured, u))["variant"] for u in users]
+    assert served == ["tune:bandit.1"] * len(users)

@@ -4,6 +4,7 @@ and names the caller in its access line, :mod:`recstream_api.requestlog`)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from recstream.store.port import StateStore
 from recstream.store.reads import StatsReader
 from recstream.store.redis import RedisClient
 from recstream_api.auth import Authenticator, Principal
+from recstream_api.experiments import ArmCounters
 from recstream_api.impressions import ImpressionWriter
 from recstream_api.metrics import ApiMetrics
 from recstream_api.publisher import EventPublisher
@@ -50,6 +52,8 @@ class Resources:
     registry: RankerCatalog  # the published models (the admin routes)
     metrics: ApiMetrics
     impressions: ImpressionWriter  # the impression records of the lists returned
+    arm_counters: ArmCounters  # the bandits' arm counters, cached
+    rng: random.Random  # the bandits' draws
 
 
 async def get_resources(request: Request) -> Resources:

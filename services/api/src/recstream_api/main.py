@@ -9,6 +9,7 @@ log lines (:mod:`recstream_api.logconfig`).
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from recstream_api.catalog_routes import router as catalog_router
 from recstream_api.demo import install_demo
 from recstream_api.deps import QueryStore, Resources
 from recstream_api.errors import install_error_handlers
+from recstream_api.experiments import ArmCounters
 from recstream_api.impressions import ImpressionWriter
 from recstream_api.item_routes import router as item_router
 from recstream_api.limits import BodySizeLimit, single_query_values
@@ -171,6 +173,8 @@ def create_app(
                 registry=registry,
                 metrics=metrics,
                 impressions=impressions,
+                arm_counters=ArmCounters(state, settings.bandit_counters_seconds),
+                rng=random.Random(),
             )
             yield
         finally:

@@ -31,12 +31,32 @@ class DayOutcomes(OutcomeCounters):
     day: str = Field(description="the UTC day the lists were shown on")
 
 
+class Lift(BaseModel):
+    difference: float = Field(description="this variant's rate minus the control's")
+    ci95: tuple[float, float] = Field(description="95% interval of the difference (Wald)")
+
+
 class VariantOutcomesView(BaseModel):
     variant: str
     total: OutcomeCounters = Field(description="since the variant was first counted")
     days: list[DayOutcomes] = Field(description="the days asked for, newest first")
+    vs_control: dict[str, Lift] | None = Field(
+        None,
+        description="with ?experiment=: click and purchase rates against the experiment's "
+        "first variant (null for the control itself)",
+    )
+
+
+class ExperimentView(BaseModel):
+    id: str
+    running: bool
+    start: datetime | None
+    end: datetime | None
+    shares: dict[str, float] = Field(description="variant -> share of the experiment's users")
+    control: str = Field(description="the served name the others are compared with")
 
 
 class OutcomesResponse(BaseModel):
+    experiment: ExperimentView | None = Field(None, description="with ?experiment=")
     variants: list[VariantOutcomesView]
     computed_at: datetime

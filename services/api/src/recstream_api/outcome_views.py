@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from recstream.readmodel.outcomes import Outcomes, VariantOutcomes
+from recstream.readmodel.outcomes import Outcomes, VariantOutcomes, difference
+from recstream.scoring.experiments import Experiment, served_variants
 from recstream_api.outcome_schemas import (
     DayOutcomes,
+    ExperimentView,
+    Lift,
     OutcomeCounters,
     OutcomeRate,
     OutcomesResponse,
@@ -43,8 +46,32 @@ def _counters(outcomes: Outcomes) -> dict[str, object]:
     }
 
 
-def outcomes_view(found: Sequence[VariantOutcomes], now: datetime) -> OutcomesResponse:
+def _lifts(outcomes: Outcomes, control: Outcomes) -> dict[str, Lift]:
+    lifts = {}
+    for outcome in ("click", "purchase"):
+        value, interval = difference(outcomes.rate(outcome), control.rate(outcome))
+        lifts[outcome] = Lift(difference=value, ci95=interval)
+    return lifts
+
+
+def experiment_view(experiment: Experiment, now: datetime) -> ExperimentView:
+    return ExperimentView(
+        id=experiment.id,
+        running=experiment.running(now),
+        start=experiment.start,
+        end=experiment.end,
+        shares={experiment.served_name(v): v.share for v in experiment.variants},
+        control=served_variants(experiment)[0],
+    )
+
+
+def outcomes_view(
+    found: Sequence[VariantOutcomes], now: datetime, experiment: Experiment | None = None
+) -> OutcomesResponse:
+    """Each variant's counters; with ``experiment``, each compared with its first variant."""
+    control = found[0].total if experiment is not None and found else None
     return OutcomesResponse(
+        experiment=experiment_view(experiment, now) if experiment is not None else None,
         variants=[
             VariantOutcomesView(
                 variant=v.variant,
@@ -53,8 +80,9 @@ def outcomes_view(found: Sequence[VariantOutcomes], now: datetime) -> OutcomesRe
                     DayOutcomes.model_validate({"day": day, **_counters(outcomes)})
                     for day, outcomes in v.days.items()
                 ],
+                vs_control=_lifts(v.total, control) if control is not None and i else None,
             )
-            for v in found
+            for i, v in enumerate(found)
         ],
         computed_at=now,
     )

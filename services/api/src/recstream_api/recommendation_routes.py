@@ -23,6 +23,7 @@ from recstream.scoring import RecommendationRequest, explain, next_items, recomm
 from recstream.scoring.models import ScoredItem
 from recstream_api.auth import authorize_weight_override, resolve_user
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
+from recstream_api.experiments import Serving, serving
 from recstream_api.identifiers import checked_id
 from recstream_api.impressions import ListReturned, ShownList, ranker_variant
 from recstream_api.recommendation_schemas import (
@@ -53,6 +54,25 @@ router = APIRouter(prefix=PREFIX, tags=["recommendations"])
 # the variants of the lists the session and next-product endpoints return
 SESSION_VARIANT = "session-blend"
 NEXT_ITEMS_VARIANT = "next-items"
+
+
+async def _serving(
+    resources: Resources, subject: str, now: datetime, *, experiment: bool
+) -> Serving:
+    """How POST /recommendations ranks for ``subject``: the running experiment's variant
+    (unless the request sets its own weights), else the served model or the blend."""
+    settings = resources.settings
+    if not experiment:
+        return Serving(None, settings.scoring, resources.rankers.current)
+    return await serving(
+        settings.experiments,
+        subject,
+        now,
+        settings.scoring,
+        resources.rankers.current,
+        resources.arm_counters,
+        resources.rng,
+    )
 
 
 def _shown(
@@ -118,19 +138,18 @@ async def recommendations(
     ctx = await load_context(
         resources.reads, subject, now.timestamp(), settings.core, anchor=anchor_of(body.context)
     )
-    ranker = resources.rankers.current
+    how = await _serving(resources, subject, now, experiment=body.weights is None)
     result = recommend(
         ctx,
         core_request(body),
-        settings.scoring,
+        how.scoring,
         settings.core,
-        ranker,
+        how.ranker,
         reasons=body.include_reasons,
     )
     resources.metrics.count_recommendations(result.ranker)
-    shown = _shown(
-        resources, ctx, ranker_variant(result.ranker), anchor_of(body.context), result.items
-    )
+    variant = how.variant or ranker_variant(result.ranker)
+    shown = _shown(resources, ctx, variant, anchor_of(body.context), result.items)
     return recommendations_view(ctx, result, now, shown)
 
 
@@ -158,9 +177,8 @@ async def explain_recommendation(
     now = resources.clock()
     ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
     request = RecommendationRequest(limit=limit, include_seen=include_seen)
-    explanation = explain(
-        ctx, item.key, request, settings.scoring, settings.core, resources.rankers.current
-    )
+    how = await _serving(resources, subject, now, experiment=True)
+    explanation = explain(ctx, item.key, request, how.scoring, settings.core, how.ranker)
     return explanation_view(ctx, explanation, limit, now)
 
 

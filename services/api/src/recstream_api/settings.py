@@ -34,6 +34,7 @@ from recstream.model.config import CoreConfig
 from recstream.platform.logs import LogFormat
 from recstream.platform.settings import KafkaSettings, RedisSettings
 from recstream.scoring.config import ScoringConfig
+from recstream.scoring.experiments import Experiment, check_experiments
 
 # Development only: published in the README, refused when environment != "dev".
 DEV_JWT_SECRET = "recstream-dev-secret-change-me-0123456789abcdef"
@@ -213,6 +214,17 @@ class ApiSettings(BaseSettings):
     ranker: RankerSettings = Field(default_factory=RankerSettings)
     cors: CorsSettings = Field(default_factory=CorsSettings)
     impressions: ImpressionSettings = Field(default_factory=ImpressionSettings)
+    experiments: tuple[Experiment, ...] = Field(
+        (),
+        description="experiments over what ranks POST /recommendations (a JSON list; at "
+        "most one running at a time): docs/experiments.md",
+    )
+    bandit_counters_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        description="how long a process reuses a bandit's arm counters read from Redis",
+    )
 
     allow_weight_override: bool = Field(
         False, description="let every caller override the blend weights (else admins only)"
@@ -242,6 +254,12 @@ class ApiSettings(BaseSettings):
 
     log_format: LogFormat = Field("logfmt", description="'logfmt' (key=value) or 'json' lines")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("experiments")
+    @classmethod
+    def _one_at_a_time(cls, experiments: tuple[Experiment, ...]) -> tuple[Experiment, ...]:
+        check_experiments(experiments)
+        return experiments
 
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> ApiSettings:

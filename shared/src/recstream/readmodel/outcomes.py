@@ -76,6 +76,16 @@ def wilson(count: int, total: int, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def difference(rate: Rate, control: Rate, z: float = Z95) -> tuple[float, tuple[float, float]]:
+    """``rate - control`` and its 95% interval (Wald, for two independent proportions);
+    (0, (-1, 1)) when either has no trials."""
+    if rate.total <= 0 or control.total <= 0:
+        return 0.0, (-1.0, 1.0)
+    p, q = rate.value, control.value
+    half = z * math.sqrt(p * (1 - p) / rate.total + q * (1 - q) / control.total)
+    return p - q, (max(-1.0, p - q - half), min(1.0, p - q + half))
+
+
 def outcomes_of(fields: Mapping[str, str]) -> Outcomes:
     """The counters of one hash (``click``, ``click@3``, ``impressions``, ...)."""
     counts: dict[str, int] = {}
