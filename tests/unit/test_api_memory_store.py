@@ -309,6 +309,9 @@ async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
         for _ in range(2):  # a redelivery changes nothing
             assert not (await apply_batch(store, records, settings.core)).dead_letters
         report = await api.get(OUTCOMES, params={"days": 1}, headers={"X-API-Key": ADMIN_KEY})
+        scraped = (await api.get("/metrics")).text
+    assert 'recstream_outcomes{counter="click",variant="blend"} 1.0' in scraped
+    assert 'recstream_api_impressions_total{outcome="published"} 1.0' in scraped
     assert report.status_code == 200, report.text
     [blend] = report.json()["variants"]
     assert blend["variant"] == "blend"

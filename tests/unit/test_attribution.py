@@ -183,3 +183,21 @@ def test_the_lists_kept_are_bounded_by_the_window_and_the_cap() -> None:
     assert [s.recommendation_id for s in fold_history("u1", far, config).shown] == ["r-s9"]
     stored = UserState.from_stored("u1", state.to_stored(), state.watermark)
     assert stored.shown == state.shown
+
+
+async def test_without_the_fallback_only_events_that_name_their_list_count() -> None:
+    store = MemoryStore()
+    records = [
+        RawRecord("interactions", 0, i, RECEIVED_MS, b"u1", json.dumps(e).encode())
+        for i, e in enumerate(
+            [
+                shown("s1", ["p1", "p2"]),
+                make_event("v1", "product_view", minutes=1, product_id="p1"),
+                make_event(
+                    "v2", "product_view", minutes=2, product_id="p2", recommendation_id="r-s1"
+                ),
+            ]
+        )
+    ]
+    await apply_batch(store, records, CoreConfig(attribution_fallback=False))
+    assert counters(store, "blend") == {"impressions": 1, "items": 2, "click": 1, "click@2": 1}

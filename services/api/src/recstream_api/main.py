@@ -21,6 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from recstream.platform.redis import is_cluster, redis_client
+from recstream.readmodel.outcomes import load_outcomes
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.rankers import RankerRegistry
 from recstream.store.redis import RedisClient, RedisStore
@@ -148,6 +149,7 @@ def create_app(
             enabled=settings.ranker.enabled,
             metrics=metrics,
         )
+        metrics.outcome_source = lambda: load_outcomes(state)
         impressions = ImpressionWriter(
             events,
             metrics,

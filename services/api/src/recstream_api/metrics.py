@@ -23,6 +23,12 @@
 - ``recstream_api_impressions_total{outcome}`` (counter): impression records of the lists
   returned (:mod:`recstream_api.impressions`), ``published`` to the interactions topic or
   ``dropped`` (the queue was full while the broker was away, or the process stopped);
+- ``recstream_outcomes{variant,counter}`` (gauge): the outcome counters the consumer keeps
+  per variant (``impressions``, ``items``, ``click``, ``cart``, ``join``, ``purchase``,
+  ``revenue_cents``; docs/events.md, attribution), read from Redis at most every
+  :data:`OUTCOMES_REFRESH_SECONDS` when scraped. Every replica exports the same values:
+  aggregate with ``max by (variant, counter)``, and a CTR is
+  ``recstream_outcomes{counter="click"} / recstream_outcomes{counter="impressions"}``;
 
 plus the client library's ``process_*`` and ``python_*`` collectors. ``route`` is
 the route template (``/api/behavioral-ml/recommendations``), never the raw path,
@@ -41,10 +47,11 @@ the middleware puts in a context variable for the duration of one request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
@@ -66,7 +73,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from recstream.model.attribution import OUTCOME_NAMES
 from recstream.platform.redis import ClusterClient, ClusterClientPipeline
+from recstream.readmodel.outcomes import VariantOutcomes
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROUND_TRIP_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 50)
@@ -133,6 +142,10 @@ class CountingRedisCluster(ClusterClient):
         return await super().execute_command(*args, **kwargs)
 
 
+OUTCOMES_REFRESH_SECONDS = 10.0  # the outcome gauge reads Redis at most this often
+OUTCOMES_READ_TIMEOUT_SECONDS = 1.0
+
+
 class ApiMetrics:
     """The API's metric families, in a registry of their own."""
 
@@ -194,6 +207,16 @@ class ApiMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.outcomes = Gauge(
+            "recstream_outcomes",
+            "Outcome counters of the recommendations each variant ranked, as the consumer "
+            "keeps them in Redis (the same on every replica: aggregate with max)",
+            ["variant", "counter"],
+            registry=self.registry,
+        )
+        # what the gauge reads (set by the app's lifespan), and when it last did
+        self.outcome_source: Callable[[], Awaitable[Sequence[VariantOutcomes]]] | None = None
+        self._outcomes_read_at = float("-inf")
         # every series exists from the start, at 0: a rate() over it is defined at once
         for reason in ("invalid", "missing", "redis"):
             self.ranker_load_failures.labels(reason)
@@ -218,6 +241,24 @@ class ApiMetrics:
             trips = self.round_trips.labels(route)
             self._round_trip_children[route] = trips
         trips.observe(round_trips)
+
+    async def _refresh_outcomes(self) -> None:
+        """Read the outcome counters for the gauge, at most every few seconds; a scrape
+        never fails or waits long for it (Redis away: the last values stay)."""
+        now = time.monotonic()
+        if self.outcome_source is None or now - self._outcomes_read_at < OUTCOMES_REFRESH_SECONDS:
+            return
+        self._outcomes_read_at = now
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(OUTCOMES_READ_TIMEOUT_SECONDS):
+                found = await self.outcome_source()
+            for variant in found:
+                total = variant.total
+                values = {"impressions": total.impressions, "items": total.items}
+                values |= {o: total.counts.get(o, 0) for o in OUTCOME_NAMES}
+                values["revenue_cents"] = total.revenue_cents
+                for counter, value in values.items():
+                    self.outcomes.labels(variant.variant, counter).set(value)
 
     def count_impressions(self, outcome: str, n: int = 1) -> None:
         self.impressions.labels(outcome).inc(n)
@@ -244,6 +285,7 @@ class ApiMetrics:
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /metrics``: the text format, or OpenMetrics when the scraper asks for it."""
+        await self._refresh_outcomes()
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(self.registry), media_type=content_type)
 

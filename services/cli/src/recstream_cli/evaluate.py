@@ -57,6 +57,7 @@ from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifa
 from recstream.store.memory import MemoryStore
 from recstream.store.redis import RedisStore
 from recstream_cli.localstack import start_redis
+from recstream_cli.loop import load_experiment, loop_markdown, print_loop, run_loop
 from recstream_cli.reachability import check_redis
 from recstream_cli.replay import (
     advancer,
@@ -67,7 +68,7 @@ from recstream_cli.replay import (
     source_format,
 )
 
-Protocol = Literal["next-item", "top-n"]
+Protocol = Literal["next-item", "top-n", "loop"]
 TOPIC = "eval"
 
 
@@ -279,7 +280,12 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     "--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True
 )
 @click.option(
-    "--protocol", type=click.Choice(["next-item", "top-n"]), default="next-item", show_default=True
+    "--protocol",
+    type=click.Choice(["next-item", "top-n", "loop"]),
+    default="next-item",
+    show_default=True,
+    help="loop: the feedback loop simulated on the test sessions (lists shown, clicks, an "
+    "experiment and its bandit; docs/experiments.md)",
 )
 @click.option(
     "--k", type=click.IntRange(1, 1000), help="Cut-off [default: 20 next-item, 10 top-n]."
@@ -333,14 +339,23 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     help="The ranker method's model (recstream train) [default: train one on the training "
     "events of this run].",
 )
+@click.option(
+    "--experiment",
+    "experiment_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="loop: the experiment, a JSON object as in RECSTREAM_EXPERIMENTS [default: three "
+    "blend weight vectors, fixed, and a bandit over them].",
+)
+@click.option("--cases", type=click.IntRange(1), help="loop: at most this many lists.")
+@click.option("--seed", type=int, default=7, show_default=True, help="loop: the bandit's draws.")
 @click.option("--title", help="Report title [default: the training file's name].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def evaluate(
     train: Path, test: Path | None, fmt: str, protocol: Protocol, k: int | None, mode: str,
     backend: str, methods: str, baseline_params: str, test_fraction: float, min_events: int,
     holdout_fraction: float,
-    config_path: Path | None, redis_url: str | None, model: Path | None, title: str | None,
-    out: Path,
+    config_path: Path | None, redis_url: str | None, model: Path | None,
+    experiment_path: Path | None, cases: int | None, seed: int, title: str | None, out: Path,
 ) -> None:  # fmt: skip
     """Evaluate the recommender and the baselines (next-item or per-user top-N protocol)."""
     try:
@@ -360,10 +375,29 @@ def evaluate(
     elif test is not None:
         test_events, test_bad = read_file(test, fmt, console)
     core, scoring = load_configs(config_path, train_events)
-    if protocol == "next-item" and test is None:
+    if protocol != "top-n" and test is None:
         gap = core.session_gap_minutes * 60.0
         train_events, test_events = split_by_session_end(train_events, test_fraction, gap)
     cutoff = k or (20 if protocol == "next-item" else 10)
+    if protocol == "loop":
+        experiment = load_experiment(experiment_path)
+
+        async def looped() -> dict[str, Any]:
+            async with open_store(backend, redis_url, console) as store:
+                return await run_loop(
+                    store, train_events, test_events, core, scoring, experiment,
+                    k=cutoff, cases=cases, seed=seed, console=console,
+                )  # fmt: skip
+
+        summary = asyncio.run(looped())
+        about = {"title": title or train.name, "command": "recstream " + shlex.join(sys.argv[1:])}
+        out.mkdir(parents=True, exist_ok=True)
+        written = {"meta": about, "results": summary}
+        (out / "results.json").write_text(json.dumps(written, indent=2) + "\n")
+        (out / "report.md").write_text(loop_markdown(about, summary))
+        print_loop(summary)
+        console.print(f"wrote {out}/ in {round(time.monotonic() - started, 1)}s", highlight=False)
+        return
 
     async def run() -> list[dict[str, Any]]:
         async with open_store(backend, redis_url, console) as store:

@@ -8,7 +8,7 @@ attributed to it:
 - by ``recommendation_id``, when the event carries one (the app passes on the id the API
   returned): the list with that id, if the item is on it;
 - else by (user, item, time): the latest list that showed the item at most the window
-  before the event.
+  before the event (unless ``attribution_fallback`` is off).
 
 The counters (:data:`recstream.contract.keyspace.Stat.OUTCOMES`), per variant overall and
 per variant and UTC day of the impression: ``impressions``, ``items`` (items shown), and
@@ -82,6 +82,8 @@ def attribute(
     outcome = OUTCOMES.get(event.event_type)
     item = event.item_key
     if outcome is None or item is None or not state.shown:
+        return
+    if event.recommendation_id is None and not config.attribution_fallback:
         return
     at = event.occurred_at.timestamp()
     index = _followed(state.shown, event.recommendation_id, item, at, config)

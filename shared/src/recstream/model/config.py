@@ -56,6 +56,11 @@ class CoreConfig(BaseModel):
         le=7 * 24 * 60,
         description="an event is attributed to a list shown at most this long before it",
     )
+    attribution_fallback: bool = Field(
+        True,
+        description="attribute an event without a recommendation_id to the latest list that "
+        "showed its item within the window (false: only events that name their list)",
+    )
     shown_cap: int = Field(
         20, ge=0, le=1_000, description="lists of recommendations kept per user for attribution"
     )
