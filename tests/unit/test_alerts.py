@@ -1,10 +1,11 @@
-"""The shipped alerting rules: every expression is PromQL that parses, reads only metrics the
-API and the consumer export (under the names Prometheus stores them), and routes that exist;
-the Prometheus Operator's PrometheusRule carries the rule file's groups exactly; the compose
-Prometheus loads the file."""
+"""The shipped PromQL: every alerting rule's and Grafana panel's expression parses, reads only
+metrics the API and the consumer export (under the names Prometheus stores them), and routes
+that exist; the Prometheus Operator's PrometheusRule carries the rule file's groups exactly;
+the compose Prometheus loads the rule file."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from recstream_consumer.metrics import ConsumerMetrics
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy/monitoring/recstream-alerts.yml"
 OPERATOR_RULE = ROOT / "deploy/monitoring/prometheusrule.yaml"
+DASHBOARD = ROOT / "docs/grafana/recstream.json"
 
 # the sample names Prometheus stores for each type of metric family
 SUFFIXES = {
@@ -78,6 +80,26 @@ def test_each_alert_reads_metrics_that_exist(rule: dict[str, Any]) -> None:
     assert rule["labels"]["severity"] in {"info", "warning", "critical"}
     assert rule["annotations"]["summary"]
     assert rule["annotations"]["description"]
+
+
+def _panel_exprs() -> list[tuple[str, str]]:
+    """(panel title, expression) of every dashboard target, Grafana's variables replaced by
+    values PromQL parses (``$__rate_interval`` a range, the others a label value)."""
+    found = []
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"].replace("$__rate_interval", "5m")
+            found.append((panel["title"], re.sub(r"\$\{?\w+\}?", "x", expr)))
+    return found
+
+
+@pytest.mark.parametrize(("title", "expr"), _panel_exprs(), ids=lambda v: str(v)[:40])
+def test_each_dashboard_panel_reads_metrics_that_exist(title: str, expr: str) -> None:
+    selectors = list(_selectors(promql_parser.parse(expr)))
+    assert selectors, f"{title}: reads no metric"
+    exported = _exported()
+    for selector in selectors:
+        assert selector.name in exported, f"{title}: {selector.name} is not exported"
 
 
 def test_a_misspelled_metric_would_be_caught() -> None:
