@@ -1,7 +1,8 @@
 """End to end in a real browser: `recstream run` as a process, the `/demo` page in headless
 Chromium (Debian's ``chromium`` and ``chromium-driver``, driven by Selenium), a few clicks,
 and the panels reacting to them. The item on screen (the product or group deal opened
-last) is never in any of the page's lists, and switching shopper starts a clean page.
+last) is never in any of the page's lists, a recommended item opened from its list counts
+once as a click for the variant that ranked it, and switching shopper starts a clean page.
 
 ``scripts/install-browser.sh`` installs the browser. Selenium is given both executables,
 so Selenium Manager never downloads anything.
@@ -122,6 +123,12 @@ def _assert_on_screen_and_not_listed(driver: WebDriver, item: str) -> dict[str, 
     return listed
 
 
+def _outcome(driver: WebDriver, variant: str, counter: str) -> int:
+    """A counter of the outcomes panel's row of ``variant`` (0 without the row)."""
+    rows = driver.find_elements(By.CSS_SELECTOR, f"#outcomes tr[data-variant='{variant}']")
+    return int(rows[0].get_attribute(f"data-{counter}") or 0) if rows else 0
+
+
 def _click_and_wait(driver: WebDriver, target: WebElement, applied: int) -> float:
     """Click, wait until the page shows the event applied; milliseconds from click to panels."""
     started = time.perf_counter()
@@ -224,6 +231,19 @@ def test_clicks_change_the_intent_and_the_recommendations(
     for name, items in listed.items():
         for item in items:
             assert (item in seen) == (item in tagged), f"#{name}: {item} seen {item in seen}"
+
+    # opening a recommended item: it is on screen, and the click, naming the list it came
+    # from, is counted once for the variant that ranked the list (the outcomes panel; the
+    # views before may count too, attributed by item and time to lists that showed them)
+    clicks = _outcome(browser, "blend", "clicks")
+    first = browser.find_element(By.CSS_SELECTOR, "#recommendations li")
+    opened = f"{first.get_attribute('data-kind')}:{first.get_attribute('data-item-id')}"
+    waits.append(_click_and_wait(browser, first, 7))
+    _assert_on_screen_and_not_listed(browser, opened)
+    _wait(browser, CLICK_TIMEOUT, "the click counted for the blend",
+          lambda d: _outcome(d, "blend", "clicks") > clicks)  # fmt: skip
+    assert _outcome(browser, "blend", "clicks") == clicks + 1
+    assert _outcome(browser, "blend", "impressions") >= 7, "a list per refresh"
 
     print(f"screenshot: {shot}; click to panels (ms): {[round(w) for w in waits]}")
     assert max(waits) < PANELS_WITHIN_MS, waits

@@ -8,7 +8,8 @@ neither the page nor the token minting exists (404). The routes:
 - ``GET /demo/static/*``: its script and style sheet;
 - ``GET /demo/recstream.js``: the tracking client, ``clients/js/recstream.js``;
 - ``GET /demo/catalog.json``: the storefront's items and the demo users;
-- ``POST /demo/token``: a one-hour token for a demo user (ids ``demo-...`` only).
+- ``POST /demo/token``: a one-hour token for a demo user (ids ``demo-...`` only);
+- ``GET /demo/outcomes``: every variant's lists shown and clicked (the page's panel).
 
 The catalog comes from the Diginetica sample of the shared datasets folder
 (``shared/datasets/`` in this directory or one above it, as in a checkout next
@@ -43,6 +44,7 @@ from recstream.contract.events import Event, encode_event
 from recstream.offline.datasets import diginetica_events
 from recstream.platform.kafka import client_options, start_client
 from recstream.platform.settings import KafkaSettings
+from recstream.readmodel.outcomes import load_outcomes
 from recstream_api.auth import issue_token
 from recstream_api.demo_catalog import DemoCatalog, build_catalog, catalog_records, seed_events
 from recstream_api.deps import Resources, ResourcesDep
@@ -219,6 +221,21 @@ def demo_router(site: DemoSite, settings: ApiSettings, client_file: Path | None)
     @router.get("/catalog.json")
     async def catalog(resources: ResourcesDep) -> JSONResponse:
         return JSONResponse(_catalog_body(await site.state(resources)))
+
+    @router.get("/outcomes")
+    async def outcomes(resources: ResourcesDep) -> list[dict[str, Any]]:
+        """Every variant's lists shown and clicked (the demo's panel; the admin report is
+        GET /recommendation-outcomes)."""
+        found = await load_outcomes(resources.store)
+        return [
+            {
+                "variant": v.variant,
+                "impressions": v.total.impressions,
+                "clicks": v.total.counts.get("click", 0),
+                "ctr": v.total.rate("click").value,
+            }
+            for v in found
+        ]
 
     @router.post("/token")
     async def token(user_id: str = Body(embed=True)) -> dict[str, Any]:

@@ -293,6 +293,7 @@ async function refresh() {
       renderSession(session);
       renderRecommendations(recs, reasons);
       renderNextProducts(next, productOnScreen);
+      renderOutcomes(await fetch("/demo/outcomes").then((r) => r.json()));
     } while (state.dirty);
   })();
   try {
@@ -375,7 +376,14 @@ function renderRecommendations(recs, reasons) {
       className: `c-${c}`, style: `width:${(100 * (item.components[c] ?? 0)) / total}%`,
       title: `${c} ${(item.components[c] ?? 0).toFixed(3)}`,
     }));
-    return el("li", { dataset: { itemId: item.id, kind: item.kind, source: item.source,
+    const open = () => {
+      showOnScreen({ kind: item.kind, id: item.id });
+      const field = item.kind === "group" ? "group_id" : "product_id";
+      return track(`${item.kind}_view`, { [field]: item.id, recommendation_id: recs.recommendation_id },
+                   `opened ${itemName(item.kind, item.id)} from the recommendations`);
+    };
+    return el("li", { className: "clickable", on: { click: open },
+                      dataset: { itemId: item.id, kind: item.kind, source: item.source,
                                  seenInSession: String(item.seen_in_session) } },
       el("div", { className: "rec-head" },
          el("span", { className: "rec-name" }, itemName(item.kind, item.id)),
@@ -386,6 +394,15 @@ function renderRecommendations(recs, reasons) {
       reasons[index] ? el("div", { className: "reason" }, readable(reasons[index])) : null);
   });
   fillList($("recommendations"), recs.items, list, "nothing to recommend");
+}
+
+/** Every variant's lists shown and clicked, as the consumer counted them. */
+function renderOutcomes(variants) {
+  const rows = variants.map((v) => el("tr", {
+    dataset: { variant: v.variant, impressions: String(v.impressions), clicks: String(v.clicks) },
+  }, el("td", {}, v.variant), el("td", {}, String(v.impressions)), el("td", {}, String(v.clicks)),
+     el("td", {}, `${(100 * v.ctr).toFixed(1)}%`)));
+  $("outcomes").tBodies[0].replaceChildren(...rows);
 }
 
 function renderNextProducts(next, productOnScreen) {
