@@ -67,9 +67,27 @@ def shown_items(*items: str) -> list[dict[str, Any]]:
     ]
 
 
+# lists shown and what follows them, more often than among all types (attribution tests)
+ATTRIBUTION_TYPES = [
+    *[EventType.RECOMMENDATION_SHOWN] * 3,
+    EventType.PRODUCT_VIEW,
+    EventType.GROUP_VIEW,
+    EventType.ADD_TO_CART,
+    EventType.PURCHASE_COMPLETED,
+    EventType.GROUP_JOIN_COMPLETE,
+    EventType.PAGE_VIEW,
+]
+
+
 @st.composite
-def event_dicts(draw: st.DrawFn, index: int, users: int = 3) -> dict[str, Any]:
-    event_type = draw(st.sampled_from(list(EventType)))
+def event_dicts(
+    draw: st.DrawFn,
+    index: int,
+    users: int = 3,
+    span_minutes: float = 60 * 24 * 30,
+    types: list[EventType] | None = None,
+) -> dict[str, Any]:
+    event_type = draw(st.sampled_from(types or list(EventType)))
     fields: dict[str, Any] = {}
     if event_type in PRODUCT_TYPES or event_type is EventType.RATING_SUBMITTED:
         fields["product_id"] = f"p{draw(st.integers(0, 8))}"
@@ -78,8 +96,10 @@ def event_dicts(draw: st.DrawFn, index: int, users: int = 3) -> dict[str, Any]:
     if event_type is EventType.RATING_SUBMITTED:
         fields["rating"] = draw(st.integers(1, 5))
     if event_type is EventType.RECOMMENDATION_SHOWN:  # lists r0..r3, by two variants
-        products = draw(st.lists(st.integers(0, 8), min_size=1, max_size=4, unique=True))
-        fields["items"] = shown_items(*(f"p{p}" for p in products))
+        pool = [*(f"p{n}" for n in range(9)), *(f"g:g{n}" for n in range(5))]
+        fields["items"] = shown_items(
+            *draw(st.lists(st.sampled_from(pool), min_size=1, max_size=6, unique=True))
+        )
         fields["recommendation_id"] = f"r{draw(st.integers(0, 3))}"
         fields["variant"] = draw(st.sampled_from(["blend", "ranker"]))
     elif draw(st.integers(0, 3)) == 0:  # an event that follows a list, or names an unknown one
@@ -90,15 +110,20 @@ def event_dicts(draw: st.DrawFn, index: int, users: int = 3) -> dict[str, Any]:
         f"e{index}",
         event_type,
         f"u{draw(st.integers(0, users - 1))}",
-        minutes=draw(st.floats(0, 60 * 24 * 30)),
+        minutes=draw(st.floats(0, span_minutes)),
         **fields,
     )
 
 
 @st.composite
-def event_logs(draw: st.DrawFn, max_size: int = 60) -> list[dict[str, Any]]:
+def event_logs(
+    draw: st.DrawFn,
+    max_size: int = 60,
+    span_minutes: float = 60 * 24 * 30,
+    types: list[EventType] | None = None,
+) -> list[dict[str, Any]]:
     size = draw(st.integers(1, max_size))
-    events = [draw(event_dicts(i)) for i in range(size)]
+    events = [draw(event_dicts(i, span_minutes=span_minutes, types=types)) for i in range(size)]
     # producer duplicates: some events sent again later in the log
     for original in draw(st.lists(st.sampled_from(events), max_size=5)):
         events.append(dict(original))

@@ -276,6 +276,7 @@ async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
     """The list's id and variant come back; its impression record goes to the topic; a
     click that names the id, applied as the consumer applies the topic, shows in the
     outcomes report once, however often the records are delivered."""
+    settings = settings.model_copy(update={"outcomes_refresh_seconds": 0.02})
     store = MemoryStore(settings.redis.keyspace())
     await load_shop(store, settings)
     async with serve_memory(settings, store, publisher) as api:
@@ -309,6 +310,7 @@ async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
         for _ in range(2):  # a redelivery changes nothing
             assert not (await apply_batch(store, records, settings.core)).dead_letters
         report = await api.get(OUTCOMES, params={"days": 1}, headers={"X-API-Key": ADMIN_KEY})
+        await asyncio.sleep(0.1)  # the gauge's background read
         scraped = (await api.get("/metrics")).text
     assert 'recstream_outcomes{counter="click",variant="blend"} 1.0' in scraped
     assert 'recstream_api_impressions_total{outcome="published"} 1.0' in scraped
@@ -435,3 +437,15 @@ async def test_a_bandit_serves_the_arm_its_counters_favour(
     async with serve_memory(configured, store, publisher) as api:
         served = [(await post(api, configured, u))["variant"] for u in users]
     assert served == ["tune:bandit.1"] * len(users)
+
+
+async def test_a_request_with_its_own_weights_is_counted_apart(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    weights = {"content": 1, "sequential": 0, "session": 0}
+    own = await api.post(
+        RECS, json={"user_id": "u-me", "weights": weights}, headers={"X-API-Key": ADMIN_KEY}
+    )
+    assert own.status_code == 200, own.text
+    assert own.json()["variant"] == "override"
+    assert (await post(api, settings, "u-me"))["variant"] == "blend"

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from recstream.apply.batch import RawRecord, apply_batch
+from recstream.apply.operations import recompute_state
 from recstream.contract.events import EventType, validate_event
 from recstream.contract.keyspace import Stat
 from recstream.model.attribution import daily
@@ -201,3 +202,67 @@ async def test_without_the_fallback_only_events_that_name_their_list_count() -> 
     ]
     await apply_batch(store, records, CoreConfig(attribution_fallback=False))
     assert counters(store, "blend") == {"impressions": 1, "items": 2, "click": 1, "click@2": 1}
+
+
+async def test_a_click_that_reaches_the_log_before_its_list_is_credited_when_the_list_comes() -> (
+    None
+):
+    """The API writes the list from a background queue; the app's click, tracked at once,
+    may be first in the partition. It waits in the state and counts when the list arrives."""
+    store = MemoryStore()
+    await apply(
+        store,
+        [
+            make_event("v1", "product_view", minutes=1, product_id="p2", recommendation_id="r-s1"),
+            make_event(
+                "b1",
+                "purchase_completed",
+                minutes=2,
+                product_id="p2",
+                price=3.0,
+                recommendation_id="r-s1",
+            ),
+        ],
+    )
+    waiting = await store.get_user("u1")
+    assert waiting is not None
+    assert [(p.recommendation_id, p.outcome) for p in waiting.pending] == [
+        ("r-s1", "click"),
+        ("r-s1", "purchase"),
+    ]
+    assert counters(store, "blend") == {}
+    await apply(store, [shown("s1", ["p1", "p2"])], first=2)
+    assert counters(store, "blend") == {
+        "impressions": 1,
+        "items": 2,
+        "click": 1,
+        "click@2": 1,
+        "purchase": 1,
+        "purchase@2": 1,
+        "revenue_cents": 300,
+    }
+    credited = await store.get_user("u1")
+    assert credited is not None
+    assert credited.pending == []
+
+
+def test_a_state_stored_before_attribution_still_loads() -> None:
+    state = fold_history(
+        "u1", [PositionedEvent(validate_event(shown("s1", ["p1"])), 0, 0, 0.0)], CONFIG
+    )
+    stored = json.loads(state.to_json())
+    old = {k: v for k, v in stored.items() if k not in ("sh", "pd")}
+    loaded = UserState.from_json("u1", json.dumps(old).encode(), None)
+    assert (loaded.shown, loaded.pending) == ([], [])
+    assert "sh" in stored
+
+
+def test_recomputing_a_user_keeps_the_lists_shown() -> None:
+    log = [
+        PositionedEvent(validate_event(shown("s1", ["p1", "p2"])), 0, 0, 0.0),
+        PositionedEvent(validate_event(make_event("v1", "product_view", minutes=1)), 0, 1, 0.0),
+    ]
+    state = fold_history("u1", log, CONFIG)
+    recomputed = recompute_state(state, CONFIG)
+    assert recomputed.shown == state.shown
+    assert recomputed == state

@@ -68,6 +68,14 @@ def test_configurations_that_cannot_run_are_refused() -> None:
         Variant(name="b", share=1, ranker=True, arms=(BlendWeights(), BlendWeights()))
     with pytest.raises(ValidationError, match="at least two arms"):
         Variant(name="b", share=1, arms=(BlendWeights(),))
+    with pytest.raises(ValidationError, match="a bandit cannot be it"):
+        Experiment(
+            id="x",
+            variants=(
+                Variant(name="b", share=0.5, arms=(BlendWeights(), BlendWeights(content=1))),
+                Variant(name="c", share=0.5),
+            ),
+        )
     with pytest.raises(ValidationError, match="end is not after start"):
         ab(start=T0, end=T0)
     first = ab("first", start=T0, end=T0 + timedelta(days=7))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,13 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recstream.contract.events import EventType, decode_event
+from recstream.contract.keyspace import Stat
 from recstream.model.config import CoreConfig
 from recstream.model.features import compute_features
 from recstream.model.fold import PositionedEvent, fold_history, fold_user
 from recstream.model.ratings import implicit_rating
 from recstream.model.state import UserState, Watermark
+from recstream.model.statistics import StatDelta
 
-from .eventgen import BASE, event_logs, make_event
+from .eventgen import ATTRIBUTION_TYPES, BASE, event_logs, make_event
 
 CONFIG = CoreConfig()
 NOW = datetime(2026, 12, 15, tzinfo=UTC).timestamp()
@@ -61,6 +64,34 @@ def test_applying_in_chunks_equals_applying_whole(
             state = fold_user(state, log[start:cut], CONFIG).state
             start = max(start, cut)
         assert state == whole
+
+
+def outcome_totals(deltas: list[StatDelta]) -> Counter[tuple[str, str]]:
+    """The attribution counters' increments, by (variant subject, counter)."""
+    totals: Counter[tuple[str, str]] = Counter()
+    for d in deltas:
+        if d.kind == Stat.OUTCOMES:
+            totals[(d.key, d.member)] += int(d.value)
+    return totals
+
+
+@given(event_logs(span_minutes=120, types=ATTRIBUTION_TYPES), st.data())
+@settings(max_examples=80, deadline=None)
+def test_the_outcome_counts_do_not_depend_on_batch_boundaries(
+    events: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    """Two hours of lists shown and events that follow (some naming a list, some before
+    their list arrives): cut into any batches, the counters get the same increments."""
+    for user_id, log in by_user(positioned(events)).items():
+        whole = fold_user(UserState(user_id), log, CONFIG)
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(log)), max_size=4)))
+        state, deltas, start = UserState(user_id), [], 0
+        for cut in [*cuts, len(log)]:
+            outcome = fold_user(state, log[start:cut], CONFIG)
+            state, deltas = outcome.state, deltas + outcome.deltas
+            start = max(start, cut)
+        assert outcome_totals(deltas) == outcome_totals(whole.deltas)
+        assert state == whole.state
 
 
 @given(event_logs())

@@ -22,11 +22,16 @@ import logging
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
-from recstream.contract.events import RecommendationShown, ShownItem, encode_event
+from recstream.contract.events import (
+    MAX_EVENT_BYTES,
+    RecommendationShown,
+    ShownItem,
+    encode_event,
+)
 from recstream.contract.items import split_key
 from recstream_api.exceptions import BrokerUnavailableError
 from recstream_api.metrics import ApiMetrics
@@ -69,7 +74,21 @@ class ListReturned:
 
 
 def impression_record(recommendation_id: str, returned: ListReturned) -> OutgoingRecord:
-    """The ``recommendation_shown`` record of a list."""
+    """The ``recommendation_shown`` record of a list. One above the contract's 16 KiB (100
+    items with long ids) goes without its scores, and if still too long, with the first
+    items that fit: the consumer would dead-letter it whole."""
+    record = _record(recommendation_id, returned, scores=True)
+    if len(record.value) <= MAX_EVENT_BYTES:
+        return record
+    record = _record(recommendation_id, returned, scores=False)
+    while len(record.value) > MAX_EVENT_BYTES:
+        cut = max(1, len(returned.items) * MAX_EVENT_BYTES // len(record.value))
+        returned = replace(returned, items=returned.items[: min(cut, len(returned.items) - 1)])
+        record = _record(recommendation_id, returned, scores=False)
+    return record
+
+
+def _record(recommendation_id: str, returned: ListReturned, *, scores: bool) -> OutgoingRecord:
     product_id = group_id = None
     if returned.on_screen is not None:
         kind, on_screen_id = split_key(returned.on_screen)
@@ -85,7 +104,7 @@ def impression_record(recommendation_id: str, returned: ListReturned) -> Outgoin
         recommendation_id=recommendation_id,
         variant=returned.variant,
         items=[
-            ShownItem(kind=kind, id=item_id, position=n, score=round(score, 6))
+            ShownItem(kind=kind, id=item_id, position=n, score=round(score, 6) if scores else None)
             for n, ((kind, item_id), score) in enumerate(
                 ((split_key(key), score) for key, score in returned.items), start=1
             )
@@ -112,6 +131,8 @@ class ImpressionWriter:
         self._batch_size = batch_size
         self.enabled = enabled
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._in_flight = 0  # records of the batch being sent
 
     def record(self, returned: ListReturned) -> ShownList:
         """A new ``recommendation_id`` for a list about to be returned, whose impression
@@ -141,12 +162,13 @@ class ImpressionWriter:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_seconds):
                 await self._queue.join()
+        self._stopping = True  # a retry loop that outlives its cancellation ends at its next turn
         self._task.cancel()
         # asyncio.wait, not await: a producer start that swallows its cancellation (aiokafka's,
         # with the broker away) would hold the shutdown for ever; it is left behind instead
         await asyncio.wait({self._task}, timeout=drain_seconds)
         self._task = None
-        left = self._queue.qsize()
+        left = self._queue.qsize() + self._in_flight
         if left:
             self._metrics.count_impressions("dropped", left)
             log.warning("stopped with %d impression records unpublished", left)
@@ -156,13 +178,15 @@ class ImpressionWriter:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_size and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            self._in_flight = len(batch)
             await self._publish(batch)
+            self._in_flight = 0
             for _ in batch:
                 self._queue.task_done()
 
     async def _publish(self, batch: list[OutgoingRecord]) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             try:
                 await self._publisher.publish(batch)
             except BrokerUnavailableError as exc:  # retried: the queue bounds what waits

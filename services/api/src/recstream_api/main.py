@@ -9,6 +9,7 @@ log lines (:mod:`recstream_api.logconfig`).
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -149,7 +150,6 @@ def create_app(
             enabled=settings.ranker.enabled,
             metrics=metrics,
         )
-        metrics.outcome_source = lambda: load_outcomes(state)
         impressions = ImpressionWriter(
             events,
             metrics,
@@ -160,6 +160,7 @@ def create_app(
             await events.start()
             await holder.start()
             await impressions.start()
+            metrics.follow_outcomes(lambda: load_outcomes(state), settings.outcomes_refresh_seconds)
             app.state.resources = Resources(
                 settings=settings,
                 redis=redis,
@@ -180,9 +181,12 @@ def create_app(
             )
             yield
         finally:
+            await metrics.stop_following()
             await impressions.stop()
             await holder.stop()
-            await events.stop()
+            # bounded: a producer start left behind by the impression writer may hold the
+            # publisher's lock (aiokafka's start can swallow its cancellation)
+            await asyncio.wait({asyncio.ensure_future(events.stop())}, timeout=10.0)
             await redis.aclose()
 
     app = BehavioralApi(

@@ -25,9 +25,9 @@
   ``dropped`` (the queue was full while the broker was away, or the process stopped);
 - ``recstream_outcomes{variant,counter}`` (gauge): the outcome counters the consumer keeps
   per variant (``impressions``, ``items``, ``click``, ``cart``, ``join``, ``purchase``,
-  ``revenue_cents``; docs/events.md, attribution), read from Redis at most every
-  :data:`OUTCOMES_REFRESH_SECONDS` when scraped. Every replica exports the same values:
-  aggregate with ``max by (variant, counter)``, and a CTR is
+  ``revenue_cents``; docs/events.md, attribution), read from Redis every
+  ``RECSTREAM_OUTCOMES_REFRESH_SECONDS`` by a background task. Every replica exports the
+  same values: aggregate with ``max by (variant, counter)``, and a CTR is
   ``recstream_outcomes{counter="click"} / recstream_outcomes{counter="impressions"}``;
 
 plus the client library's ``process_*`` and ``python_*`` collectors. ``route`` is
@@ -142,8 +142,7 @@ class CountingRedisCluster(ClusterClient):
         return await super().execute_command(*args, **kwargs)
 
 
-OUTCOMES_REFRESH_SECONDS = 10.0  # the outcome gauge reads Redis at most this often
-OUTCOMES_READ_TIMEOUT_SECONDS = 1.0
+OUTCOMES_READ_TIMEOUT_SECONDS = 1.0  # one read of the outcome counters for the gauge
 
 
 class ApiMetrics:
@@ -214,9 +213,7 @@ class ApiMetrics:
             ["variant", "counter"],
             registry=self.registry,
         )
-        # what the gauge reads (set by the app's lifespan), and when it last did
-        self.outcome_source: Callable[[], Awaitable[Sequence[VariantOutcomes]]] | None = None
-        self._outcomes_read_at = float("-inf")
+        self._outcomes_task: asyncio.Task[None] | None = None  # follow_outcomes
         # every series exists from the start, at 0: a rate() over it is defined at once
         for reason in ("invalid", "missing", "redis"):
             self.ranker_load_failures.labels(reason)
@@ -242,23 +239,42 @@ class ApiMetrics:
             self._round_trip_children[route] = trips
         trips.observe(round_trips)
 
-    async def _refresh_outcomes(self) -> None:
-        """Read the outcome counters for the gauge, at most every few seconds; a scrape
-        never fails or waits long for it (Redis away: the last values stay)."""
-        now = time.monotonic()
-        if self.outcome_source is None or now - self._outcomes_read_at < OUTCOMES_REFRESH_SECONDS:
-            return
-        self._outcomes_read_at = now
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(OUTCOMES_READ_TIMEOUT_SECONDS):
-                found = await self.outcome_source()
-            for variant in found:
-                total = variant.total
-                values = {"impressions": total.impressions, "items": total.items}
-                values |= {o: total.counts.get(o, 0) for o in OUTCOME_NAMES}
-                values["revenue_cents"] = total.revenue_cents
-                for counter, value in values.items():
-                    self.outcomes.labels(variant.variant, counter).set(value)
+    def follow_outcomes(
+        self, source: Callable[[], Awaitable[Sequence[VariantOutcomes]]], every: float
+    ) -> None:
+        """Keep the outcome gauge fresh from ``source`` in a background task, every ``every``
+        seconds: a scrape only serves what was read (Redis away: the last values stay)."""
+        task = self._follow(source, every)
+        self._outcomes_task = asyncio.create_task(task, name="outcome-gauge")
+
+    async def stop_following(self) -> None:
+        task, self._outcomes_task = self._outcomes_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=OUTCOMES_READ_TIMEOUT_SECONDS)
+
+    async def _follow(
+        self, source: Callable[[], Awaitable[Sequence[VariantOutcomes]]], every: float
+    ) -> None:
+        while True:
+            read = asyncio.ensure_future(source())
+            # asyncio.wait, not wait_for: a read that swallows its cancellation (redis-py's
+            # cluster client on a dead primary) is left behind, and the loop goes on
+            done, _ = await asyncio.wait({read}, timeout=OUTCOMES_READ_TIMEOUT_SECONDS)
+            if read in done and read.exception() is None:
+                self._set_outcomes(read.result())
+            else:
+                read.cancel()
+            await asyncio.sleep(every)
+
+    def _set_outcomes(self, found: Sequence[VariantOutcomes]) -> None:
+        for variant in found:
+            total = variant.total
+            values = {"impressions": total.impressions, "items": total.items}
+            values |= {o: total.counts.get(o, 0) for o in OUTCOME_NAMES}
+            values["revenue_cents"] = total.revenue_cents
+            for counter, value in values.items():
+                self.outcomes.labels(variant.variant, counter).set(value)
 
     def count_impressions(self, outcome: str, n: int = 1) -> None:
         self.impressions.labels(outcome).inc(n)
@@ -285,7 +301,6 @@ class ApiMetrics:
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /metrics``: the text format, or OpenMetrics when the scraper asks for it."""
-        await self._refresh_outcomes()
         encoder, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encoder(self.registry), media_type=content_type)
 

@@ -53,6 +53,7 @@ router = APIRouter(prefix=PREFIX, tags=["recommendations"])
 
 # the variants of the lists the session and next-product endpoints return
 SESSION_VARIANT = "session-blend"
+OVERRIDE_VARIANT = "override"  # a request that sets its own blend weights (admins)
 NEXT_ITEMS_VARIANT = "next-items"
 
 
@@ -148,7 +149,7 @@ async def recommendations(
         reasons=body.include_reasons,
     )
     resources.metrics.count_recommendations(result.ranker)
-    variant = how.variant or ranker_variant(result.ranker)
+    variant = how.variant or (OVERRIDE_VARIANT if body.weights else ranker_variant(result.ranker))
     shown = _shown(resources, ctx, variant, anchor_of(body.context), result.items)
     return recommendations_view(ctx, result, now, shown)
 

@@ -219,6 +219,9 @@ class ApiSettings(BaseSettings):
         description="experiments over what ranks POST /recommendations (a JSON list; at "
         "most one running at a time): docs/experiments.md",
     )
+    outcomes_refresh_seconds: float = Field(
+        10.0, gt=0, le=3600, description="how often the outcome gauge reads Redis's counters"
+    )
     bandit_counters_seconds: float = Field(
         2.0,
         ge=0,

@@ -53,6 +53,9 @@ async def run_loop(
     seed: int,
     console: Console,
 ) -> dict[str, Any]:
+    # a click is the next event on the list, as it names its list: with the fallback, a
+    # later view of a listed item would count too, and CTR would not be widget HR@k
+    core = core.model_copy(update={"attribution_fallback": False})
     log = RecordLog(TOPIC, 4)
     sessions = group_sessions(test, core.session_gap_minutes * 60.0)
     total = count_cases(sessions) if cases is None else min(cases, count_cases(sessions))

@@ -108,14 +108,17 @@ def recompute_state(state: UserState, config: CoreConfig) -> UserState:
     """The user's state folded again from the stored history with the pure core.
 
     What the history does not keep is carried over from the stored state: the
-    watermark, the price statistics, explicit ratings, the dedupe window and
-    the history entries' log offsets. With a complete history and an unchanged
+    watermark, the price statistics, explicit ratings, the dedupe window, the lists
+    shown and the events waiting for theirs (attribution), and the history entries' log
+    offsets. With a complete history and an unchanged
     fold the result equals the stored state.
     """
     fresh = fold_history(state.user_id, history_as_events(state), config)
     fresh.watermark = state.watermark
     fresh.prices = PriceStats(*state.prices.to_list())
     fresh.dedupe = dict(state.dedupe)
+    fresh.shown = list(state.shown)  # lists shown are not history: attribution keeps them
+    fresh.pending = list(state.pending)
     for item, stats in fresh.items.items():
         stored = state.items.get(item)
         if stored is not None:

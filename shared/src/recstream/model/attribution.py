@@ -6,7 +6,10 @@ A ``recommendation_shown`` record (the API's impression) is kept in the user's s
 attributed to it:
 
 - by ``recommendation_id``, when the event carries one (the app passes on the id the API
-  returned): the list with that id, if the item is on it;
+  returned): the list with that id, if the item is on it. The API writes the list's record
+  from a background queue, so the app's click may reach the topic first: an event naming a
+  list not seen yet waits in the user's state (``shown_cap`` of them, for the window) and
+  is credited when the list arrives;
 - else by (user, item, time): the latest list that showed the item at most the window
   before the event (unless ``attribution_fallback`` is off).
 
@@ -27,7 +30,7 @@ from datetime import UTC, datetime
 from recstream.contract.events import Event, EventType, RecommendationShown
 from recstream.contract.keyspace import Stat
 from recstream.model.config import CoreConfig
-from recstream.model.state import Shown, UserState
+from recstream.model.state import Pending, Shown, UserState
 from recstream.model.statistics import StatDelta
 
 OUTCOMES: dict[EventType, str] = {
@@ -60,59 +63,99 @@ def record_shown(
     config: CoreConfig,
     deltas: list[StatDelta],
 ) -> None:
-    """Keep the list for attribution and count its impression."""
+    """Keep the list for attribution, count its impression, and credit the events that
+    named it before it arrived."""
     at = event.occurred_at.timestamp()
     assert event.recommendation_id is not None  # the contract requires it
     ordered = sorted(event.items, key=lambda i: i.position)
     shown = Shown(
         event.recommendation_id, event.variant, at, day_of(at), tuple(i.item_key for i in ordered)
     )
-    if config.shown_cap > 0:
-        horizon = at - config.attribution_window_minutes * 60.0
-        kept = [s for s in state.shown if s.at >= horizon]
-        state.shown = [*kept, shown][-config.shown_cap :]
     deltas.append(StatDelta(offset, Stat.OUTCOME_VARIANTS, VARIANTS_SUBJECT, event.variant, 0.0))
     _count(deltas, offset, shown, ((IMPRESSIONS, 1), (ITEMS_SHOWN, len(shown.items))))
+    if config.shown_cap <= 0:
+        return
+    horizon = at - config.attribution_window_minutes * 60.0
+    kept = [s for s in state.shown if s.at >= horizon]
+    state.shown = [*kept, shown][-config.shown_cap :]
+    if not state.pending:
+        return
+    waiting = [p for p in state.pending if p.recommendation_id == shown.recommendation_id]
+    state.pending = [p for p in state.pending if p.recommendation_id != shown.recommendation_id]
+    for early in waiting:
+        if early.item in shown.items and early.at - at <= config.attribution_window_minutes * 60:
+            _credit(state, len(state.shown) - 1, early, offset, deltas)
 
 
 def attribute(
     state: UserState, event: Event, offset: int, config: CoreConfig, deltas: list[StatDelta]
 ) -> None:
-    """Count ``event``'s outcome for the list it followed, if any."""
+    """Count ``event``'s outcome for the list it followed, if any; an event that names a
+    list not seen yet waits for it (within the window)."""
     outcome = OUTCOMES.get(event.event_type)
     item = event.item_key
-    if outcome is None or item is None or not state.shown:
-        return
-    if event.recommendation_id is None and not config.attribution_fallback:
+    if outcome is None or item is None or config.shown_cap <= 0:
         return
     at = event.occurred_at.timestamp()
-    index = _followed(state.shown, event.recommendation_id, item, at, config)
-    if index is None:
-        return
+    window = config.attribution_window_minutes * 60.0
+    revenue = 0
+    if outcome == "purchase" and event.price is not None:
+        revenue = round(event.price * (event.quantity or 1) * 100)
+    acted = Pending(event.recommendation_id or "", item, outcome, at, revenue)
+    if event.recommendation_id is not None:
+        index = _named(state.shown, event.recommendation_id)
+        if index is None:  # its list is not here yet: it may still come
+            waiting = [p for p in state.pending if p.at >= at - window]
+            state.pending = [*waiting, acted][-config.shown_cap :]
+            return
+        shown = state.shown[index]
+        if item not in shown.items or at - shown.at > window:
+            return
+    else:
+        if not config.attribution_fallback:
+            return
+        index = _latest_showing(state.shown, item, at, window)
+        if index is None:
+            return
+    _credit(state, index, acted, offset, deltas)
+
+
+def _credit(
+    state: UserState, index: int, acted: Pending, offset: int, deltas: list[StatDelta]
+) -> None:
+    """Count ``acted`` for list ``index``: its outcome once per list, revenue every time."""
     shown = state.shown[index]
     counts: list[tuple[str, int]] = []
-    if outcome not in shown.credited.split(","):
-        position = shown.items.index(item) + 1
-        counts += [(outcome, 1), (f"{outcome}@{position}", 1)]
-        credited = f"{shown.credited},{outcome}" if shown.credited else outcome
+    if acted.outcome not in shown.credited.split(","):
+        position = shown.items.index(acted.item) + 1
+        counts += [(acted.outcome, 1), (f"{acted.outcome}@{position}", 1)]
+        credited = f"{shown.credited},{acted.outcome}" if shown.credited else acted.outcome
         state.shown[index] = shown._replace(credited=credited)
-    if outcome == "purchase" and event.price is not None:
-        counts.append((REVENUE, round(event.price * (event.quantity or 1) * 100)))
+    if acted.revenue_cents:
+        counts.append((REVENUE, acted.revenue_cents))
     _count(deltas, offset, shown, counts)
 
 
-def _followed(
-    shown: list[Shown], recommendation_id: str | None, item: str, at: float, config: CoreConfig
-) -> int | None:
-    window = config.attribution_window_minutes * 60.0
-    for index in range(len(shown) - 1, -1, -1):
-        candidate = shown[index]
-        if recommendation_id is not None:
-            if candidate.recommendation_id == recommendation_id:
-                return index if item in candidate.items and at - candidate.at <= window else None
-        elif item in candidate.items and 0.0 <= at - candidate.at <= window:
-            return index
-    return None
+def _named(shown: list[Shown], recommendation_id: str) -> int | None:
+    return next(
+        (
+            i
+            for i in range(len(shown) - 1, -1, -1)
+            if shown[i].recommendation_id == recommendation_id
+        ),
+        None,
+    )
+
+
+def _latest_showing(shown: list[Shown], item: str, at: float, window: float) -> int | None:
+    return next(
+        (
+            i
+            for i in range(len(shown) - 1, -1, -1)
+            if item in shown[i].items and 0.0 <= at - shown[i].at <= window
+        ),
+        None,
+    )
 
 
 def _count(

@@ -169,7 +169,7 @@ def _apply_event(
             if joins and session and weight > 0
             else (),
         )
-    if state.shown:
+    if state.shown or event.recommendation_id is not None:
         attribute(state, event, positioned.offset, config, deltas)
     _insert_history(
         state,

@@ -101,6 +101,24 @@ class Shown(NamedTuple):
         return Shown(raw[0], raw[1], float(raw[2]), raw[3], tuple(raw[4]), raw[5])
 
 
+class Pending(NamedTuple):
+    """An event that named a list not yet seen: credited when the list's record arrives
+    (the API writes it from a background queue; the app may track the click first)."""
+
+    recommendation_id: str
+    item: str
+    outcome: str
+    at: float
+    revenue_cents: int
+
+    def to_list(self) -> list[Any]:
+        return list(self)
+
+    @staticmethod
+    def from_list(raw: list[Any]) -> Pending:
+        return Pending(raw[0], raw[1], raw[2], float(raw[3]), int(raw[4]))
+
+
 @dataclass(slots=True)
 class PriceStats:
     """Running mean and variance (Welford) of log prices the user engaged with and bought at."""
@@ -187,6 +205,7 @@ class UserState:
     prices: PriceStats = field(default_factory=PriceStats)
     session: SessionState | None = None
     shown: list[Shown] = field(default_factory=list)  # latest last, within the attribution window
+    pending: list[Pending] = field(default_factory=list)  # events whose list is not seen yet
 
     def copy(self) -> UserState:
         """A copy whose containers can be changed without touching this state."""
@@ -210,6 +229,7 @@ class UserState:
             prices=PriceStats(*self.prices.to_list()),
             session=self.session.copy() if self.session else None,
             shown=list(self.shown),
+            pending=list(self.pending),
         )
 
     def to_stored(self) -> bytes:
@@ -254,6 +274,7 @@ class UserState:
                 "pr": self.prices.to_list(),
                 "se": self.session.to_list() if self.session else None,
                 **({"sh": [s.to_list() for s in self.shown]} if self.shown else {}),
+                **({"pd": [p.to_list() for p in self.pending]} if self.pending else {}),
             }
         )
 
@@ -282,6 +303,7 @@ class UserState:
             prices=PriceStats.from_list(data["pr"]),
             session=SessionState.from_list(data["se"]) if data["se"] else None,
             shown=[Shown.from_list(s) for s in data.get("sh", ())],
+            pending=[Pending.from_list(p) for p in data.get("pd", ())],
         )
 
 

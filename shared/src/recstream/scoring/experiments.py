@@ -80,6 +80,11 @@ class Experiment(BaseModel):
             raise ValueError(f"experiment {self.id}: variant names repeat")
         if abs(sum(v.share for v in self.variants) - 1.0) > 1e-9:
             raise ValueError(f"experiment {self.id}: the variants' shares add up to 1")
+        if self.variants[0].arms:
+            raise ValueError(
+                f"experiment {self.id}: the first variant is the control the others are "
+                "compared with; a bandit cannot be it"
+            )
         if self.start and self.end and self.end <= self.start:
             raise ValueError(f"experiment {self.id}: end is not after start")
         return self

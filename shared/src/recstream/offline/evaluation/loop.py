@@ -8,9 +8,11 @@ counters as they stand), the blend ranks a widget list (the session's last item 
 screen and never listed; items seen in the session are not listed), and the list's
 ``recommendation_shown`` record is applied. The simulated user then does what the log
 says they did next: when that item is on the list, the event names the list (a click on
-it); else it does not, and no list gets it. Both records go through the consumer's own
-write path (:func:`recstream.apply.batch.apply_batch`), so the counters read back are
-the ones the consumer would keep, and a variant's CTR is its widget HR@k.
+it); else it does not, and no list gets it (with ``attribution_fallback`` off, as the
+command runs it; with it on, a later view of a listed item within the window counts too).
+Both records go through the consumer's own write path
+(:func:`recstream.apply.batch.apply_batch`), so the counters read back are the ones the
+consumer would keep, and a variant's CTR is its widget HR@k.
 """
 
 from __future__ import annotations
