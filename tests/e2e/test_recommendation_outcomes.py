@@ -1,6 +1,6 @@
-"""End to end: a user is shown recommendations by the API process, clicks one, and the
-outcome counters of the variant that ranked the list change exactly once, through a
-``kill -9`` of the consumer right after it applied the click.
+"""End to end: a user in an A/B experiment is shown recommendations by the API process,
+clicks one, and the outcome counters of the user's variant, in the experiment's report,
+change exactly once, through a ``kill -9`` of the consumer right after it applied the click.
 
 Real processes (the fault suite's rig): a redis-server, a Tansu broker, the consumer and the
 API. The API writes the impression record to the topic itself; the click is tracked through
@@ -29,7 +29,19 @@ from faults.scenarios.common import driving
 from faults.snapshot import redis_snapshot
 from faults.stack import Child, free_port
 
+from recstream.scoring.experiments import Experiment, assign
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
+
+EXPERIMENT = Experiment.model_validate(
+    {
+        "id": "ab",
+        "variants": [
+            {"name": "control", "share": 0.5},
+            {"name": "sequential", "share": 0.5, "weights": {"content": 0, "sequential": 1}},
+        ],
+    }
+)
 
 PREFIX = "/api/behavioral-ml"
 WAIT = 60.0
@@ -87,7 +99,8 @@ async def test_a_click_on_a_recommendation_counts_once_through_a_consumer_kill(
         await driver.send([event_record(e) for e in history])
         await watch.wait_caught_up(driver.last_offsets(), WAIT)
         port = free_port()
-        api_child = rig.spawn_api(port)
+        api_child = rig.spawn_api(port, RECSTREAM_EXPERIMENTS=f"[{EXPERIMENT.model_dump_json()}]")
+        variant = f"ab:{assign(EXPERIMENT, 'shopper').name}"
         base = f"http://127.0.0.1:{port}{PREFIX}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as api:
             await _wait_started(api, api_child)
@@ -100,18 +113,22 @@ async def test_a_click_on_a_recommendation_counts_once_through_a_consumer_kill(
             )
             assert listed.status_code == 200, listed.text
             body = listed.json()
-            assert body["variant"] == "blend"
+            assert body["variant"] == variant
             ids = [i["id"] for i in body["items"]]
             assert "p-2" in ids, body
             assert "p-1" not in ids, "the item on screen"
 
             async def outcomes() -> dict[str, Any] | None:
+                """The shopper's variant's counters in the experiment's report, once shown."""
                 report = await api.get(
-                    "/recommendation-outcomes", params={"days": 1}, headers=admin
+                    "/recommendation-outcomes",
+                    params={"days": 1, "experiment": "ab"},
+                    headers=admin,
                 )
                 assert report.status_code == 200, report.text
                 found = {v["variant"]: v["total"] for v in report.json()["variants"]}
-                return found.get("blend")
+                assert set(found) == {"ab:control", "ab:sequential"}
+                return found[variant] if found[variant]["impressions"] else None
 
             shown = await _until(outcomes, "the impression was not counted")
             assert (shown["impressions"], shown["items"], shown["click"]["count"]) == (
