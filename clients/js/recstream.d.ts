@@ -461,6 +461,15 @@ export declare class RecstreamClient {
   readonly queue: RecstreamEvent[];
   /** Queue one event; throws TypeError when it breaks the contract. */
   track<T extends EventType>(eventType: T, fields: EventFields<T>): RecstreamEvent<T>;
+  /**
+   * The shopper opened `item` from `list`: a product_view or group_view naming the list's
+   * recommendation_id, so the click counts for the variant that ranked the list.
+   */
+  clicked(
+    list: { recommendation_id: string },
+    item: ItemRef | NextProduct,
+    fields?: Partial<OptionalFields>,
+  ): RecstreamEvent<"product_view" | "group_view">;
   /** The current session id, or null before the first event and after the inactivity gap. */
   session(): string | null;
   /** The next event starts a new session. */

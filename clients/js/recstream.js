@@ -302,6 +302,26 @@ export class RecstreamClient {
     return event;
   }
 
+  /**
+   * The shopper opened `item` from `list` (a response of recommendations(),
+   * sessionRecommendations() or nextProducts()): a view of it that names the list, so the
+   * click counts for the variant that ranked it. `fields` adds to the event (category, price).
+   */
+  clicked(list, item, fields = {}) {
+    if (!list || typeof list.recommendation_id !== "string") {
+      throw new TypeError("clicked(list, item): list is a recommendations response");
+    }
+    const kind = item?.kind ?? (item?.product_id !== undefined ? "product" : undefined);
+    const id = item?.id ?? item?.product_id;
+    if ((kind !== "product" && kind !== "group") || typeof id !== "string") {
+      throw new TypeError("clicked(list, item): item is one of the list's items");
+    }
+    const idField = kind === "group" ? "group_id" : "product_id";
+    return this.track(`${kind}_view`, {
+      ...fields, [idField]: id, recommendation_id: list.recommendation_id,
+    });
+  }
+
   /** The current session id, or null before the first event and after the inactivity gap. */
   session() {
     return this.sessions.peek(this.userId, this.now());

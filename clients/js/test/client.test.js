@@ -44,6 +44,29 @@ function client(overrides = {}) {
   return { instance, clock, timers, transport, errors, sent };
 }
 
+describe("clicks on recommendations", () => {
+  it("are views that name the list they came from", () => {
+    const { instance } = client();
+    const list = { recommendation_id: "r-1", items: [{ kind: "group", id: "g-2" }] };
+    const group = instance.clicked(list, list.items[0], { category: "tea" });
+    assert.equal(group.event_type, "group_view");
+    assert.equal(group.group_id, "g-2");
+    assert.equal(group.recommendation_id, "r-1");
+    assert.equal(group.category, "tea");
+    const next = { recommendation_id: "r-2", items: [{ rank: 1, product_id: "p-4" }] };
+    const product = instance.clicked(next, next.items[0]);
+    assert.equal(product.event_type, "product_view");
+    assert.equal(product.product_id, "p-4");
+    assert.equal(product.recommendation_id, "r-2");
+  });
+
+  it("refuse what is not a list and one of its items", () => {
+    const { instance } = client();
+    assert.throws(() => instance.clicked({}, { kind: "product", id: "p-1" }), TypeError);
+    assert.throws(() => instance.clicked({ recommendation_id: "r" }, { id: 7 }), TypeError);
+  });
+});
+
 describe("events", () => {
   it("get a client id, the user, a session and their own time", () => {
     const { instance } = client();

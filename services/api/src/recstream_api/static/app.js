@@ -225,9 +225,13 @@ function logEvent(event, label) {
   return entry;
 }
 
-async function track(type, fields, label) {
+function track(type, fields, label) {
+  return follow(state.client.track(type, fields), label);
+}
+
+/** Send a tracked event now, then refresh the panels once the consumer applied it. */
+async function follow(event, label) {
   const clickedAt = performance.now();
-  const event = state.client.track(type, fields);
   const entry = logEvent(event, label);
   await state.client.flush();
   const ack = state.acks.get(event.event_id);
@@ -378,9 +382,8 @@ function renderRecommendations(recs, reasons) {
     }));
     const open = () => {
       showOnScreen({ kind: item.kind, id: item.id });
-      const field = item.kind === "group" ? "group_id" : "product_id";
-      return track(`${item.kind}_view`, { [field]: item.id, recommendation_id: recs.recommendation_id },
-                   `opened ${itemName(item.kind, item.id)} from the recommendations`);
+      return follow(state.client.clicked(recs, item),
+                    `opened ${itemName(item.kind, item.id)} from the recommendations`);
     };
     return el("li", { className: "clickable", on: { click: open },
                       dataset: { itemId: item.id, kind: item.kind, source: item.source,
