@@ -58,6 +58,8 @@ USER_GROUPS: dict[str, Callable[[UserState], Any]] = {
     "history": lambda s: [e.to_list() for e in s.history],
     "dedupe": lambda s: s.dedupe,
     "watermark": lambda s: s.watermark,
+    # attribution: the lists shown and the events waiting for theirs
+    "attribution": lambda s: ([x.to_list() for x in s.shown], [x.to_list() for x in s.pending]),
 }
 
 
