@@ -148,6 +148,8 @@ async def redis_lost(options: SuiteOptions) -> ScenarioResult:
         await producing
         caught_up.append(_since(restarted, await converge(watch, driver, 120)))
         await _check_rebuilt(rig, driver, result, "rebuilt by the consumer after an empty restart")
+        if not alive_or_fail(result, consumer):  # its log says why, not a refused connection
+            return result.finish(started)
         totals = await consumer_metrics(port)
         result.counts["partitions found without their state (state_lost_total)"] = int(totals[LOST])
         result.counts["records re-applied from the log"] = int(totals[REBUILT])
