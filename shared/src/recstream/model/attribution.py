@@ -88,16 +88,24 @@ def record_shown(
 
 
 def attribute(
-    state: UserState, event: Event, offset: int, config: CoreConfig, deltas: list[StatDelta]
+    state: UserState,
+    event: Event,
+    item: str,
+    at: float,
+    offset: int,
+    config: CoreConfig,
+    deltas: list[StatDelta],
 ) -> None:
-    """Count ``event``'s outcome for the list it followed, if any; an event that names a
-    list not seen yet waits for it (within the window)."""
+    """Count ``event`` (on ``item``, at ``at``)'s outcome for the list it followed, if any;
+    an event that names a list not seen yet waits for it (within the window)."""
     outcome = OUTCOMES.get(event.event_type)
-    item = event.item_key
-    if outcome is None or item is None or config.shown_cap <= 0:
+    if outcome is None or config.shown_cap <= 0:
         return
-    at = event.occurred_at.timestamp()
     window = config.attribution_window_minutes * 60.0
+    if event.recommendation_id is None and (
+        not config.attribution_fallback or not any(item in s.items for s in state.shown)
+    ):
+        return
     revenue = 0
     if outcome == "purchase" and event.price is not None:
         revenue = round(event.price * (event.quantity or 1) * 100)
@@ -112,8 +120,6 @@ def attribute(
         if item not in shown.items or at - shown.at > window:
             return
     else:
-        if not config.attribution_fallback:
-            return
         index = _latest_showing(state.shown, item, at, window)
         if index is None:
             return

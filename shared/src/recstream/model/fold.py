@@ -169,8 +169,8 @@ def _apply_event(
             if joins and session and weight > 0
             else (),
         )
-    if state.shown or event.recommendation_id is not None:
-        attribute(state, event, positioned.offset, config, deltas)
+    if item is not None and (state.shown or event.recommendation_id is not None):
+        attribute(state, event, item, at, positioned.offset, config, deltas)
     _insert_history(
         state,
         HistoryEntry(
