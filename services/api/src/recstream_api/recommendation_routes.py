@@ -131,7 +131,9 @@ async def recommendations(
     body: Annotated[RecommendationsRequest, Body(openapi_examples=RECOMMEND_EXAMPLES)],
 ) -> RecommendationsResponse:
     """Ranked by the learned model this process serves when one is active (`ranker` names
-    its version; `include_reasons` adds each item's top features), else by the blend."""
+    its version; `include_reasons` adds each item's top features), else by the blend;
+    while an experiment runs, as the user's variant says (`variant` names it). The list's
+    `recommendation_id` goes with the events of the items the user opens from it."""
     settings = resources.settings
     subject = resolve_user(principal, body.user_id)
     authorize_weight_override(principal, body.weights is not None, settings.allow_weight_override)
