@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from recstream.readmodel.outcomes import ArmRecord
 from recstream.scoring.config import BlendWeights
 from recstream.scoring.experiments import (
-    ArmRecord,
     Experiment,
     Variant,
     assign,

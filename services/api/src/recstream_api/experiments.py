@@ -14,12 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from recstream.contract.keyspace import Stat
-from recstream.model.attribution import IMPRESSIONS
+from recstream.readmodel.outcomes import ArmRecord, load_arm_records
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.experiments import ArmRecord, Experiment, assign, choose
+from recstream.scoring.experiments import Experiment, assign, choose
 from recstream.scoring.learned import LearnedRanker
-from recstream.store.reads import FieldsRead, StatsReader
+from recstream.store.reads import StatsReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +52,7 @@ class ArmCounters:
         cached = self._cached.get(key)
         if cached is not None and now - cached[0] < self._ttl:
             return cached[1]
-        keys = self._reader.keyspace
-        rows = await self._reader.read(
-            [FieldsRead(keys.stat(Stat.OUTCOMES, n), (IMPRESSIONS, "click")) for n in names]
-        )
-        found = {
-            name: ArmRecord(int(shown or 0), int(clicked or 0))
-            for name, (shown, clicked) in zip(names, rows, strict=True)
-        }
+        found = await load_arm_records(self._reader, names)
         self._cached[key] = (now, found)
         return found
 

@@ -17,7 +17,7 @@ from recstream.model.attribution import (
     VARIANTS_SUBJECT,
     daily,
 )
-from recstream.store.reads import HashRead, StatsReader
+from recstream.store.reads import FieldsRead, HashRead, StatsReader
 
 Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
 
@@ -126,3 +126,20 @@ async def load_outcomes(
     for (variant, day), fields in zip(subjects, answers, strict=True):
         found.setdefault(variant, {})[day] = outcomes_of(fields)
     return [VariantOutcomes(v, found[v][""], {d: found[v][d] for d in days}) for v in variants]
+
+
+@dataclass(frozen=True, slots=True)
+class ArmRecord:
+    """What the counters say about one bandit arm: lists shown and lists clicked."""
+
+    impressions: int
+    clicks: int
+
+
+async def load_arm_records(reader: StatsReader, names: Sequence[str]) -> dict[str, ArmRecord]:
+    """The lists shown and clicked of each served variant in ``names``, in one round trip."""
+    keys = reader.keyspace
+    rows = await reader.read(
+        [FieldsRead(keys.stat(Stat.OUTCOMES, n), (IMPRESSIONS, "click")) for n in names]
+    )
+    return {n: ArmRecord(int(a or 0), int(b or 0)) for n, (a, b) in zip(names, rows, strict=True)}

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from recstream.readmodel.outcomes import ArmRecord
 from recstream.scoring.config import BlendWeights
 
 # a name within an experiment: the served variant is "<experiment>:<variant>[.<arm>]"
@@ -133,14 +134,6 @@ def assign(experiment: Experiment, user_id: str) -> Variant:
         if place < covered:
             return variant
     return experiment.variants[-1]  # shares add up to 1 up to rounding
-
-
-@dataclass(frozen=True, slots=True)
-class ArmRecord:
-    """What the counters say about one arm: lists shown and lists clicked."""
-
-    impressions: int
-    clicks: int
 
 
 def thompson_arm(records: Sequence[ArmRecord], exploration: float, rng: random.Random) -> int:

@@ -26,18 +26,16 @@ from datetime import UTC, datetime
 from recstream.apply.batch import apply_batch
 from recstream.contract.events import Event, RecommendationShown, ShownItem
 from recstream.contract.items import split_key
-from recstream.contract.keyspace import Stat
-from recstream.model.attribution import IMPRESSIONS, OUTCOMES
+from recstream.model.attribution import OUTCOMES
 from recstream.model.config import CoreConfig
 from recstream.offline.evaluation.protocol import EventSession
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.evaluation.training import EvalStore
 from recstream.readmodel.load import load_context
-from recstream.readmodel.outcomes import Rate, load_outcomes
+from recstream.readmodel.outcomes import ArmRecord, Rate, load_arm_records, load_outcomes
 from recstream.scoring import RecommendationRequest, recommend
 from recstream.scoring.config import BlendWeights, ScoringConfig
-from recstream.scoring.experiments import ArmRecord, Experiment, assign, choose, served_variants
-from recstream.store.reads import FieldsRead
+from recstream.scoring.experiments import Experiment, assign, choose, served_variants
 
 DEFAULT_ARMS = {  # blend weights the default experiment tries: the blend, each component alone
     "blend": BlendWeights(),
@@ -108,14 +106,6 @@ def _shown(
     )
 
 
-async def _arm_records(store: EvalStore, names: Sequence[str]) -> dict[str, ArmRecord]:
-    keys = store.keyspace
-    rows = await store.read(
-        [FieldsRead(keys.stat(Stat.OUTCOMES, n), (IMPRESSIONS, "click")) for n in names]
-    )
-    return {n: ArmRecord(int(a or 0), int(b or 0)) for n, (a, b) in zip(names, rows, strict=True)}
-
-
 async def simulate_loop(
     store: EvalStore,
     sessions: Sequence[EventSession],
@@ -150,7 +140,9 @@ async def simulate_loop(
         ):
             user = sessions[n].user_id
             if result.cases % setup.refresh_every == 0:
-                records = await _arm_records(store, [a for arms in bandits.values() for a in arms])
+                records = await load_arm_records(
+                    store, [a for arms in bandits.values() for a in arms]
+                )
             choice = choose(experiment, user, records, rng)
             scoring = setup.scoring
             if choice.weights is not None:
