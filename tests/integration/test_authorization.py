@@ -32,7 +32,7 @@ from fastapi.routing import iter_route_contexts
 from redis.asyncio import Redis
 
 from recstream.contract.keyspace import Keyspace
-from recstream_api.auth import issue_token
+from recstream_api.auth import Authenticator, issue_token
 from recstream_api.main import create_app
 from recstream_api.settings import ApiSettings, AuthSettings
 from tests.integration.test_api import (
@@ -45,6 +45,7 @@ from tests.integration.test_api import (
     event,
     serve,
 )
+from tests.integration.test_api import SECRET as API_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -60,6 +61,11 @@ class RouteCase:
 
     kind: Kind
     request: Callable[[str], dict[str, Any]] = field(repr=False)
+
+
+def anonymous_token(anonymous_id: str = "anon-authz") -> str:
+    """A token of the test API's anonymous key (derived from its JWT secret)."""
+    return Authenticator(AuthSettings(jwt_secret=API_SECRET)).anonymous_token(anonymous_id)[0]
 
 
 def _params(**extra: str) -> Callable[[str], dict[str, Any]]:
@@ -98,6 +104,9 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("GET", f"{PREFIX}/rankers"): RouteCase("admin", lambda u: {}),
     ("PUT", f"{PREFIX}/rankers/active"): RouteCase("admin", _json(lambda u: {"version": None})),
     ("GET", f"{PREFIX}/recommendation-outcomes"): RouteCase("admin", lambda u: {}),
+    ("POST", f"{PREFIX}/identify"): RouteCase(
+        "track", _json(lambda u: {"user_id": u, "anonymous_token": anonymous_token()})
+    ),
 }
 
 # Open on purpose: reachability, the API description, Prometheus (cluster network only).
@@ -108,6 +117,7 @@ OPEN = {
     ("GET", f"{PREFIX}/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/metrics"),
+    ("POST", f"{PREFIX}/anonymous"),  # a token for a shopper who has not signed in
 }
 # The live demo exists only in dev mode (it mints tokens for demo-* users).
 DEV_ONLY_OPEN = {
@@ -274,6 +284,20 @@ async def test_a_track_only_key_can_only_track(
         assert_allowed(response, "a track key tracks for any user")
     else:
         assert_status(response, 403, f"track key on {route}")
+
+
+@pytest.mark.parametrize("route", ALL_ROUTES, ids=[f"{m} {p}" for m, p in ALL_ROUTES])
+async def test_an_anonymous_shopper_reaches_only_shared_lists_and_its_own_data(
+    api: httpx.AsyncClient, route: tuple[str, str]
+) -> None:
+    shopper = {"Authorization": f"Bearer {anonymous_token('anon-shopper')}"}
+    response = await call(api, route, OWNER, shopper)
+    if ROUTES[route].kind == "shared":
+        assert_allowed(response, "shared lists")
+    else:
+        assert_status(response, 403, f"an anonymous shopper on {OWNER}'s {route}")
+    if ROUTES[route].kind in ("user_data", "erase") or route[1].endswith("/track-interaction"):
+        assert_allowed(await call(api, route, "anon-shopper", shopper), "its own data")
 
 
 ADMIN_ROUTES = sorted(r for r, case in ROUTES.items() if case.kind == "admin")

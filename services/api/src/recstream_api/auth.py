@@ -21,6 +21,13 @@ Two kinds of credentials:
   compared in constant time against every configured hash. Scope ``track`` may
   only track events (for any user); scope ``admin`` may do everything.
 
+- an anonymous token, for a shopper who has not signed in: an HS256 JWT the API signs
+  itself (:meth:`Authenticator.anonymous_token`, ``POST /anonymous``) with a key of its
+  own and the header ``kid`` :data:`ANONYMOUS_KID`, for a user id that starts with
+  ``anon-`` (:data:`recstream.contract.events.ANONYMOUS_PREFIX`). It may read and track
+  that id's data like a user token. An identity provider's token whose ``sub`` starts
+  with the prefix is refused, so nobody signs in as an anonymous shopper.
+
 When both are sent, the bearer token is used. Nothing here knows about HTTP:
 :mod:`recstream_api.deps` reads the headers and :mod:`recstream_api.errors`
 maps the errors.
@@ -31,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,9 +49,11 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.types import Options
 
+from recstream.contract.events import ANONYMOUS_PREFIX
 from recstream_api.exceptions import (
     InvalidRequestError,
     NotAuthenticatedError,
+    NotFoundError,
     PermissionDeniedError,
 )
 from recstream_api.identifiers import checked_id, is_valid_id
@@ -60,6 +70,8 @@ USER_SCOPES = frozenset({READ, TRACK})
 ALL_SCOPES = frozenset({READ, TRACK, ADMIN})
 TOKEN_CACHE_SIZE = 4096  # verified tokens remembered per process (a few MiB at most)
 TOKEN_CACHE_SECONDS = 60.0
+ANONYMOUS_KID = "recstream-anonymous"  # the header that routes a token to the API's own key
+ANONYMOUS_ISSUER = "recstream-anonymous"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,7 @@ class Principal:
     user_id: str | None
     is_admin: bool
     scopes: frozenset[str]
+    anonymous: bool = False  # an anonymous token's shopper (``anon-...``)
 
 
 def _roles(claims: dict[str, Any], claim: str) -> set[str]:
@@ -139,6 +152,14 @@ def _key_id(token: str) -> object:
         raise refusal(exc) from exc
 
 
+def is_anonymous_id(user_id: str) -> bool:
+    return user_id.startswith(ANONYMOUS_PREFIX)
+
+
+def new_anonymous_id() -> str:
+    return f"{ANONYMOUS_PREFIX}{secrets.token_hex(16)}"
+
+
 class Authenticator:
     """Verifies credentials against one :class:`AuthSettings` (a configured key is parsed
     once; JWKS keys are fetched on first use and cached)."""
@@ -165,6 +186,7 @@ class Authenticator:
         if self._jwks is not None:
             max_age = min(max_age, auth.jwks_cache_seconds)
         self._verified: VerifiedTokens[Principal] = VerifiedTokens(TOKEN_CACHE_SIZE, max_age)
+        self._anonymous_key = auth.anonymous_key()
 
     async def authenticate(self, bearer: str | None, api_key: str | None) -> Principal:
         if bearer:
@@ -177,9 +199,14 @@ class Authenticator:
         principal = self._verified.get(token)
         if principal is not None:
             return principal
-        key = self._key if self._jwks is None else await self._jwks.key_for(_key_id(token))
-        claims = self._claims(token, key)
-        principal = self._principal(claims)
+        kid = _key_id(token)
+        if kid == ANONYMOUS_KID:
+            claims = self._anonymous_claims(token)
+            principal = _anonymous_principal(claims["sub"])
+        else:
+            key = self._key if self._jwks is None else await self._jwks.key_for(kid)
+            claims = self._claims(token, key)
+            principal = self._principal(claims)
         self._verified.put(token, principal, float(claims["exp"]))
         return principal
 
@@ -199,11 +226,58 @@ class Authenticator:
             raise refusal(exc) from exc
         return claims
 
+    def _anonymous_claims(self, token: str) -> dict[str, Any]:
+        if self._anonymous_key is None:
+            raise NotAuthenticatedError("invalid token: anonymous tokens are not accepted")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._anonymous_key,
+                algorithms=["HS256"],
+                issuer=ANONYMOUS_ISSUER,
+                leeway=self._auth.leeway_seconds,
+                options={**self._options, "require": ["exp", "sub", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise refusal(exc) from exc
+        user_id = claims["sub"]
+        if not is_valid_id(user_id) or not is_anonymous_id(user_id):
+            raise NotAuthenticatedError("invalid token: 'sub' is not an anonymous id")
+        return claims
+
+    @property
+    def anonymous_enabled(self) -> bool:
+        return self._anonymous_key is not None
+
+    def anonymous_token(
+        self, anonymous_id: str, now: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """A token for ``anonymous_id`` (``anon-...``) and when it expires."""
+        if self._anonymous_key is None:
+            raise NotFoundError(
+                "anonymous tokens are off: set auth.anonymous.enabled (and, with RS256, "
+                "auth.anonymous.secret)"
+            )
+        if not is_anonymous_id(anonymous_id):
+            raise InvalidRequestError(f"an anonymous id starts with {ANONYMOUS_PREFIX!r}")
+        issued = now or datetime.now(UTC)
+        expires = issued + timedelta(hours=self._auth.anonymous.ttl_hours)
+        claims = {"sub": anonymous_id, "iss": ANONYMOUS_ISSUER, "iat": issued, "exp": expires}
+        token = jwt.encode(
+            claims, self._anonymous_key, algorithm="HS256", headers={"kid": ANONYMOUS_KID}
+        )
+        return token, expires
+
     def _principal(self, claims: dict[str, Any]) -> Principal:
         auth = self._auth
         user_id = claims["sub"]
         if not is_valid_id(user_id):
             raise NotAuthenticatedError("invalid token: 'sub' is not a valid user id")
+        if is_anonymous_id(user_id):
+            raise NotAuthenticatedError(
+                f"invalid token: a 'sub' starting with {ANONYMOUS_PREFIX!r} is reserved for "
+                "anonymous ids"
+            )
         is_admin = auth.admin_role in _roles(claims, auth.role_claim)
         return Principal(
             subject=f"user:{user_id}",
@@ -227,6 +301,16 @@ class Authenticator:
             is_admin=is_admin,
             scopes=ALL_SCOPES if is_admin else frozenset(match.scopes),
         )
+
+
+def _anonymous_principal(user_id: str) -> Principal:
+    return Principal(
+        subject=f"anonymous:{user_id}",
+        user_id=user_id,
+        is_admin=False,
+        scopes=USER_SCOPES,
+        anonymous=True,
+    )
 
 
 def resolve_user(principal: Principal, requested: str | None) -> str:

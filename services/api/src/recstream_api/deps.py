@@ -64,7 +64,7 @@ async def get_resources(request: Request) -> Resources:
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
-_bearer = HTTPBearer(
+bearer_scheme = HTTPBearer(
     bearerFormat="JWT",
     description="OAuth2 access token; `sub` is the user id, the role claim marks admins",
     auto_error=False,
@@ -79,7 +79,7 @@ _api_key = APIKeyHeader(
 async def get_principal(
     request: Request,
     resources: ResourcesDep,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     token = bearer.credentials if bearer is not None else None

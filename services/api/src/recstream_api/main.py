@@ -33,6 +33,7 @@ from recstream_api.demo import install_demo
 from recstream_api.deps import QueryStore, Resources
 from recstream_api.errors import install_error_handlers
 from recstream_api.experiments import ArmCounters
+from recstream_api.identity_routes import router as identity_router
 from recstream_api.impressions import ImpressionWriter
 from recstream_api.item_routes import router as item_router
 from recstream_api.limits import BodySizeLimit, single_query_values
@@ -207,6 +208,7 @@ def create_app(
     app.include_router(catalog_router)
     app.include_router(admin_router)
     app.include_router(outcome_router)
+    app.include_router(identity_router)
     install_demo(app, settings)
     app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

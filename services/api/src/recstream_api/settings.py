@@ -24,6 +24,7 @@ printed: nothing logs the settings whole.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from typing import Literal
 
@@ -58,6 +59,22 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+class AnonymousSettings(BaseModel):
+    """Tokens for shoppers who have not signed in (``POST /anonymous``): the API signs
+    them itself (HS256, its own ``kid``), for an id ``anon-<random>`` that may read and
+    track its own data, until ``POST /identify`` merges it into a known user."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    secret: SecretStr | None = Field(
+        None,
+        description="HMAC key of anonymous tokens (>= 32 bytes, the same on every replica); "
+        "default: derived from auth.jwt_secret (HS256); RS256 deployments must set it",
+    )
+    ttl_hours: float = Field(24.0, gt=0, le=24 * 30, description="an anonymous token's lifetime")
+
+
 class AuthSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -85,6 +102,7 @@ class AuthSettings(BaseModel):
     )
     leeway_seconds: int = Field(30, ge=0, le=300)
     api_keys: tuple[ApiKeyEntry, ...] = ()
+    anonymous: AnonymousSettings = Field(default_factory=AnonymousSettings)
 
     @model_validator(mode="after")
     def _key_for_algorithm(self) -> AuthSettings:
@@ -116,6 +134,27 @@ class AuthSettings(BaseModel):
                 raise ValueError("the verification keys come from auth.jwks_url")
             return self.jwt_public_key
         return self.jwt_secret.get_secret_value()
+
+    def anonymous_key(self) -> bytes | None:
+        """The HMAC key of anonymous tokens; None when they are off (or RS256 without one)."""
+        if not self.anonymous.enabled:
+            return None
+        if self.anonymous.secret is not None:
+            return self.anonymous.secret.get_secret_value().encode()
+        if self.jwt_algorithm != "HS256":
+            return None
+        # a key of its own, so an anonymous token never verifies as an identity provider's
+        secret = self.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, b"recstream-anonymous-tokens", hashlib.sha256).digest()
+
+    @model_validator(mode="after")
+    def _anonymous_secret_length(self) -> AuthSettings:
+        secret = self.anonymous.secret
+        if secret is not None and len(secret.get_secret_value().encode()) < MIN_HMAC_SECRET_BYTES:
+            raise ValueError(
+                f"auth.anonymous.secret must be at least {MIN_HMAC_SECRET_BYTES} bytes"
+            )
+        return self
 
 
 class RateLimitSettings(BaseModel):

@@ -1,5 +1,6 @@
 """Administrative operations over the store port: erasure (and its restoration from the
-erasure log) and recomputation.
+erasure log, and the erasure of an anonymous id merged into a known user) and
+recomputation.
 
 Both read a user's stored state, compute with the pure core and write back
 through the store. Erasure retries when the consumer changed the user
@@ -53,6 +54,18 @@ async def erase_user(
             continue
         return ErasureReceipt(user_id, erased, now, plan)
     raise AssertionError("unreachable")
+
+
+async def erase_if_unchanged(
+    store: StateStore, state: UserState, erased_at: float, config: CoreConfig, requested_by: str
+) -> ErasureReceipt:
+    """Erase the user of ``state`` at ``erased_at`` only while the stored state is still
+    ``state`` (the merge of an anonymous id erases exactly what it merged); raises
+    :class:`WatermarkConflictError` when the consumer applied an event meanwhile."""
+    done = await store.erasure_progress(state.user_id)
+    plan = plan_erasure(state, erased_at, store.keyspace, config, done)
+    erased = await store.erase_user(plan, state.watermark, erasure_record(plan, requested_by))
+    return ErasureReceipt(state.user_id, erased, erased_at, plan)
 
 
 async def restore_erasures(

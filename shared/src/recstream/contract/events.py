@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 MAX_EVENT_BYTES = 16 * 1024
 MAX_ID_LENGTH = 128
+# user ids of shoppers who have not signed in (the API's anonymous tokens): an identity
+# provider's users never carry it, and POST /identify merges such an id into a known user
+ANONYMOUS_PREFIX = "anon-"
 MAX_QUERY_LENGTH = 512
 MAX_CATEGORY_LENGTH = 128
 MAX_PROPERTIES = 16
