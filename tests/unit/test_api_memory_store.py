@@ -259,12 +259,14 @@ async def test_tracking_goes_to_the_injected_publisher(
 OUTCOMES = f"{PREFIX}/recommendation-outcomes"
 
 
-async def published(publisher: MemoryPublisher, event_type: str) -> list[dict[str, Any]]:
+async def published(
+    publisher: MemoryPublisher, event_type: str, count: int = 1
+) -> list[dict[str, Any]]:
     """The records of ``event_type`` the publisher got, once the background writer sent
-    them (within a second)."""
+    ``count`` of them (within a second)."""
     for _ in range(100):
         found = [orjson.loads(r.value) for r in publisher.records]
-        if any(f["event_type"] == event_type for f in found):
+        if sum(f["event_type"] == event_type for f in found) >= count:
             return [f for f in found if f["event_type"] == event_type]
         await asyncio.sleep(0.01)
     raise AssertionError(f"no {event_type} record published")
@@ -327,6 +329,55 @@ async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
     [today] = blend["days"]
     assert today["day"] == NOW.date().isoformat()
     assert today["click"]["count"] == 1
+
+
+async def test_similar_and_trending_lists_are_counted_for_the_user_who_saw_them(
+    settings: ApiSettings, publisher: MemoryPublisher
+) -> None:
+    """With a user's token the shared lists get an id and an impression record (the item
+    on screen included); with an API key nobody saw them: no id, no record. A click that
+    names the id counts under the list's variant."""
+    store = MemoryStore(settings.redis.keyspace())
+    await load_shop(store, settings)
+    async with serve_memory(settings, store, publisher) as api:
+        similar = await get(api, settings, f"{PREFIX}/items/similar", "u-me", product_id="p-A")
+        trending = await get(api, settings, f"{PREFIX}/items/trending", "u-me")
+        keyed = await api.get(f"{PREFIX}/items/trending", headers={"X-API-Key": ADMIN_KEY})
+        assert keyed.status_code == 200, keyed.text
+        assert (keyed.json()["recommendation_id"], keyed.json()["variant"]) == (None, "trending")
+        assert (similar["variant"], trending["variant"]) == ("similar-items", "trending")
+        records = await published(publisher, "recommendation_shown", count=2)
+        shown = {r["recommendation_id"]: r for r in records}
+        assert shown.keys() == {similar["recommendation_id"], trending["recommendation_id"]}
+        on_screen = shown[similar["recommendation_id"]]
+        assert (on_screen["variant"], on_screen["user_id"], on_screen["product_id"]) == (
+            "similar-items",
+            "u-me",
+            "p-A",
+        )
+        assert [i["id"] for i in on_screen["items"]] == [i["id"] for i in similar["items"]]
+        first = similar["items"][0]
+        click = {
+            "event_id": "click-similar",
+            "event_type": f"{first['kind']}_view",
+            "user_id": "u-me",
+            "occurred_at": NOW.isoformat(),
+            f"{first['kind']}_id": first["id"],
+            "recommendation_id": similar["recommendation_id"],
+        }
+        response = await api.post(TRACK, json=click, headers={"X-API-Key": TRACK_KEY})
+        assert response.status_code == 202, response.text
+        records = [
+            RawRecord(TOPIC, PARTITION, 1_000 + i, int(NOW.timestamp() * 1000), r.key, r.value)
+            for i, r in enumerate(publisher.records)
+        ]
+        assert not (await apply_batch(store, records, settings.core)).dead_letters
+        report = await api.get(OUTCOMES, headers={"X-API-Key": ADMIN_KEY})
+    assert report.status_code == 200, report.text
+    by_variant = {v["variant"]: v["total"] for v in report.json()["variants"]}
+    assert by_variant["similar-items"]["click"]["count"] == 1
+    assert by_variant["trending"]["click"]["count"] == 0
+    assert by_variant["trending"]["impressions"] == 1
 
 
 async def test_the_api_writes_the_impression_records_itself(

@@ -1,12 +1,19 @@
 """Non-personalised lists: items similar to the one on screen, and trending items.
 
 Both read only streaming statistics (nobody's profile), so any credential that may read
-(any user's token, a key with the read scope) may ask, and the answer is the same for
-every caller at the same moment: a page can cache it. A track-only key may not.
+(any user's token, a key with the read scope) may ask, and the items are the same for
+every caller at the same moment. A track-only key may not.
+
+Asked with a user's (or an anonymous shopper's) token, the list also gets a
+``recommendation_id`` and its impression is recorded for that user, as for the
+personalised lists, so the clicks it earns are counted under its ``variant``
+(``similar-items``, ``trending``). Asked with an API key there is no user to count it
+for: no id.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
@@ -16,10 +23,12 @@ from pydantic import BaseModel, Field
 from recstream.contract.events import MAX_CATEGORY_LENGTH
 from recstream.readmodel.load import load_item_context, load_trending
 from recstream.scoring.similar import ListedItem, similar_items, trending_items
-from recstream_api.auth import require_read
-from recstream_api.deps import PrincipalDep, ResourcesDep
+from recstream_api.auth import Principal, require_read
+from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
+from recstream_api.impressions import ListReturned
 from recstream_api.recommendation_routes import KindQuery, LimitQuery
 from recstream_api.recommendation_schemas import (
+    VARIANT_DESCRIPTION,
     ItemKindName,
     ItemReference,
 )
@@ -43,16 +52,43 @@ class ListedItemView(BaseModel):
     )
 
 
-class SimilarItemsResponse(BaseModel):
+SIMILAR_VARIANT = "similar-items"
+TRENDING_VARIANT = "trending"
+_ID_DESCRIPTION = (
+    "this list's id, when a user asked (null with an API key): send it as the "
+    "recommendation_id of the events that follow from the list"
+)
+
+
+class ListedResponse(BaseModel):
+    computed_at: datetime
+    items: list[ListedItemView]
+    recommendation_id: str | None = Field(description=_ID_DESCRIPTION)
+    variant: str = Field(description=VARIANT_DESCRIPTION)
+
+
+class SimilarItemsResponse(ListedResponse):
     item: ItemReference
-    computed_at: datetime
-    items: list[ListedItemView]
 
 
-class TrendingResponse(BaseModel):
+class TrendingResponse(ListedResponse):
     category: str | None
-    computed_at: datetime
-    items: list[ListedItemView]
+
+
+def _shown(
+    resources: Resources,
+    principal: Principal,
+    variant: str,
+    on_screen: str | None,
+    listed: Sequence[ListedItem],
+    now: datetime,
+) -> str | None:
+    """The list's id, its impression queued for the calling user (None: no user)."""
+    if principal.user_id is None:
+        return None
+    scored = [(entry.item, entry.score) for entry in listed]
+    returned = ListReturned(variant, principal.user_id, None, on_screen, scored, now)
+    return resources.impressions.record(returned).recommendation_id
 
 
 def _views(listed: list[ListedItem]) -> list[ListedItemView]:
@@ -92,7 +128,13 @@ async def similar(
     now = resources.clock()
     ctx = await load_item_context(resources.reads, item, now.timestamp(), resources.settings.core)
     listed = similar_items(ctx, item, limit, kind, resources.settings.scoring)
-    return SimilarItemsResponse(item=item_reference(item), computed_at=now, items=_views(listed))
+    return SimilarItemsResponse(
+        item=item_reference(item),
+        computed_at=now,
+        items=_views(listed),
+        recommendation_id=_shown(resources, principal, SIMILAR_VARIANT, item, listed, now),
+        variant=SIMILAR_VARIANT,
+    )
 
 
 @router.get(
@@ -114,4 +156,10 @@ async def trending(
     now = resources.clock()
     ctx = await load_trending(resources.reads, now.timestamp(), resources.settings.core, category)
     listed = trending_items(ctx, category, limit, kind, resources.settings.scoring)
-    return TrendingResponse(category=category, computed_at=now, items=_views(listed))
+    return TrendingResponse(
+        category=category,
+        computed_at=now,
+        items=_views(listed),
+        recommendation_id=_shown(resources, principal, TRENDING_VARIANT, None, listed, now),
+        variant=TRENDING_VARIANT,
+    )

@@ -212,7 +212,8 @@ RANKER_DESCRIPTION = (
 VARIANT_DESCRIPTION = (
     "what ranked the list, as its outcomes are counted: 'blend' or 'ranker-<version>' "
     "(POST /recommendations; 'override' with the request's own weights; "
-    "'<experiment>:<variant>' while an experiment runs), 'session-blend', 'next-items'"
+    "'<experiment>:<variant>' while an experiment runs), 'session-blend', 'next-items', "
+    "'similar-items', 'trending'"
 )
 _INTENT_EXAMPLE: dict[str, Any] = {
     "kind": "transactional",
