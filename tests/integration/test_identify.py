@@ -27,7 +27,7 @@ from recstream_api.tracking import to_records
 
 from .conftest import consumer_settings, read_topic, running_consumer, wait_until
 from .test_api import ADMIN_KEY, PREFIX, api_settings, bearer, serve
-from .test_api_recommend import NOW, action, view
+from .test_api_recommend import action, view
 from .test_erasure_log import forget
 from .test_replay import assert_same_state, dump
 
@@ -55,12 +55,17 @@ def other_events() -> list[dict[str, Any]]:
     ]
 
 
-async def track(http: httpx.AsyncClient, events: list[dict[str, Any]], headers: Any) -> None:
+async def track(
+    http: httpx.AsyncClient, events: list[dict[str, Any]], headers: Any
+) -> dict[str, int]:
+    """Track ``events``; where the last one went in the log (partition, offset)."""
     response = await http.post(
         f"{PREFIX}/track-interaction", json={"events": events}, headers=headers
     )
     assert response.status_code == 202, response.text
     assert not response.json()["rejected"]
+    last = response.json()["events"][-1]
+    return {"partition": last["partition"], "offset": last["offset"]}
 
 
 async def total_events(store: RedisStore, user: str) -> int | None:
@@ -72,9 +77,8 @@ async def oracle_of_the_log(
     store: RedisStore, kafka_bootstrap: str, topic: str, count: int, core: CoreConfig
 ) -> None:
     """The batch core applied to every record of the log after the erasure log."""
-    notices = [
-        decode_notice(r.key, r.value) for r in await read_topic(kafka_bootstrap, f"{topic}.erasures", 1)
-    ]  # fmt: skip
+    erasures = await read_topic(kafka_bootstrap, f"{topic}.erasures", 1)
+    notices = [decode_notice(r.key, r.value) for r in erasures]
     await restore_erasures(store, notices, core)
     by_partition: dict[int, list[RawRecord]] = defaultdict(list)
     for r in await read_topic(kafka_bootstrap, topic, count):
@@ -130,21 +134,26 @@ async def test_a_shopper_who_signs_in_keeps_their_behaviour_once(
         finally:
             await producer.stop()
 
+        # one more view just before signing in: identify waits until it is applied
+        just_before = view("a-5", anonymous_id, 26, "p-A", session_id="s-anon")
+        after = await track(http, [just_before], shopper)
         signed_in = bearer(api, USER)
         merged = await http.post(
-            f"{PREFIX}/identify", json={"anonymous_token": token}, headers=signed_in
+            f"{PREFIX}/identify",
+            json={"anonymous_token": token, "after": after},
+            headers=signed_in,
         )
         assert merged.status_code == 200, merged.text
         body = merged.json()
         assert (body["user_id"], body["anonymous_id"], body["merged_events"]) == (
             USER,
             anonymous_id,
-            4,
+            5,
         )
         assert await store.get_user(anonymous_id) is None
 
         async def moved() -> bool:
-            return await total_events(store, USER) == 6
+            return await total_events(store, USER) == 7
 
         await wait_until(moved, 10.0, "the merged events applied to the user", watch=[task])
         again = await http.post(
@@ -154,7 +163,7 @@ async def test_a_shopper_who_signs_in_keeps_their_behaviour_once(
         assert again.json()["merged_events"] == 0
 
         # the anonymous id acts again: a new anonymous history, not the user's
-        await track(http, [view("a-5", anonymous_id, -1, "p-D")], shopper)
+        await track(http, [view("a-6", anonymous_id, -1, "p-D")], shopper)
 
         async def restarted() -> bool:
             return await total_events(store, anonymous_id) == 1
@@ -162,14 +171,14 @@ async def test_a_shopper_who_signs_in_keeps_their_behaviour_once(
         await wait_until(restarted, 10.0, "the anonymous id's later event", watch=[task])
         user = await store.get_user(USER)
         assert user is not None
-        assert user.total_events == 6, "the first attempt's copies counted once"
+        assert user.total_events == 7, "the first attempt's copies counted once"
         assert user.items["p:p-B"].events == 2
-        assert user.counts == {"product_view": 5, "add_to_cart": 1}
+        assert user.counts == {"product_view": 6, "add_to_cart": 1}
         assert {e.session_id for e in user.history} >= {"s-anon"}
     assert not task.exception()
 
-    merged_copies = 4 * 2  # the dead attempt's and identify's, the same ids
-    count = len(anonymous_events("")) + len(other_events()) + merged_copies + 1
+    merged_copies = 4 + 5  # the dead attempt's and identify's (four with the same ids)
+    count = len(anonymous_events("")) + len(other_events()) + 2 + merged_copies
     records = await read_topic(kafka_bootstrap, topic_name, count)
     copies = [r for r in records if MERGED_FROM.encode() in r.value]
     assert len(copies) == merged_copies
@@ -198,7 +207,7 @@ async def test_a_shopper_who_signs_in_keeps_their_behaviour_once(
 async def test_who_may_merge_whom(
     kafka_bootstrap: str, redis_url: str, keyspace: Keyspace, topic_name: str
 ) -> None:
-    api = api_settings(redis_url, kafka_bootstrap, keyspace, topic_name)
+    api = api_settings(redis_url, kafka_bootstrap, keyspace, topic_name, identify_wait_seconds=0.2)
     async with serve(api) as http:
         token = (await http.post(f"{PREFIX}/anonymous")).json()["token"]
         shopper = {"Authorization": f"Bearer {token}"}
@@ -214,6 +223,9 @@ async def test_who_may_merge_whom(
              "not an anonymous id"),
             ({"anonymous_id": "anon-x"}, {"X-API-Key": ADMIN_KEY}, 422, "user_id is required"),
             ({}, bearer(api, USER), 422, "one of anonymous_token and anonymous_id"),
+            # no consumer runs here: the event identify should wait for is never applied
+            ({"anonymous_token": token, "after": {"partition": 0, "offset": 7}},
+             bearer(api, USER), 503, "consumer_behind"),
         ]  # fmt: skip
         for body, headers, status, message in cases:
             response = await http.post(url, json=body, headers=headers)

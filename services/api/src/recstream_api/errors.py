@@ -14,6 +14,7 @@ Every error answer has the body ``{"error": {"code", "message", "details", "requ
 | ``WatermarkConflictError`` (a concurrent writer kept winning) | 409 |
 | :class:`BrokerUnavailableError`, ``StoreUnavailableError`` | 503, ``Retry-After`` |
 | :class:`KeysUnavailableError` (the JWKS endpoint cannot be read) | 503, ``Retry-After`` |
+| :class:`ConsumerBehindError` (an event identify waits for is not applied) | 503, ``Retry-After`` |
 | a body that cannot be parsed (not UTF-8, FastAPI's 400) | 422 |
 | Starlette ``HTTPException`` (404, 405, ...) | its own status |
 | anything else | 500, no detail |
@@ -37,6 +38,7 @@ from recstream.store.port import StoreUnavailableError, WatermarkConflictError
 from recstream_api.exceptions import (
     ApiError,
     BrokerUnavailableError,
+    ConsumerBehindError,
     InvalidRequestError,
     KeysUnavailableError,
     NotAuthenticatedError,
@@ -54,6 +56,7 @@ _STATUS: dict[type[ApiError], int] = {
     NotFoundError: 404,
     InvalidRequestError: 422,
     BrokerUnavailableError: 503,
+    ConsumerBehindError: 503,
     KeysUnavailableError: 503,
     RateLimitedError: 429,
 }

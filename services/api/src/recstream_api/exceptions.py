@@ -52,6 +52,12 @@ class BrokerUnavailableError(ApiError):
     code = "broker_unavailable"
 
 
+class ConsumerBehindError(ApiError):
+    """The consumer has not applied what the request waits for yet (HTTP 503)."""
+
+    code = "consumer_behind"
+
+
 class KeysUnavailableError(ApiError):
     """The identity provider's token signing keys cannot be fetched now (HTTP 503)."""
 

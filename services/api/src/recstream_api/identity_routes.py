@@ -11,6 +11,7 @@ anonymous id erased), so the shopper's behaviour before signing in counts once, 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -26,7 +27,11 @@ from recstream.model.identify import merged_at, merged_events
 from recstream.store.port import WatermarkConflictError
 from recstream_api.auth import TRACK, Principal, is_anonymous_id, new_anonymous_id
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep, bearer_scheme
-from recstream_api.exceptions import InvalidRequestError, PermissionDeniedError
+from recstream_api.exceptions import (
+    ConsumerBehindError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
 from recstream_api.publisher import OutgoingRecord
 from recstream_api.routes import PREFIX
 from recstream_api.schemas import error_responses
@@ -35,12 +40,20 @@ from recstream_api.tracking import to_records
 router = APIRouter(prefix=PREFIX, tags=["identity"])
 
 MAX_ATTEMPTS = 5  # the anonymous id changed under the merge this often: 409
+APPLIED_POLL_SECONDS = 0.05
 
 
 class AnonymousToken(BaseModel):
     anonymous_id: str = Field(description="the shopper's id until they sign in (anon-...)")
     token: str = Field(description="bearer token for this id: read and track its own data")
     expires_at: datetime = Field(description="ask again (with this token) before then")
+
+
+class LogPosition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    partition: int = Field(ge=0, le=100_000)
+    offset: int = Field(ge=0)
 
 
 class IdentifyRequest(BaseModel):
@@ -64,6 +77,12 @@ class IdentifyRequest(BaseModel):
         min_length=1,
         max_length=MAX_ID_LENGTH,
         description="the known user; default: the caller (required with an API key)",
+    )
+    after: LogPosition | None = Field(
+        None,
+        description="where the anonymous id's latest tracked event went (its `partition` "
+        "and `offset` in the tracking answer): the merge waits until the consumer applied "
+        "it, so nothing tracked just before signing in is left behind",
     )
 
 
@@ -150,6 +169,23 @@ async def _parties(resources: Resources, principal: Principal, body: IdentifyReq
     return anonymous_id, user_id
 
 
+async def _applied(resources: Resources, position: LogPosition) -> None:
+    """Wait until the consumer applied the interactions topic up to ``position``."""
+    topic = resources.settings.kafka.interactions_topic
+    try:
+        async with asyncio.timeout(resources.settings.identify_wait_seconds):
+            while True:
+                marks = await resources.store.partition_watermarks(topic)
+                if marks.get(position.partition, -1) >= position.offset:
+                    return
+                await asyncio.sleep(APPLIED_POLL_SECONDS)
+    except TimeoutError:
+        raise ConsumerBehindError(
+            f"the consumer has not applied partition {position.partition} up to offset "
+            f"{position.offset} yet: retry"
+        ) from None
+
+
 @router.post(
     "/identify",
     response_model=IdentifyResponse,
@@ -169,6 +205,8 @@ async def identify(
     the broker did not take the events or the erasure: retry."""
     anonymous_id, user_id = await _parties(resources, principal, body)
     settings = resources.settings
+    if body.after is not None:
+        await _applied(resources, body.after)
     for _ in range(MAX_ATTEMPTS):
         state = await resources.store.get_user(anonymous_id)
         at = merged_at(state) if state is not None else None

@@ -268,6 +268,13 @@ class ApiSettings(BaseSettings):
         description="how long a process reuses a bandit's arm counters read from Redis",
     )
 
+    identify_wait_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="how long POST /identify waits for the consumer to apply the anonymous "
+        "id's latest event (its `after`) before answering 503",
+    )
     allow_weight_override: bool = Field(
         False, description="let every caller override the blend weights (else admins only)"
     )
