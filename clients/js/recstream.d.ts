@@ -394,13 +394,54 @@ export interface SimilarItemsResponse {
   item: ItemRef;
   computed_at: string;
   items: ListedItem[];
+  /** This list's id when a user asked (null with an API key): pass it to `clicked`. */
+  recommendation_id: string | null;
+  /** "similar-items". */
+  variant: string;
 }
 
 export interface TrendingResponse {
   category: string | null;
   computed_at: string;
   items: ListedItem[];
+  /** This list's id when a user asked (null with an API key): pass it to `clicked`. */
+  recommendation_id: string | null;
+  /** "trending". */
+  variant: string;
 }
+
+/** POST /identify's answer. */
+export interface IdentifyResponse {
+  user_id: Id;
+  anonymous_id: Id;
+  /** Events of the anonymous id published again as the user's; 0: nothing left to merge. */
+  merged_events: number;
+  /** The anonymous id is erased up to this time (its latest event). */
+  merged_at: string | null;
+  event_ids: string[];
+}
+
+/**
+ * The anonymous id and token of a shopper who has not signed in (POST /anonymous), kept
+ * in localStorage; renewed for the same id within RENEW_BEFORE_MS of its expiry.
+ */
+export declare class AnonymousCredentials {
+  constructor(options?: {
+    endpoint?: string;
+    fetch?: typeof fetch;
+    /** Default localStorage; null keeps the credentials in memory. */
+    storage?: StorageLike | null;
+    now?: () => number;
+  });
+  readonly anonymousId: Id | null;
+  /** A valid token: the stored one, renewed, or a new id's. */
+  token(): Promise<string>;
+  /** Forget the anonymous id. */
+  clear(): void;
+}
+
+export declare const ANONYMOUS_KEY: string;
+export declare const RENEW_BEFORE_MS: number;
 
 export interface NextProductsResponse {
   user_id: Id;
@@ -452,13 +493,40 @@ export declare class SessionTracker {
   constructor(options: { storage: StorageLike | null; gapMs?: number; newId: () => string });
   touch(userId: Id, at: number): string;
   peek(userId: Id, at: number): string | null;
+  /** Continue session `id` as `userId`'s. */
+  adopt(userId: Id, id: string, at: number): void;
   reset(userId: Id): void;
 }
 
 export declare class RecstreamClient {
   constructor(options: ClientOptions);
+  /**
+   * A client for a shopper who has not signed in: an anonymous id and token from the API
+   * (POST /anonymous), kept in localStorage and renewed before expiry.
+   */
+  static anonymous(
+    options?: Omit<ClientOptions, "userId" | "token" | "getToken" | "apiKey"> & {
+      anonymous?: AnonymousCredentials;
+      /** Where the anonymous credentials live. Default localStorage. */
+      anonymousStorage?: StorageLike | null;
+    },
+  ): Promise<RecstreamClient>;
   readonly userId: Id;
   readonly queue: RecstreamEvent[];
+  /** The anonymous credentials of a client of `anonymous()`; null once signed in. */
+  readonly anonymous: AnonymousCredentials | null;
+  /** Where the latest event the API published went; identify() waits for it. */
+  readonly lastPosition: { partition: number; offset: number } | null;
+  /**
+   * The shopper signed in: send what waits, merge the anonymous history into `userId`
+   * (POST /identify), then carry on as that user in the same session. Rejects with a
+   * RecstreamApiError (e.g. 503 consumer_behind: call again) and stays anonymous then.
+   */
+  identify(options: {
+    userId: Id;
+    token?: string;
+    getToken?: () => string | Promise<string>;
+  }): Promise<IdentifyResponse>;
   /** Queue one event; throws TypeError when it breaks the contract. */
   track<T extends EventType>(eventType: T, fields: EventFields<T>): RecstreamEvent<T>;
   /**
@@ -466,7 +534,7 @@ export declare class RecstreamClient {
    * recommendation_id, so the click counts for the variant that ranked the list.
    */
   clicked(
-    list: { recommendation_id: string },
+    list: { recommendation_id: string | null },
     item: ItemRef | NextProduct,
     fields?: Partial<OptionalFields>,
   ): RecstreamEvent<"product_view" | "group_view">;

@@ -22,6 +22,12 @@
 // (`shownItems`); it resolves to the API's JSON answer and rejects with a
 // RecstreamApiError (status, code, the API's message) on a non-2xx answer.
 //
+// A shopper who has not signed in gets an anonymous id and token from the API
+// (`await RecstreamClient.anonymous({ endpoint })`, kept in localStorage and renewed before
+// it expires); when they sign in, `await client.identify({ userId, token })` sends what is
+// queued, merges the anonymous history into the user (POST /identify) and carries on as
+// that user, in the same session.
+//
 // When the page is hidden, waiting events go out with fetch(..., {keepalive: true}),
 // which carries the Authorization / X-API-Key header. navigator.sendBeacon cannot
 // carry a header, and the API takes credentials only in headers (never in the URL
@@ -185,6 +191,11 @@ export class SessionTracker {
     return current && at - current.lastAt <= this.gapMs ? current.id : null;
   }
 
+  /** Continue session `id` as `userId`'s (a shopper who just signed in). */
+  adopt(userId, id, at) {
+    this._save(`recstream.session.${userId}`, { id, lastAt: at });
+  }
+
   reset(userId) {
     const key = `recstream.session.${userId}`;
     this.memory.delete(key);
@@ -204,6 +215,55 @@ function defaultQueueStorage() {
 // only within this time: the consumer drops a repeated event_id within its dedupe window
 // (RECSTREAM_CORE__DEDUPE_WINDOW_SECONDS, one hour by default), so a resend never counts twice.
 export const RESEND_WINDOW_MS = 50 * 60 * 1000;
+
+export const ANONYMOUS_KEY = "recstream:anonymous";
+export const RENEW_BEFORE_MS = 60 * 60 * 1000; // renew an anonymous token this long before expiry
+
+/**
+ * The anonymous id and token of a shopper who has not signed in (POST /anonymous), kept in
+ * `storage` (localStorage) so every page and tab of the shop is the same shopper. A token
+ * close to its expiry is renewed for the same id; an expired or refused one is replaced by
+ * a new id (the history of the old one stays with it).
+ */
+export class AnonymousCredentials {
+  constructor({ endpoint = API_PREFIX, fetch, storage, now } = {}) {
+    this.endpoint = endpoint.replace(/\/$/, "");
+    this.fetch = fetch ?? globalThis.fetch?.bind(globalThis);
+    this.storage = storage === undefined ? defaultQueueStorage() : storage;
+    this.now = now ?? (() => Date.now());
+    this.current = null;
+    try { this.current = JSON.parse(this.storage?.getItem(ANONYMOUS_KEY) ?? "null"); }
+    catch { this.current = null; }
+  }
+
+  get anonymousId() { return this.current?.anonymousId ?? null; }
+
+  /** A valid token (fetched or renewed when needed). */
+  async token() {
+    const current = this.current;
+    const left = current ? Date.parse(current.expiresAt) - this.now() : -1;
+    if (current && left > RENEW_BEFORE_MS) return current.token;
+    const renew = current && left > 0;
+    const headers = renew ? { Authorization: `Bearer ${current.token}` } : {};
+    const response = await this.fetch(`${this.endpoint}/anonymous`, { method: "POST", headers });
+    let body = null;
+    try { body = await response.json(); } catch { /* not JSON */ }
+    if (!response.ok) {
+      if (renew && response.status === 401) { this.clear(); return this.token(); }
+      throw new RecstreamApiError("POST", "/anonymous", response.status, body);
+    }
+    this.current = { anonymousId: body.anonymous_id, token: body.token, expiresAt: body.expires_at };
+    try { this.storage?.setItem(ANONYMOUS_KEY, JSON.stringify(this.current)); }
+    catch { /* quota, privacy mode: kept in memory */ }
+    return this.current.token;
+  }
+
+  /** Forget the anonymous id (after it was merged into a signed-in user). */
+  clear() {
+    this.current = null;
+    try { this.storage?.removeItem(ANONYMOUS_KEY); } catch { /* ignore */ }
+  }
+}
 
 function splitBatches(events, maxEvents, maxBytes) {
   const batches = [];
@@ -260,6 +320,8 @@ export class RecstreamClient {
     this.queueStorage = o.queueStorage === undefined ? defaultQueueStorage() : o.queueStorage;
     this._queueKey = `recstream:queue:${this.userId}`;
     this._handed = null; // { at, events } given to keepalive fetch as the page was hidden
+    this.anonymous = o.anonymous ?? null; // AnonymousCredentials of a shopper not signed in
+    this.lastPosition = null; // {partition, offset} of the latest event the API published
     this._restore();
     this._onHide = () => { this.flushOnHide(); };
     this._onVisibility = () => {
@@ -269,6 +331,55 @@ export class RecstreamClient {
     this.lifecycleTarget = target ?? null;
     this.lifecycleTarget?.addEventListener?.("pagehide", this._onHide);
     globalThis.document?.addEventListener?.("visibilitychange", this._onVisibility);
+  }
+
+  /**
+   * A client for a shopper who has not signed in: their anonymous id and token from the
+   * API (POST /anonymous, kept in localStorage, renewed before expiry). `options` are the
+   * constructor's, without userId and credentials.
+   */
+  static async anonymous(options = {}) {
+    const anonymous = options.anonymous ?? new AnonymousCredentials({
+      endpoint: options.endpoint, fetch: options.fetch, storage: options.anonymousStorage,
+      now: options.now,
+    });
+    await anonymous.token();
+    return new RecstreamClient({
+      ...options, anonymous, userId: anonymous.anonymousId, getToken: () => anonymous.token(),
+    });
+  }
+
+  /**
+   * The shopper signed in as `userId` (with `token` or `getToken` of that user): send what
+   * is queued, merge the anonymous history into the user (POST /identify, which waits until
+   * the last event sent is applied), then carry on as the user in the same session.
+   * Resolves to the API's answer; safe to call again after a failure.
+   */
+  async identify({ userId, token, getToken } = {}) {
+    if (!this.anonymous) throw new TypeError("identify() is for a client of RecstreamClient.anonymous()");
+    if (!userId || (!token && !getToken)) throw new TypeError("identify needs userId and token or getToken");
+    await this.flush();
+    if (this.queue.length) throw new Error("events are still waiting to be sent: try again");
+    const body = { anonymous_token: await this.anonymous.token() };
+    if (this.lastPosition) body.after = this.lastPosition;
+    const headers = { "Content-Type": "application/json",
+                      Authorization: `Bearer ${token ?? await getToken()}` };
+    const response = await this.fetch(`${this.endpoint}/identify`, {
+      method: "POST", headers, body: JSON.stringify(body),
+    });
+    let parsed = null;
+    try { parsed = await response.json(); } catch { /* not JSON */ }
+    if (!response.ok) throw new RecstreamApiError("POST", "/identify", response.status, parsed);
+    const session = this.sessions.peek(this.userId, this.now());
+    if (session) this.sessions.adopt(userId, session, this.now());
+    this.anonymous.clear();
+    this.anonymous = null;
+    this.userId = userId;
+    this.token = token ?? null;
+    this.getToken = getToken ?? null;
+    this._queueKey = `recstream:queue:${userId}`;
+    this.lastPosition = null;
+    return parsed;
   }
 
   onError(report) {
@@ -304,7 +415,8 @@ export class RecstreamClient {
 
   /**
    * The shopper opened `item` from `list` (a response of recommendations(),
-   * sessionRecommendations() or nextProducts()): a view of it that names the list, so the
+   * sessionRecommendations(), nextProducts(), or with a user's token similarItems() and
+   * trending()): a view of it that names the list, so the
    * click counts for the variant that ranked it. `fields` adds to the event (category, price).
    */
   clicked(list, item, fields = {}) {
@@ -373,6 +485,11 @@ export class RecstreamClient {
     const rejected = Array.isArray(outcome.body?.rejected) ? outcome.body.rejected : [];
     const bad = new Set(rejected.map((r) => r.index));
     const sent = batch.filter((_, index) => !bad.has(index));
+    const published = Array.isArray(outcome.body?.events) ? outcome.body.events : [];
+    const last = published[published.length - 1];
+    if (last && Number.isInteger(last.partition) && Number.isInteger(last.offset)) {
+      this.lastPosition = { partition: last.partition, offset: last.offset };
+    }
     if (sent.length) this.onSent({ events: sent, response: outcome.body });
     if (rejected.length) {
       this.onError({ kind: "rejected", status: outcome.status, body: outcome.body,

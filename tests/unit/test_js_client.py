@@ -19,6 +19,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from recstream.contract.events import WRITTEN_BY_API, EventType, ProductView, validate_event
+from recstream_api.identity_routes import IdentifyRequest
 from recstream_api.main import create_app
 from recstream_api.recommendation_schemas import RecommendationsRequest
 from recstream_api.routes import PREFIX
@@ -239,3 +240,41 @@ def _required_fields() -> dict[str, list[str]]:
             )
         )
     return _REQUIRED_CACHE
+
+
+IDENTIFY = """
+import { RecstreamClient } from './recstream.js';
+const calls = [];
+const answers = {
+  '/anonymous': { anonymous_id: 'anon-js', token: 'anon-token',
+                  expires_at: new Date(Date.now() + 86400000).toISOString() },
+  '/track-interaction': { accepted: 1, event_ids: ['e'],
+                          events: [{ event_id: 'e', partition: 2, offset: 9 }] },
+  '/identify': { user_id: 'u-js', anonymous_id: 'anon-js', merged_events: 1 },
+};
+const fetch = async (url, init) => {
+  calls.push({ url, body: init.body === undefined ? null : JSON.parse(init.body) });
+  const body = answers[url.slice('/api/behavioral-ml'.length)];
+  return { ok: true, status: 200, headers: { get: () => null }, json: async () => body };
+};
+const client = await RecstreamClient.anonymous({
+  fetch, storage: null, queueStorage: null, anonymousStorage: null, lifecycleTarget: null,
+});
+client.track('product_view', { product_id: 'p-1' });
+await client.identify({ userId: 'u-js', token: 'user-token' });
+console.log(JSON.stringify(calls));
+"""
+
+
+def test_the_identify_call_is_a_request_the_api_declares() -> None:
+    """The client's anonymous flow sends what the routes take: a bodiless POST /anonymous,
+    events of the anonymous id, and an identify body that IdentifyRequest accepts."""
+    anonymous, tracked, identify = _run_module(IDENTIFY)
+    assert anonymous == {"url": f"{PREFIX}/anonymous", "body": None}
+    [event] = tracked["body"]["events"]
+    assert validate_event(event).user_id == "anon-js"
+    request = IdentifyRequest.model_validate(identify["body"])
+    assert identify["url"] == f"{PREFIX}/identify"
+    assert request.anonymous_token == "anon-token"
+    assert request.after is not None
+    assert (request.after.partition, request.after.offset) == (2, 9)
