@@ -11,10 +11,11 @@ import pytest
 from pydantic import ValidationError
 
 from recstream.readmodel.outcomes import ArmRecord
-from recstream.scoring.config import BlendWeights
+from recstream.scoring.config import BlendWeights, ScoringConfig
 from recstream.scoring.experiments import (
     Experiment,
     Variant,
+    VariantFilters,
     assign,
     bucket,
     check_experiments,
@@ -121,3 +122,34 @@ def test_a_bandit_variant_names_the_arm_it_served() -> None:
     assert all(c.weights == arms[1] and not c.ranker for c in choices)
     fixed = next(u for u in (f"u{n}" for n in range(100)) if u not in users)
     assert choose(experiment, fixed, counters, rng).name == "tune:fixed"
+
+
+def test_a_variant_ranks_with_its_own_filters_and_the_rest_of_the_settings() -> None:
+    weights = BlendWeights(content=0.2, sequential=0.6, session=0.2)
+    diverse = VariantFilters(max_per_category=2, exclude_in_cart=False, intent_shift=False)
+    experiment = Experiment(
+        id="diverse",
+        variants=(
+            Variant(name="control", share=0.5),
+            Variant(name="diverse", share=0.5, weights=weights, filters=diverse),
+        ),
+    )
+    base = ScoringConfig(max_per_category=5, exclude_purchased=False)
+    by_variant = {}
+    for user in (f"u{n}" for n in range(40)):
+        choice = choose(experiment, user, {}, random.Random(0))
+        by_variant[choice.name] = choice.scoring(base)
+    control, treated = by_variant["diverse:control"], by_variant["diverse:diverse"]
+    assert control == base
+    assert (treated.max_per_category, treated.exclude_in_cart, treated.intent_shift) == (
+        2,
+        False,
+        False,
+    )
+    assert treated.weights == weights
+    assert treated.exclude_purchased is False, "unset: the setting"
+    assert treated.knn_k == base.knn_k
+    with pytest.raises(ValidationError):
+        VariantFilters.model_validate({"max_per_category": 0})
+    with pytest.raises(ValidationError):
+        VariantFilters.model_validate({"exclude_everything": True})

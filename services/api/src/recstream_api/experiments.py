@@ -73,9 +73,4 @@ async def serving(
     variant = assign(experiment, user_id)
     records = await counters.records(experiment.arm_names(variant)) if variant.arms else {}
     choice = choose(experiment, user_id, records, rng)
-    weights = (
-        scoring
-        if choice.weights is None
-        else scoring.model_copy(update={"weights": choice.weights})
-    )
-    return Serving(choice.name, weights, ranker if choice.ranker else None)
+    return Serving(choice.name, choice.scoring(scoring), ranker if choice.ranker else None)

@@ -6,7 +6,8 @@ id): the same user always gets the same variant, on every API replica and after 
 and changing one experiment's shares moves no user of another. A variant says what
 ranks its lists: the learned ranker (when one is active) or the blend with its own
 weights, or, for a bandit variant, one of several blend weight vectors (``arms``) chosen
-per request by Thompson sampling on each arm's attributed clicks per list shown.
+per request by Thompson sampling on each arm's attributed clicks per list shown; and,
+whatever ranks it, the list's filters and intent shift (``filters``).
 
 Outcomes are counted per served variant name (``<experiment>:<variant>``, and
 ``<experiment>:<variant>.<arm>`` for a bandit's arms) by the consumer's attribution, exactly
@@ -25,10 +26,26 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from recstream.readmodel.outcomes import ArmRecord
-from recstream.scoring.config import BlendWeights
+from recstream.scoring.config import BlendWeights, ItemKind, ScoringConfig
 
 # a name within an experiment: the served variant is "<experiment>:<variant>[.<arm>]"
 NamePart = Field(min_length=1, max_length=24, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class VariantFilters(BaseModel):
+    """A variant's own business filters and intent shift; what is unset keeps the setting
+    (``RECSTREAM_SCORING__*``). A request's own ``filters`` still win."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    exclude_purchased: bool | None = None
+    exclude_in_cart: bool | None = None
+    default_kind: ItemKind | None = None
+    max_per_category: int | None = Field(None, ge=1)
+    intent_shift: bool | None = None
+
+    def applied_to(self, scoring: ScoringConfig) -> ScoringConfig:
+        return scoring.model_copy(update=self.model_dump(exclude_none=True))
 
 
 class Variant(BaseModel):
@@ -49,6 +66,9 @@ class Variant(BaseModel):
         max_length=16,
         description="a bandit: blend weight vectors, one chosen per request by Thompson "
         "sampling on clicks per list shown",
+    )
+    filters: VariantFilters | None = Field(
+        None, description="the variant's filters and intent shift (default: the settings)"
     )
 
     @model_validator(mode="after")
@@ -153,6 +173,14 @@ class Choice:
     name: str
     ranker: bool
     weights: BlendWeights | None
+    filters: VariantFilters | None = None
+
+    def scoring(self, base: ScoringConfig) -> ScoringConfig:
+        """The blend's settings of this choice: ``base`` with its weights and filters."""
+        scoring = (
+            base if self.weights is None else base.model_copy(update={"weights": self.weights})
+        )
+        return scoring if self.filters is None else self.filters.applied_to(scoring)
 
 
 def choose(
@@ -165,11 +193,13 @@ def choose(
     arm's counters by served name; an arm without any is unknown, as a uniform prior)."""
     variant = assign(experiment, user_id)
     if not variant.arms:
-        return Choice(experiment.served_name(variant), variant.ranker, variant.weights)
+        return Choice(
+            experiment.served_name(variant), variant.ranker, variant.weights, variant.filters
+        )
     names = experiment.arm_names(variant)
     records = [arm_records.get(n, ArmRecord(0, 0)) for n in names]
     arm = thompson_arm(records, experiment.exploration, rng)
-    return Choice(names[arm], False, variant.arms[arm])
+    return Choice(names[arm], False, variant.arms[arm], variant.filters)
 
 
 def served_variants(experiment: Experiment) -> list[str]:

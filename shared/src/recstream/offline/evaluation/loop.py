@@ -144,9 +144,7 @@ async def simulate_loop(
                     store, [a for arms in bandits.values() for a in arms]
                 )
             choice = choose(experiment, user, records, rng)
-            scoring = setup.scoring
-            if choice.weights is not None:
-                scoring = scoring.model_copy(update={"weights": choice.weights})
+            scoring = choice.scoring(setup.scoring)
             ctx = await load_context(store, user, last_at[n], core)
             request = RecommendationRequest(
                 limit=setup.k, current_items=frozenset({items[-1]}), include_seen=False
