@@ -487,7 +487,27 @@ async def test_a_bandit_serves_the_arm_its_counters_favour(
     users = [u for u in candidates if assign(experiment, u).name == "bandit"][:8]
     async with serve_memory(configured, store, publisher) as api:
         served = [(await post(api, configured, u))["variant"] for u in users]
+        # explaining a list arm 0 ranked (it explored): as arm 0 ranks, not a new draw
+        assert assign(experiment, "v1").name == "bandit"  # a shopper with a history
+        explained = {}
+        for arm in ("tune:bandit.0", "tune:bandit.1"):
+            response = await api.get(
+                EXPLAIN,
+                params={"product_id": "p-Z", "variant": arm},
+                headers=bearer(configured, "v1"),
+            )
+            assert response.status_code == 200, response.text
+            explained[arm] = response.json()
+        other = await api.get(
+            EXPLAIN,
+            params={"product_id": "p-A", "variant": "tune:fixed"},
+            headers=bearer(configured, users[0]),
+        )
     assert served == ["tune:bandit.1"] * len(users)
+    scores = {arm: body["score"] for arm, body in explained.items()}
+    assert scores["tune:bandit.0"] != scores["tune:bandit.1"], "each arm's own weights"
+    assert other.status_code == 422, other.text
+    assert "does not rank this user's lists" in other.text
 
 
 async def test_a_request_with_its_own_weights_is_counted_apart(

@@ -122,6 +122,10 @@ def test_a_bandit_variant_names_the_arm_it_served() -> None:
     assert all(c.weights == arms[1] and not c.ranker for c in choices)
     fixed = next(u for u in (f"u{n}" for n in range(100)) if u not in users)
     assert choose(experiment, fixed, counters, rng).name == "tune:fixed"
+    # an arm that ranked an earlier list is served again without a draw (explanations)
+    again = choose(experiment, users[0], counters, rng, served="tune:bandit.0")
+    assert (again.name, again.weights) == ("tune:bandit.0", arms[0])
+    assert choose(experiment, fixed, counters, rng, served="tune:bandit.0").name == "tune:fixed"
 
 
 def test_a_variant_ranks_with_its_own_filters_and_the_rest_of_the_settings() -> None:

@@ -65,12 +65,14 @@ async def serving(
     ranker: LearnedRanker | None,
     counters: ArmCounters,
     rng: random.Random,
+    served: str | None = None,
 ) -> Serving:
-    """The variant of ``user_id`` in the experiment running at ``at``, if any."""
+    """The variant of ``user_id`` in the experiment running at ``at``, if any (``served``:
+    a bandit arm of the user's that ranked an earlier list, served again without a draw)."""
     experiment = running(experiments, at)
     if experiment is None:
         return Serving(None, scoring, ranker)
     variant = assign(experiment, user_id)
     records = await counters.records(experiment.arm_names(variant)) if variant.arms else {}
-    choice = choose(experiment, user_id, records, rng)
+    choice = choose(experiment, user_id, records, rng, served)
     return Serving(choice.name, choice.scoring(scoring), ranker if choice.ranker else None)

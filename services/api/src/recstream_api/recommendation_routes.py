@@ -23,6 +23,7 @@ from recstream.scoring import RecommendationRequest, explain, next_items, recomm
 from recstream.scoring.models import ScoredItem
 from recstream_api.auth import authorize_weight_override, resolve_user
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep
+from recstream_api.exceptions import InvalidRequestError
 from recstream_api.experiments import Serving, serving
 from recstream_api.identifiers import checked_id
 from recstream_api.impressions import ListReturned, ShownList, ranker_variant
@@ -58,7 +59,12 @@ NEXT_ITEMS_VARIANT = "next-items"
 
 
 async def _serving(
-    resources: Resources, subject: str, now: datetime, *, experiment: bool
+    resources: Resources,
+    subject: str,
+    now: datetime,
+    *,
+    experiment: bool,
+    served: str | None = None,
 ) -> Serving:
     """How POST /recommendations ranks for ``subject``: the running experiment's variant
     (unless the request sets its own weights), else the served model or the blend."""
@@ -73,6 +79,7 @@ async def _serving(
         resources.rankers.current,
         resources.arm_counters,
         resources.rng,
+        served,
     )
 
 
@@ -170,17 +177,32 @@ async def explain_recommendation(
     limit: LimitQuery = 10,
     include_seen: IncludeSeenQuery = False,
     user_id: UserIdQuery = None,
+    variant: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="the `variant` of the list the item is on: while an experiment "
+            "runs, explain as that list was ranked (a bandit's arm); it must be the user's",
+        ),
+    ] = None,
 ) -> ExplanationResponse:
     """Ranked as `POST /recommendations` ranks it: by the learned model when one is served,
     whose features that placed the item are named in `features` and in `reason` (always:
-    for one item they are cheap), else by the blend."""
+    for one item they are cheap), else by the blend. While an experiment runs, as the
+    user's variant ranks (a bandit draws an arm, unless `variant` names the list's)."""
     settings = resources.settings
     item = item_ref(product_id, group_id)
     subject = resolve_user(principal, user_id)
     now = resources.clock()
     ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
     request = RecommendationRequest(limit=limit, include_seen=include_seen)
-    how = await _serving(resources, subject, now, experiment=True)
+    how = await _serving(resources, subject, now, experiment=True, served=variant)
+    if variant is not None and how.variant is not None and how.variant != variant:
+        raise InvalidRequestError(
+            f"variant {variant!r} does not rank this user's lists now ({how.variant!r} does)",
+            details={"field": "variant"},
+        )
     explanation = explain(ctx, item.key, request, how.scoring, settings.core, how.ranker)
     return explanation_view(ctx, explanation, limit, now)
 

@@ -188,17 +188,23 @@ def choose(
     user_id: str,
     arm_records: Mapping[str, ArmRecord],
     rng: random.Random,
+    served: str | None = None,
 ) -> Choice:
     """The user's variant and, for a bandit, the arm of this request (``arm_records``: each
-    arm's counters by served name; an arm without any is unknown, as a uniform prior)."""
+    arm's counters by served name; an arm without any is unknown, as a uniform prior).
+    ``served`` names an arm of the user's bandit that ranked an earlier list (to explain
+    it): that arm, without a draw."""
     variant = assign(experiment, user_id)
     if not variant.arms:
         return Choice(
             experiment.served_name(variant), variant.ranker, variant.weights, variant.filters
         )
     names = experiment.arm_names(variant)
-    records = [arm_records.get(n, ArmRecord(0, 0)) for n in names]
-    arm = thompson_arm(records, experiment.exploration, rng)
+    if served in names:
+        arm = names.index(served)
+    else:
+        records = [arm_records.get(n, ArmRecord(0, 0)) for n in names]
+        arm = thompson_arm(records, experiment.exploration, rng)
     return Choice(names[arm], False, variant.arms[arm], variant.filters)
 
 
