@@ -455,7 +455,7 @@ async def test_an_experiment_splits_users_and_its_report_compares_the_variants(
     control, treated = body["variants"]
     assert (control["variant"], treated["variant"]) == ("ab:control", "ab:sequential")
     assert control["vs_control"] is None
-    assert set(treated["vs_control"]) == {"click", "purchase"}
+    assert set(treated["vs_control"]) == {"click", "purchase", "revenue_per_impression"}
 
 
 async def test_a_bandit_serves_the_arm_its_counters_favour(

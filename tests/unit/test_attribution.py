@@ -94,6 +94,7 @@ async def test_each_outcome_counts_once_per_list_and_revenue_every_purchase() ->
         "purchase": 1,
         "purchase@2": 1,
         "revenue_cents": 1999 + 1000,
+        "revenue_squares": 899,  # the list's 29.99, squared, floored
     }
 
 
@@ -240,6 +241,7 @@ async def test_a_click_that_reaches_the_log_before_its_list_is_credited_when_the
         "purchase": 1,
         "purchase@2": 1,
         "revenue_cents": 300,
+        "revenue_squares": 9,
     }
     credited = await store.get_user("u1")
     assert credited is not None
@@ -266,3 +268,31 @@ def test_recomputing_a_user_keeps_the_lists_shown() -> None:
     recomputed = recompute_state(state, CONFIG)
     assert recomputed.shown == state.shown
     assert recomputed == state
+
+
+async def test_a_lists_revenue_squares_add_up_across_batches_and_old_states() -> None:
+    """Two purchases on one list, folded in two batches: the squares counter holds the
+    square of the list's whole revenue (the state remembers what the list earned), and a
+    list stored before lists kept their revenue loads with none."""
+    store = MemoryStore()
+    await apply(
+        store,
+        [
+            shown("s1", ["p1", "p2"]),
+            make_event("b1", "purchase_completed", minutes=1, product_id="p1", price=12.0),
+        ],
+    )
+    await apply(
+        store,
+        [make_event("b2", "purchase_completed", minutes=2, product_id="p2", price=8.5)],
+        first=2,
+    )
+    assert counters(store, "blend")["revenue_cents"] == 2050
+    assert counters(store, "blend")["revenue_squares"] == 2050 * 2050 // 10_000
+    state = await store.get_user("u1")
+    assert state is not None
+    assert [s.revenue_cents for s in state.shown] == [2050]
+    stored = json.loads(state.to_json())
+    stored["sh"] = [entry[:6] for entry in stored["sh"]]
+    old = UserState.from_json("u1", json.dumps(stored).encode(), None)
+    assert [s.revenue_cents for s in old.shown] == [0]

@@ -109,7 +109,7 @@ def _client(request: Request) -> Principal:
 @router.post(
     "/anonymous",
     response_model=AnonymousToken,
-    responses=error_responses(401, 404, 422, 429),
+    responses=error_responses(401, 404, 422),
     summary="A token for a shopper who has not signed in (no credentials needed; with a "
     "valid anonymous token: a fresh token for the same id)",
 )

@@ -25,6 +25,10 @@ class OutcomeCounters(BaseModel):
     purchase: OutcomeRate = Field(description="the conversion rate")
     revenue_cents: int = Field(description="price x quantity of every attributed purchase")
     revenue_per_impression: float = Field(description="revenue_cents / impressions")
+    revenue_per_impression_ci95: tuple[float, float] = Field(
+        description="its 95% interval (normal approximation, from the lists' revenue "
+        "variance; each list's revenue counts up to 100,000 in the variance)"
+    )
 
 
 class DayOutcomes(OutcomeCounters):
@@ -32,8 +36,12 @@ class DayOutcomes(OutcomeCounters):
 
 
 class Lift(BaseModel):
-    difference: float = Field(description="this variant's rate minus the control's")
-    ci95: tuple[float, float] = Field(description="95% interval of the difference (Wald)")
+    difference: float = Field(
+        description="this variant's rate (revenue: cents per list shown) minus the control's"
+    )
+    ci95: tuple[float, float] = Field(
+        description="95% interval of the difference (Wald; revenue: Welch)"
+    )
 
 
 class VariantOutcomesView(BaseModel):
@@ -42,8 +50,8 @@ class VariantOutcomesView(BaseModel):
     days: list[DayOutcomes] = Field(description="the days asked for, newest first")
     vs_control: dict[str, Lift] | None = Field(
         None,
-        description="with ?experiment=: click and purchase rates against the experiment's "
-        "first variant (null for the control itself)",
+        description="with ?experiment=: click and purchase rates and revenue per list "
+        "against the experiment's first variant (null for the control itself)",
     )
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from recstream.readmodel.outcomes import Outcomes, VariantOutcomes, difference
+from recstream.readmodel.outcomes import (
+    Outcomes,
+    VariantOutcomes,
+    difference,
+    revenue_difference,
+)
 from recstream.scoring.experiments import Experiment, served_variants
 from recstream_api.outcome_schemas import (
     DayOutcomes,
@@ -43,6 +48,7 @@ def _counters(outcomes: Outcomes) -> dict[str, object]:
         "purchase": _rate(outcomes, "purchase"),
         "revenue_cents": outcomes.revenue_cents,
         "revenue_per_impression": outcomes.revenue_per_impression,
+        "revenue_per_impression_ci95": outcomes.revenue_interval,
     }
 
 
@@ -51,6 +57,8 @@ def _lifts(outcomes: Outcomes, control: Outcomes) -> dict[str, Lift]:
     for outcome in ("click", "purchase"):
         value, interval = difference(outcomes.rate(outcome), control.rate(outcome))
         lifts[outcome] = Lift(difference=value, ci95=interval)
+    value, interval = revenue_difference(outcomes, control)
+    lifts["revenue_per_impression"] = Lift(difference=value, ci95=interval)
     return lifts
 
 

@@ -285,7 +285,6 @@ _DESCRIPTIONS = {
     409: "A concurrent writer kept changing the user's state; try again",
     413: "The request body is larger than the configured cap",
     422: "The request or an event is invalid",
-    429: "Too many requests from this caller (or address): retry after Retry-After seconds",
     503: "A dependency (Redis or the broker) is unavailable",
 }
 

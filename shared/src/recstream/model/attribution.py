@@ -18,7 +18,10 @@ per variant and UTC day of the impression: ``impressions``, ``items`` (items sho
 for each outcome (``click``: a view of the item, ``cart``, ``join``, ``purchase``) the
 lists with at least one such attributed event, overall and by the item's position
 (``click@3``), plus ``revenue_cents`` of attributed purchases (price x quantity, every
-purchase). So CTR is ``click / impressions`` and conversion ``purchase / impressions``.
+purchase) and ``revenue_squares``, the sum over lists of the square of each list's revenue
+in currency units (capped at :data:`REVENUE_SQUARE_CAP_CENTS` per list, each square
+floored), from which the report's interval of revenue per list comes. So CTR is
+``click / impressions`` and conversion ``purchase / impressions``.
 They are contributions like every shared statistic, written once per record under the
 shards' watermarks: exactly once.
 """
@@ -44,6 +47,10 @@ OUTCOME_NAMES = ("click", "cart", "join", "purchase")
 IMPRESSIONS = "impressions"
 ITEMS_SHOWN = "items"
 REVENUE = "revenue_cents"
+REVENUE_SQUARES = "revenue_squares"
+# a list's revenue counts up to this in the squares: one square fits the counter's 64 bits
+# 92 million times over (100,000 currency units, squared, is 10^10)
+REVENUE_SQUARE_CAP_CENTS = 10_000_000
 VARIANTS_SUBJECT = "variants"  # the index of the variants that have counters
 
 
@@ -138,8 +145,21 @@ def _credit(
         credited = f"{shown.credited},{acted.outcome}" if shown.credited else acted.outcome
         state.shown[index] = shown._replace(credited=credited)
     if acted.revenue_cents:
+        before = state.shown[index].revenue_cents
+        after = before + acted.revenue_cents
+        state.shown[index] = state.shown[index]._replace(revenue_cents=after)
         counts.append((REVENUE, acted.revenue_cents))
+        squares = revenue_square(after) - revenue_square(before)
+        if squares:
+            counts.append((REVENUE_SQUARES, squares))
     _count(deltas, offset, shown, counts)
+
+
+def revenue_square(cents: int) -> int:
+    """A list's revenue (capped) squared, in currency units squared, floored: the
+    increments of one list add up to the square of its final revenue exactly."""
+    capped = min(cents, REVENUE_SQUARE_CAP_CENTS)
+    return capped * capped // 10_000
 
 
 def _named(shown: list[Shown], recommendation_id: str) -> int | None:

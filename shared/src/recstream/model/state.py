@@ -92,13 +92,16 @@ class Shown(NamedTuple):
     day: str  # the UTC date of ``at``: the day its outcomes are counted on
     items: tuple[str, ...]  # item keys, first position first
     credited: str = ""  # the outcomes already counted once for it (see model.attribution)
+    revenue_cents: int = 0  # of the purchases attributed to it so far
 
     def to_list(self) -> list[Any]:
-        return [self.recommendation_id, self.variant, self.at, self.day, self.items, self.credited]
+        fields = [self.recommendation_id, self.variant, self.at, self.day, self.items]
+        return [*fields, self.credited, *([self.revenue_cents] if self.revenue_cents else [])]
 
     @staticmethod
     def from_list(raw: list[Any]) -> Shown:
-        return Shown(raw[0], raw[1], float(raw[2]), raw[3], tuple(raw[4]), raw[5])
+        revenue = int(raw[6]) if len(raw) > 6 else 0
+        return Shown(raw[0], raw[1], float(raw[2]), raw[3], tuple(raw[4]), raw[5], revenue)
 
 
 class Pending(NamedTuple):

@@ -14,6 +14,7 @@ from recstream.model.attribution import (
     ITEMS_SHOWN,
     OUTCOME_NAMES,
     REVENUE,
+    REVENUE_SQUARES,
     VARIANTS_SUBJECT,
     daily,
 )
@@ -47,6 +48,7 @@ class Outcomes:
     counts: Mapping[str, int]  # outcome -> lists with at least one such event
     by_position: Mapping[str, Mapping[int, int]]  # outcome -> position -> lists
     revenue_cents: int
+    revenue_squares: int = 0  # sum over lists of (list revenue in currency units)^2
 
     def rate(self, outcome: str) -> Rate:
         return Rate(self.counts.get(outcome, 0), self.impressions)
@@ -55,6 +57,24 @@ class Outcomes:
     def revenue_per_impression(self) -> float:
         """Cents per list shown."""
         return self.revenue_cents / self.impressions if self.impressions else 0.0
+
+    @property
+    def revenue_standard_error(self) -> float:
+        """The standard error of revenue per list shown, in cents (0 without lists): the
+        lists' revenue variance from the sums of revenue and of its squares."""
+        n = self.impressions
+        if n <= 1:
+            return 0.0
+        mean = self.revenue_cents / 100 / n  # currency units
+        variance = max(0.0, (self.revenue_squares / n - mean * mean) * n / (n - 1))
+        return 100 * math.sqrt(variance / n)
+
+    @property
+    def revenue_interval(self) -> tuple[float, float]:
+        """Revenue per list shown (cents), 95% interval (normal approximation)."""
+        half = Z95 * self.revenue_standard_error
+        value = self.revenue_per_impression
+        return max(0.0, value - half), value + half
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +106,15 @@ def difference(rate: Rate, control: Rate, z: float = Z95) -> tuple[float, tuple[
     return p - q, (max(-1.0, p - q - half), min(1.0, p - q + half))
 
 
+def revenue_difference(outcomes: Outcomes, control: Outcomes, z: float = Z95) -> tuple[
+    float, tuple[float, float]
+]:  # fmt: skip
+    """Revenue per list shown minus the control's (cents), with its 95% interval (Welch)."""
+    value = outcomes.revenue_per_impression - control.revenue_per_impression
+    half = z * math.hypot(outcomes.revenue_standard_error, control.revenue_standard_error)
+    return value, (value - half, value + half)
+
+
 def outcomes_of(fields: Mapping[str, str]) -> Outcomes:
     """The counters of one hash (``click``, ``click@3``, ``impressions``, ...)."""
     counts: dict[str, int] = {}
@@ -104,6 +133,7 @@ def outcomes_of(fields: Mapping[str, str]) -> Outcomes:
         counts=counts,
         by_position={o: dict(sorted(p.items())) for o, p in by_position.items()},
         revenue_cents=int(fields.get(REVENUE, 0)),
+        revenue_squares=int(fields.get(REVENUE_SQUARES, 0)),
     )
 
 
