@@ -9,6 +9,7 @@ batch core applied to the whole log after the same erasures, key by key.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from recstream.contract.keyspace import Keyspace
 from recstream.model.config import CoreConfig
 from recstream.model.identify import MERGED_FROM, merged_events
 from recstream.store.redis import RedisStore
+from recstream_api.auth import Authenticator
 from recstream_api.tracking import to_records
 
 from .conftest import consumer_settings, read_topic, running_consumer, wait_until
@@ -212,11 +214,15 @@ async def test_who_may_merge_whom(
         token = (await http.post(f"{PREFIX}/anonymous")).json()["token"]
         shopper = {"Authorization": f"Bearer {token}"}
         url = f"{PREFIX}/identify"
+        long_ago = datetime.now(UTC) - timedelta(days=3)
+        expired = Authenticator(api.auth).anonymous_token("anon-old", long_ago)[0]
         cases: list[tuple[dict[str, Any], Any, int, str]] = [
             ({"anonymous_token": token}, shopper, 403, "signed-in user's credential"),
             ({"anonymous_id": "anon-x"}, bearer(api, USER), 403, "proves the anonymous id"),
             ({"anonymous_token": token, "user_id": "u-else"}, bearer(api, USER), 403, "themselves"),
-            ({"anonymous_token": "not-a-token"}, bearer(api, USER), 401, "not a valid JWT"),
+            ({"anonymous_token": "not-a-token"}, bearer(api, USER), 422, "not a valid JWT"),
+            ({"anonymous_token": expired}, bearer(api, USER), 422, "anonymous_token: invalid "
+             "token: the token has expired"),
             ({"anonymous_token": bearer(api, "u-2")["Authorization"][7:]}, bearer(api, USER), 422,
              "not an anonymous token"),
             ({"anonymous_id": "u-2", "user_id": USER}, {"X-API-Key": ADMIN_KEY}, 422,

@@ -30,6 +30,7 @@ from recstream_api.deps import PrincipalDep, Resources, ResourcesDep, bearer_sch
 from recstream_api.exceptions import (
     ConsumerBehindError,
     InvalidRequestError,
+    NotAuthenticatedError,
     PermissionDeniedError,
 )
 from recstream_api.publisher import OutgoingRecord
@@ -146,7 +147,12 @@ async def _parties(resources: Resources, principal: Principal, body: IdentifyReq
     if (body.anonymous_token is None) == (body.anonymous_id is None):
         raise InvalidRequestError("give one of anonymous_token and anonymous_id")
     if body.anonymous_token is not None:
-        proven = await resources.authenticator.verify_token(body.anonymous_token)
+        try:
+            proven = await resources.authenticator.verify_token(body.anonymous_token)
+        except NotAuthenticatedError as exc:  # the caller's own credential is fine: not 401
+            raise InvalidRequestError(
+                f"anonymous_token: {exc.message}", details={"field": "anonymous_token"}
+            ) from None
         if not proven.anonymous or proven.user_id is None:
             raise InvalidRequestError("anonymous_token is not an anonymous token")
         anonymous_id = proven.user_id
