@@ -105,7 +105,7 @@ ROUTES: dict[tuple[str, str], RouteCase] = {
     ("PUT", f"{PREFIX}/rankers/active"): RouteCase("admin", _json(lambda u: {"version": None})),
     ("GET", f"{PREFIX}/recommendation-outcomes"): RouteCase("admin", lambda u: {}),
     ("POST", f"{PREFIX}/identify"): RouteCase(
-        "track", _json(lambda u: {"user_id": u, "anonymous_token": anonymous_token()})
+        "user_data", _json(lambda u: {"user_id": u, "anonymous_token": anonymous_token()})
     ),
 }
 
@@ -296,8 +296,11 @@ async def test_an_anonymous_shopper_reaches_only_shared_lists_and_its_own_data(
         assert_allowed(response, "shared lists")
     else:
         assert_status(response, 403, f"an anonymous shopper on {OWNER}'s {route}")
-    if ROUTES[route].kind in ("user_data", "erase") or route[1].endswith("/track-interaction"):
-        assert_allowed(await call(api, route, "anon-shopper", shopper), "its own data")
+    own = await call(api, route, "anon-shopper", shopper)
+    if route[1].endswith("/identify"):  # with the signed-in user's credential only
+        assert_status(own, 403, "identify with an anonymous token")
+    elif ROUTES[route].kind in ("user_data", "erase") or route[1].endswith("/track-interaction"):
+        assert_allowed(own, "its own data")
 
 
 ADMIN_ROUTES = sorted(r for r, case in ROUTES.items() if case.kind == "admin")

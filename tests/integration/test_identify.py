@@ -28,7 +28,7 @@ from recstream_api.auth import Authenticator
 from recstream_api.tracking import to_records
 
 from .conftest import consumer_settings, read_topic, running_consumer, wait_until
-from .test_api import ADMIN_KEY, PREFIX, api_settings, bearer, serve
+from .test_api import ADMIN_KEY, PREFIX, TRACK_KEY, api_settings, bearer, serve
 from .test_api_recommend import action, view
 from .test_erasure_log import forget
 from .test_replay import assert_same_state, dump
@@ -228,6 +228,10 @@ async def test_who_may_merge_whom(
             ({"anonymous_id": "u-2", "user_id": USER}, {"X-API-Key": ADMIN_KEY}, 422,
              "not an anonymous id"),
             ({"anonymous_id": "anon-x"}, {"X-API-Key": ADMIN_KEY}, 422, "user_id is required"),
+            ({"anonymous_id": "anon-x", "user_id": USER}, {"X-API-Key": TRACK_KEY}, 403,
+             "scope 'identify'"),
+            ({"anonymous_id": "anon-x", "user_id": "bad id!"}, {"X-API-Key": ADMIN_KEY}, 422,
+             "user_id is not a valid id"),
             ({}, bearer(api, USER), 422, "one of anonymous_token and anonymous_id"),
             # no consumer runs here: the event identify should wait for is never applied
             ({"anonymous_token": token, "after": {"partition": 0, "offset": 7}},

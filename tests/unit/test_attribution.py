@@ -95,6 +95,7 @@ async def test_each_outcome_counts_once_per_list_and_revenue_every_purchase() ->
         "purchase@2": 1,
         "revenue_cents": 1999 + 1000,
         "revenue_squares": 899,  # the list's 29.99, squared, floored
+        "revenue_capped_cents": 2999,
     }
 
 
@@ -242,6 +243,7 @@ async def test_a_click_that_reaches_the_log_before_its_list_is_credited_when_the
         "purchase@2": 1,
         "revenue_cents": 300,
         "revenue_squares": 9,
+        "revenue_capped_cents": 300,
     }
     credited = await store.get_user("u1")
     assert credited is not None
@@ -296,3 +298,20 @@ async def test_a_lists_revenue_squares_add_up_across_batches_and_old_states() ->
     stored["sh"] = [entry[:6] for entry in stored["sh"]]
     old = UserState.from_json("u1", json.dumps(stored).encode(), None)
     assert [s.revenue_cents for s in old.shown] == [0]
+
+
+async def test_item_page_lists_never_push_a_personalised_list_out() -> None:
+    """Twenty similar-items lists after one experiment list: the state keeps the
+    experiment's list (and five shared ones), so a click naming it still counts."""
+    store = MemoryStore()
+    events = [shown("exp", ["p1", "p2"], variant="ab:treated")]
+    events += [shown(f"sim{n}", ["p3", f"p{10 + n}"], variant="similar-items") for n in range(20)]
+    events.append(
+        make_event("v1", "product_view", minutes=2, product_id="p2", recommendation_id="r-exp")
+    )
+    await apply(store, events)
+    state = await store.get_user("u1")
+    assert state is not None
+    assert [s.variant for s in state.shown] == ["ab:treated"] + ["similar-items"] * 5
+    assert counters(store, "ab:treated")["click"] == 1
+    assert counters(store, "similar-items")["impressions"] == 20

@@ -45,7 +45,9 @@ def counters_of(revenues: list[int]) -> Outcomes:
         for part in (cents // 3, cents - cents // 3):  # two purchases on the list
             squares += revenue_square(kept + part) - revenue_square(kept)
             kept += part
-    return Outcomes(len(revenues), 10 * len(revenues), {}, {}, sum(revenues), squares)
+    capped = sum(min(r, REVENUE_SQUARE_CAP_CENTS) for r in revenues)
+    n = len(revenues)
+    return Outcomes(n, 10 * n, {}, {}, sum(revenues), squares, capped)
 
 
 def test_revenue_per_list_has_the_interval_of_the_lists_revenues() -> None:
@@ -57,17 +59,29 @@ def test_revenue_per_list_has_the_interval_of_the_lists_revenues() -> None:
     assert outcomes.revenue_per_impression == pytest.approx(mean)
     # the squares are floored per list (in currency units): within a cent of the exact error
     assert outcomes.revenue_standard_error == pytest.approx(error, abs=0.01)
+    assert outcomes.revenue_interval is not None
     low, high = outcomes.revenue_interval
     assert (low, high) == pytest.approx((mean - Z95 * error, mean + Z95 * error), abs=0.05)
     better = counters_of([r + 500 if r else 0 for r in revenues])
-    value, (lo, hi) = revenue_difference(better, outcomes)
+    value, interval = revenue_difference(better, outcomes)
     assert value == pytest.approx(500 * sum(1 for r in revenues if r) / len(revenues))
-    assert lo < value < hi
+    assert interval is not None
+    assert interval[0] < value < interval[1]
 
 
-def test_a_huge_list_revenue_is_capped_in_the_squares_only() -> None:
+def test_a_huge_list_revenue_is_capped_in_the_variance_only() -> None:
     huge = counters_of([10 * REVENUE_SQUARE_CAP_CENTS, 0])
     assert huge.revenue_cents == 10 * REVENUE_SQUARE_CAP_CENTS
     assert huge.revenue_squares == (REVENUE_SQUARE_CAP_CENTS // 100) ** 2
-    assert 2**63 // huge.revenue_squares > 90_000_000
+    assert 2**63 // huge.revenue_squares > 900_000_000
+    # the variance of the capped revenues (0 and the cap), not a negative one clamped to 0
+    spread = REVENUE_SQUARE_CAP_CENTS / math.sqrt(2)
+    assert huge.revenue_standard_error == pytest.approx(spread / math.sqrt(2))
     assert counters_of([]).revenue_interval == (0.0, 0.0)
+
+
+def test_revenue_counted_before_the_variance_was_kept_has_no_interval() -> None:
+    old = Outcomes(100, 1000, {}, {}, revenue_cents=50_000)
+    assert old.revenue_interval is None
+    value, interval = revenue_difference(old, counters_of([0, 900]))
+    assert (value, interval) == (500.0 - 450.0, None)

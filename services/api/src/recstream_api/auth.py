@@ -19,7 +19,8 @@ Two kinds of credentials:
   reason goes to the log only.
 - an API key (``X-API-Key``) for server-side producers, hashed (SHA-256) and
   compared in constant time against every configured hash. Scope ``track`` may
-  only track events (for any user); scope ``admin`` may do everything.
+  only track events (for any user); scope ``identify`` may merge an anonymous id into a
+  user (a shop's backend that saw the sign-in); scope ``admin`` may do everything.
 
 - an anonymous token, for a shopper who has not signed in: an HS256 JWT the API signs
   itself (:meth:`Authenticator.anonymous_token`, ``POST /anonymous``) with a key of its
@@ -65,9 +66,10 @@ log = logging.getLogger(__name__)
 
 READ = "read"
 TRACK = "track"
+IDENTIFY = "identify"  # an API key that may merge anonymous ids into users (POST /identify)
 ADMIN = "admin"
 USER_SCOPES = frozenset({READ, TRACK})
-ALL_SCOPES = frozenset({READ, TRACK, ADMIN})
+ALL_SCOPES = frozenset({READ, TRACK, IDENTIFY, ADMIN})
 TOKEN_CACHE_SIZE = 4096  # verified tokens remembered per process (a few MiB at most)
 TOKEN_CACHE_SECONDS = 60.0
 ANONYMOUS_KID = "recstream-anonymous"  # the header that routes a token to the API's own key

@@ -25,7 +25,7 @@ from recstream.contract.events import MAX_ID_LENGTH
 from recstream.model.features import timestamp
 from recstream.model.identify import merged_at, merged_events
 from recstream.store.port import WatermarkConflictError
-from recstream_api.auth import TRACK, Principal, is_anonymous_id, new_anonymous_id
+from recstream_api.auth import IDENTIFY, Principal, is_anonymous_id, new_anonymous_id
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep, bearer_scheme
 from recstream_api.exceptions import (
     ConsumerBehindError,
@@ -33,6 +33,7 @@ from recstream_api.exceptions import (
     NotAuthenticatedError,
     PermissionDeniedError,
 )
+from recstream_api.identifiers import checked_id
 from recstream_api.publisher import OutgoingRecord
 from recstream_api.routes import PREFIX
 from recstream_api.schemas import error_responses
@@ -70,8 +71,8 @@ class IdentifyRequest(BaseModel):
         None,
         min_length=1,
         max_length=MAX_ID_LENGTH,
-        description="the anonymous id, without its token: API keys with the track scope "
-        "and admins only (a shop's backend that saw the sign-in)",
+        description="the anonymous id, without its token: API keys with the identify "
+        "scope and admins only (a shop's backend that saw the sign-in)",
     )
     user_id: str | None = Field(
         None,
@@ -139,13 +140,16 @@ async def anonymous(
 async def _parties(resources: Resources, principal: Principal, body: IdentifyRequest) -> tuple[
     str, str
 ]:  # fmt: skip
-    """(anonymous id, known user id), checked against who is calling."""
+    """(anonymous id, known user id), checked against who is calling: a signed-in user
+    proves the anonymous id with its token and merges it into themselves; an admin, or an
+    API key with the ``identify`` scope, may name both ids."""
     if principal.anonymous:
         raise PermissionDeniedError(
             "identify with the signed-in user's credential, and the anonymous token in the body"
         )
-    if TRACK not in principal.scopes:
-        raise PermissionDeniedError("this credential may not merge users")
+    trusted = principal.is_admin or (principal.user_id is None and IDENTIFY in principal.scopes)
+    if principal.user_id is None and not trusted:
+        raise PermissionDeniedError("this API key may not merge users (scope 'identify')")
     if (body.anonymous_token is None) == (body.anonymous_id is None):
         raise InvalidRequestError("give one of anonymous_token and anonymous_id")
     if body.anonymous_token is not None:
@@ -158,14 +162,13 @@ async def _parties(resources: Resources, principal: Principal, body: IdentifyReq
         if not proven.anonymous or proven.user_id is None:
             raise InvalidRequestError("anonymous_token is not an anonymous token")
         anonymous_id = proven.user_id
+    elif not trusted:
+        raise PermissionDeniedError(
+            "a user proves the anonymous id with its token (anonymous_token)"
+        )
     else:
-        if principal.user_id is not None and not principal.is_admin:
-            raise PermissionDeniedError(
-                "a user proves the anonymous id with its token (anonymous_token)"
-            )
-        assert body.anonymous_id is not None
-        anonymous_id = body.anonymous_id
-    user_id = body.user_id or principal.user_id
+        anonymous_id = checked_id(body.anonymous_id, "anonymous_id") or ""
+    user_id = checked_id(body.user_id, "user_id") or principal.user_id
     if user_id is None:
         raise InvalidRequestError("user_id is required when calling with an API key")
     if principal.user_id is not None and user_id != principal.user_id and not principal.is_admin:
@@ -215,11 +218,14 @@ async def identify(
     settings = resources.settings
     if body.after is not None:
         await _applied(resources, body.after)
+    merged: IdentifyResponse | None = None  # what an earlier attempt published
     for _ in range(MAX_ATTEMPTS):
         state = await resources.store.get_user(anonymous_id)
         at = merged_at(state) if state is not None else None
         if state is None or at is None:
-            return IdentifyResponse(
+            # nothing (left) to merge; or an earlier attempt's erasure was applied by the
+            # consumer following the erasure log before this one's
+            return merged or IdentifyResponse(
                 user_id=user_id,
                 anonymous_id=anonymous_id,
                 merged_events=0,
@@ -234,15 +240,16 @@ async def identify(
         await resources.publisher.publish(
             [OutgoingRecord(*notice.encode())], topic=settings.kafka.erasures_topic
         )
-        try:
-            await erase_if_unchanged(resources.store, state, at, settings.core, principal.subject)
-        except WatermarkConflictError:
-            continue  # an event of the anonymous id arrived: merge what is there now
-        return IdentifyResponse(
+        merged = IdentifyResponse(
             user_id=user_id,
             anonymous_id=anonymous_id,
             merged_events=len(events),
             merged_at=timestamp(at),
             event_ids=[e.event_id for e in events],
         )
+        try:
+            await erase_if_unchanged(resources.store, state, at, settings.core, principal.subject)
+        except WatermarkConflictError:
+            continue  # an event of the anonymous id arrived: merge what is there now
+        return merged
     raise WatermarkConflictError(anonymous_id)

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from recstream.contract.events import MAX_CATEGORY_LENGTH
+from recstream.model.attribution import SIMILAR_ITEMS, TRENDING
 from recstream.readmodel.load import load_item_context, load_trending
 from recstream.scoring.similar import ListedItem, similar_items, trending_items
 from recstream_api.auth import Principal, require_read
@@ -52,8 +53,8 @@ class ListedItemView(BaseModel):
     )
 
 
-SIMILAR_VARIANT = "similar-items"
-TRENDING_VARIANT = "trending"
+SIMILAR_VARIANT = SIMILAR_ITEMS
+TRENDING_VARIANT = TRENDING
 _ID_DESCRIPTION = (
     "this list's id, when a user asked (null with an API key): send it as the "
     "recommendation_id of the events that follow from the list"

@@ -25,7 +25,8 @@
   ``dropped`` (the queue was full while the broker was away, or the process stopped);
 - ``recstream_outcomes{variant,counter}`` (gauge): the outcome counters the consumer keeps
   per variant (``impressions``, ``items``, ``click``, ``cart``, ``join``, ``purchase``,
-  ``revenue_cents``, ``revenue_squares``; docs/events.md, attribution), read from Redis every
+  ``revenue_cents``, ``revenue_squares``, ``revenue_capped_cents``; docs/events.md,
+  attribution), read from Redis every
   ``RECSTREAM_OUTCOMES_REFRESH_SECONDS`` by a background task. Every replica exports the
   same values: aggregate with ``max by (variant, counter)``, and a CTR is
   ``recstream_outcomes{counter="click"} / recstream_outcomes{counter="impressions"}``;
@@ -274,6 +275,7 @@ class ApiMetrics:
             values |= {o: total.counts.get(o, 0) for o in OUTCOME_NAMES}
             values["revenue_cents"] = total.revenue_cents
             values["revenue_squares"] = total.revenue_squares
+            values["revenue_capped_cents"] = total.revenue_capped_cents
             for counter, value in values.items():
                 self.outcomes.labels(variant.variant, counter).set(value)
 

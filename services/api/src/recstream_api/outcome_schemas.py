@@ -25,9 +25,10 @@ class OutcomeCounters(BaseModel):
     purchase: OutcomeRate = Field(description="the conversion rate")
     revenue_cents: int = Field(description="price x quantity of every attributed purchase")
     revenue_per_impression: float = Field(description="revenue_cents / impressions")
-    revenue_per_impression_ci95: tuple[float, float] = Field(
+    revenue_per_impression_ci95: tuple[float, float] | None = Field(
         description="its 95% interval (normal approximation, from the lists' revenue "
-        "variance; each list's revenue counts up to 100,000 in the variance)"
+        "variance; each list's revenue counts up to 100,000 in the variance); null for "
+        "revenue counted before the variance was kept"
     )
 
 
@@ -39,8 +40,9 @@ class Lift(BaseModel):
     difference: float = Field(
         description="this variant's rate (revenue: cents per list shown) minus the control's"
     )
-    ci95: tuple[float, float] = Field(
-        description="95% interval of the difference (Wald; revenue: Welch)"
+    ci95: tuple[float, float] | None = Field(
+        description="95% interval of the difference (Wald; revenue: Welch, null where "
+        "either variant's revenue has no interval)"
     )
 
 

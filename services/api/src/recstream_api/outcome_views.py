@@ -57,8 +57,8 @@ def _lifts(outcomes: Outcomes, control: Outcomes) -> dict[str, Lift]:
     for outcome in ("click", "purchase"):
         value, interval = difference(outcomes.rate(outcome), control.rate(outcome))
         lifts[outcome] = Lift(difference=value, ci95=interval)
-    value, interval = revenue_difference(outcomes, control)
-    lifts["revenue_per_impression"] = Lift(difference=value, ci95=interval)
+    revenue, revenue_interval = revenue_difference(outcomes, control)
+    lifts["revenue_per_impression"] = Lift(difference=revenue, ci95=revenue_interval)
     return lifts
 
 

@@ -41,7 +41,7 @@ from recstream.scoring.experiments import Experiment, check_experiments
 DEV_JWT_SECRET = "recstream-dev-secret-change-me-0123456789abcdef"
 MIN_HMAC_SECRET_BYTES = 32
 
-ApiKeyScope = Literal["track", "admin"]
+ApiKeyScope = Literal["track", "identify", "admin"]
 
 
 class ApiKeyEntry(BaseModel):

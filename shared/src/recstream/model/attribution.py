@@ -18,9 +18,10 @@ per variant and UTC day of the impression: ``impressions``, ``items`` (items sho
 for each outcome (``click``: a view of the item, ``cart``, ``join``, ``purchase``) the
 lists with at least one such attributed event, overall and by the item's position
 (``click@3``), plus ``revenue_cents`` of attributed purchases (price x quantity, every
-purchase) and ``revenue_squares``, the sum over lists of the square of each list's revenue
-in currency units (capped at :data:`REVENUE_SQUARE_CAP_CENTS` per list, each square
-floored), from which the report's interval of revenue per list comes. So CTR is
+purchase), and for the report's interval of revenue per list, ``revenue_squares``, the sum
+over lists of the square of each list's revenue in currency units, and
+``revenue_capped_cents``, the sum of the lists' revenue, both with each list's revenue
+capped at :data:`REVENUE_SQUARE_CAP_CENTS` (each square floored). So CTR is
 ``click / impressions`` and conversion ``purchase / impressions``.
 They are contributions like every shared statistic, written once per record under the
 shards' watermarks: exactly once.
@@ -48,10 +49,18 @@ IMPRESSIONS = "impressions"
 ITEMS_SHOWN = "items"
 REVENUE = "revenue_cents"
 REVENUE_SQUARES = "revenue_squares"
-# a list's revenue counts up to this in the squares: one square fits the counter's 64 bits
-# 92 million times over (100,000 currency units, squared, is 10^10)
+REVENUE_CAPPED = "revenue_capped_cents"  # the lists' revenue, each capped as in the squares
+# a list's revenue counts up to this in the variance: one square fits the counter's 64 bits
+# 922 million times over (100,000 currency units, squared, is 10^10)
 REVENUE_SQUARE_CAP_CENTS = 10_000_000
 VARIANTS_SUBJECT = "variants"  # the index of the variants that have counters
+# the non-personalised lists of an item page (GET /items/similar, /items/trending): a user
+# sees one on every page, so they keep at most SHARED_LISTS of the ``shown_cap`` places and
+# never push the personalised lists (an experiment's) out
+SIMILAR_ITEMS = "similar-items"
+TRENDING = "trending"
+SHARED_VARIANTS = frozenset({SIMILAR_ITEMS, TRENDING})
+SHARED_LISTS = 5
 
 
 def day_of(at: float) -> str:
@@ -84,7 +93,7 @@ def record_shown(
         return
     horizon = at - config.attribution_window_minutes * 60.0
     kept = [s for s in state.shown if s.at >= horizon]
-    state.shown = [*kept, shown][-config.shown_cap :]
+    state.shown = _capped([*kept, shown], config.shown_cap)
     if not state.pending:
         return
     waiting = [p for p in state.pending if p.recommendation_id == shown.recommendation_id]
@@ -92,6 +101,15 @@ def record_shown(
     for early in waiting:
         if early.item in shown.items and early.at - at <= config.attribution_window_minutes * 60:
             _credit(state, len(state.shown) - 1, early, offset, deltas)
+
+
+def _capped(shown: list[Shown], cap: int) -> list[Shown]:
+    """The latest ``cap`` lists, of which at most :data:`SHARED_LISTS` non-personalised."""
+    shared = [i for i, s in enumerate(shown) if s.variant in SHARED_VARIANTS]
+    if len(shared) > SHARED_LISTS:
+        dropped = set(shared[: len(shared) - SHARED_LISTS])
+        shown = [s for i, s in enumerate(shown) if i not in dropped]
+    return shown[-cap:]
 
 
 def attribute(
@@ -152,6 +170,9 @@ def _credit(
         squares = revenue_square(after) - revenue_square(before)
         if squares:
             counts.append((REVENUE_SQUARES, squares))
+        capped = min(after, REVENUE_SQUARE_CAP_CENTS) - min(before, REVENUE_SQUARE_CAP_CENTS)
+        if capped:
+            counts.append((REVENUE_CAPPED, capped))
     _count(deltas, offset, shown, counts)
 
 

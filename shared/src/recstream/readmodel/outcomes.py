@@ -14,6 +14,7 @@ from recstream.model.attribution import (
     ITEMS_SHOWN,
     OUTCOME_NAMES,
     REVENUE,
+    REVENUE_CAPPED,
     REVENUE_SQUARES,
     VARIANTS_SUBJECT,
     daily,
@@ -48,7 +49,8 @@ class Outcomes:
     counts: Mapping[str, int]  # outcome -> lists with at least one such event
     by_position: Mapping[str, Mapping[int, int]]  # outcome -> position -> lists
     revenue_cents: int
-    revenue_squares: int = 0  # sum over lists of (list revenue in currency units)^2
+    revenue_squares: int = 0  # sum over lists of (capped list revenue, currency units)^2
+    revenue_capped_cents: int = 0  # sum over lists of the capped list revenue
 
     def rate(self, outcome: str) -> Rate:
         return Rate(self.counts.get(outcome, 0), self.impressions)
@@ -59,22 +61,27 @@ class Outcomes:
         return self.revenue_cents / self.impressions if self.impressions else 0.0
 
     @property
-    def revenue_standard_error(self) -> float:
-        """The standard error of revenue per list shown, in cents (0 without lists): the
-        lists' revenue variance from the sums of revenue and of its squares."""
+    def revenue_standard_error(self) -> float | None:
+        """The standard error of revenue per list shown, in cents, from the variance of the
+        lists' (capped) revenue; None where the counters cannot give it: revenue counted
+        before the squares were kept (an upgraded deployment's old lists)."""
         n = self.impressions
+        if self.revenue_cents and not self.revenue_capped_cents:
+            return None
         if n <= 1:
             return 0.0
-        mean = self.revenue_cents / 100 / n  # currency units
+        mean = self.revenue_capped_cents / 100 / n  # currency units
         variance = max(0.0, (self.revenue_squares / n - mean * mean) * n / (n - 1))
         return 100 * math.sqrt(variance / n)
 
     @property
-    def revenue_interval(self) -> tuple[float, float]:
+    def revenue_interval(self) -> tuple[float, float] | None:
         """Revenue per list shown (cents), 95% interval (normal approximation)."""
-        half = Z95 * self.revenue_standard_error
+        error = self.revenue_standard_error
+        if error is None:
+            return None
         value = self.revenue_per_impression
-        return max(0.0, value - half), value + half
+        return max(0.0, value - Z95 * error), value + Z95 * error
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +114,15 @@ def difference(rate: Rate, control: Rate, z: float = Z95) -> tuple[float, tuple[
 
 
 def revenue_difference(outcomes: Outcomes, control: Outcomes, z: float = Z95) -> tuple[
-    float, tuple[float, float]
+    float, tuple[float, float] | None
 ]:  # fmt: skip
-    """Revenue per list shown minus the control's (cents), with its 95% interval (Welch)."""
+    """Revenue per list shown minus the control's (cents), with its 95% interval (Welch;
+    None when either side has none)."""
     value = outcomes.revenue_per_impression - control.revenue_per_impression
-    half = z * math.hypot(outcomes.revenue_standard_error, control.revenue_standard_error)
+    mine, theirs = outcomes.revenue_standard_error, control.revenue_standard_error
+    if mine is None or theirs is None:
+        return value, None
+    half = z * math.hypot(mine, theirs)
     return value, (value - half, value + half)
 
 
@@ -134,6 +145,7 @@ def outcomes_of(fields: Mapping[str, str]) -> Outcomes:
         by_position={o: dict(sorted(p.items())) for o, p in by_position.items()},
         revenue_cents=int(fields.get(REVENUE, 0)),
         revenue_squares=int(fields.get(REVENUE_SQUARES, 0)),
+        revenue_capped_cents=int(fields.get(REVENUE_CAPPED, 0)),
     )
 
 
