@@ -434,7 +434,13 @@ export declare class AnonymousCredentials {
     now?: () => number;
   });
   readonly anonymousId: Id | null;
-  /** A valid token: the stored one, renewed, or a new id's. */
+  /** Where the latest event of this id went, kept across pages (identify waits for it). */
+  readonly lastPosition: { partition: number; offset: number } | null;
+  remember(position: { partition: number; offset: number }): void;
+  /**
+   * A valid token: the stored one, renewed (within an hour of expiry, or in the second
+   * half of a shorter lifetime), or a new id's when the old one expired or was refused.
+   */
   token(): Promise<string>;
   /** Forget the anonymous id. */
   clear(): void;
@@ -519,8 +525,10 @@ export declare class RecstreamClient {
   readonly lastPosition: { partition: number; offset: number } | null;
   /**
    * The shopper signed in: send what waits, merge the anonymous history into `userId`
-   * (POST /identify), then carry on as that user in the same session. Rejects with a
-   * RecstreamApiError (e.g. 503 consumer_behind: call again) and stays anonymous then.
+   * (POST /identify), then carry on as that user in the same session (events queued
+   * meanwhile go as the user's). Rejects with a RecstreamApiError (e.g. 503
+   * consumer_behind: call again), or an Error while events still wait to be sent, and
+   * stays anonymous then.
    */
   identify(options: {
     userId: Id;
@@ -534,7 +542,7 @@ export declare class RecstreamClient {
    * recommendation_id, so the click counts for the variant that ranked the list.
    */
   clicked(
-    list: { recommendation_id: string | null },
+    list: { recommendation_id: string },
     item: ItemRef | NextProduct,
     fields?: Partial<OptionalFields>,
   ): RecstreamEvent<"product_view" | "group_view">;

@@ -232,30 +232,56 @@ export class AnonymousCredentials {
     this.storage = storage === undefined ? defaultQueueStorage() : storage;
     this.now = now ?? (() => Date.now());
     this.current = null;
+    this._pending = null; // one request at a time: parallel callers share it
     try { this.current = JSON.parse(this.storage?.getItem(ANONYMOUS_KEY) ?? "null"); }
     catch { this.current = null; }
   }
 
   get anonymousId() { return this.current?.anonymousId ?? null; }
 
+  /** Where the latest event of this id went ({partition, offset}), kept across pages. */
+  get lastPosition() { return this.current?.lastPosition ?? null; }
+
+  remember(position) {
+    if (!this.current) return;
+    this.current = { ...this.current, lastPosition: position };
+    this._save();
+  }
+
   /** A valid token (fetched or renewed when needed). */
   async token() {
     const current = this.current;
-    const left = current ? Date.parse(current.expiresAt) - this.now() : -1;
-    if (current && left > RENEW_BEFORE_MS) return current.token;
-    const renew = current && left > 0;
-    const headers = renew ? { Authorization: `Bearer ${current.token}` } : {};
+    const expires = current ? Date.parse(current.expiresAt) : NaN;
+    const left = current ? expires - this.now() : -1;
+    // renew within an hour of expiry, or in the second half of a shorter lifetime
+    const lifetime = current?.obtainedAt ? expires - current.obtainedAt : 2 * RENEW_BEFORE_MS;
+    if (current && left > Math.min(RENEW_BEFORE_MS, lifetime / 2)) return current.token;
+    this._pending ??= this._fetch(current && left > 0 ? current : null)
+      .finally(() => { this._pending = null; });
+    return this._pending;
+  }
+
+  async _fetch(renewing) {
+    const headers = renewing ? { Authorization: `Bearer ${renewing.token}` } : {};
     const response = await this.fetch(`${this.endpoint}/anonymous`, { method: "POST", headers });
     let body = null;
     try { body = await response.json(); } catch { /* not JSON */ }
     if (!response.ok) {
-      if (renew && response.status === 401) { this.clear(); return this.token(); }
+      if (renewing && response.status === 401) { this.clear(); return this._fetch(null); }
       throw new RecstreamApiError("POST", "/anonymous", response.status, body);
     }
-    this.current = { anonymousId: body.anonymous_id, token: body.token, expiresAt: body.expires_at };
+    const sameId = renewing && renewing.anonymousId === body.anonymous_id;
+    this.current = {
+      anonymousId: body.anonymous_id, token: body.token, expiresAt: body.expires_at,
+      obtainedAt: this.now(), lastPosition: sameId ? renewing.lastPosition ?? null : null,
+    };
+    this._save();
+    return this.current.token;
+  }
+
+  _save() {
     try { this.storage?.setItem(ANONYMOUS_KEY, JSON.stringify(this.current)); }
     catch { /* quota, privacy mode: kept in memory */ }
-    return this.current.token;
   }
 
   /** Forget the anonymous id (after it was merged into a signed-in user). */
@@ -344,9 +370,15 @@ export class RecstreamClient {
       now: options.now,
     });
     await anonymous.token();
-    return new RecstreamClient({
-      ...options, anonymous, userId: anonymous.anonymousId, getToken: () => anonymous.token(),
+    const client = new RecstreamClient({
+      ...options, anonymous, userId: anonymous.anonymousId,
+      getToken: async () => {
+        const token = await anonymous.token();
+        client._follow(anonymous.anonymousId);
+        return token;
+      },
     });
+    return client;
   }
 
   /**
@@ -360,8 +392,11 @@ export class RecstreamClient {
     if (!userId || (!token && !getToken)) throw new TypeError("identify needs userId and token or getToken");
     await this.flush();
     if (this.queue.length) throw new Error("events are still waiting to be sent: try again");
-    const body = { anonymous_token: await this.anonymous.token() };
-    if (this.lastPosition) body.after = this.lastPosition;
+    const anonymousToken = await this.anonymous.token();
+    this._follow(this.anonymous.anonymousId);
+    const body = { anonymous_token: anonymousToken };
+    const after = this.anonymous.lastPosition ?? this.lastPosition;
+    if (after) body.after = after;
     const headers = { "Content-Type": "application/json",
                       Authorization: `Bearer ${token ?? await getToken()}` };
     const response = await this.fetch(`${this.endpoint}/identify`, {
@@ -370,16 +405,31 @@ export class RecstreamClient {
     let parsed = null;
     try { parsed = await response.json(); } catch { /* not JSON */ }
     if (!response.ok) throw new RecstreamApiError("POST", "/identify", response.status, parsed);
-    const session = this.sessions.peek(this.userId, this.now());
-    if (session) this.sessions.adopt(userId, session, this.now());
     this.anonymous.clear();
     this.anonymous = null;
-    this.userId = userId;
     this.token = token ?? null;
     this.getToken = getToken ?? null;
+    this._switchUser(userId);
+    return parsed;
+  }
+
+  /** The anonymous credentials now name another id (the old token expired): carry on as it. */
+  _follow(anonymousId) {
+    if (anonymousId && anonymousId !== this.userId) this._switchUser(anonymousId);
+  }
+
+  /** Carry on as `userId`: its session continues the current one, and the events still
+   * queued (tracked as the previous id by the same shopper) are sent as its own. */
+  _switchUser(userId) {
+    const previous = this.userId;
+    const session = this.sessions.peek(previous, this.now());
+    if (session) this.sessions.adopt(userId, session, this.now());
+    for (const event of this.queue) if (event.user_id === previous) event.user_id = userId;
+    try { this.queueStorage?.removeItem(this._queueKey); } catch { /* ignore */ }
+    this.userId = userId;
     this._queueKey = `recstream:queue:${userId}`;
     this.lastPosition = null;
-    return parsed;
+    this._persist();
   }
 
   onError(report) {
@@ -489,6 +539,7 @@ export class RecstreamClient {
     const last = published[published.length - 1];
     if (last && Number.isInteger(last.partition) && Number.isInteger(last.offset)) {
       this.lastPosition = { partition: last.partition, offset: last.offset };
+      this.anonymous?.remember(this.lastPosition);
     }
     if (sent.length) this.onSent({ events: sent, response: outcome.body });
     if (rejected.length) {

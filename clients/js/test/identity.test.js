@@ -53,6 +53,30 @@ describe("anonymous credentials", () => {
     assert.equal(transport.calls[2].init.headers.Authorization, undefined);
   });
 
+  it("are fetched once for callers that ask at the same time", async () => {
+    const clock = manualClock();
+    const transport = fakeFetch(minted(clock));
+    const credentials = new AnonymousCredentials({
+      endpoint: API, fetch: transport.fetch, storage: memoryStorage(), now: clock.now,
+    });
+    const tokens = await Promise.all([credentials.token(), credentials.token()]);
+    assert.deepEqual(tokens, ["anon-tok-1", "anon-tok-1"]);
+    assert.equal(transport.calls.length, 1);
+  });
+
+  it("renew a short-lived token in the second half of its life", async () => {
+    const clock = manualClock();
+    const transport = fakeFetch(minted(clock, "anon-1", "t1", 0.5), minted(clock, "anon-1", "t2"));
+    const credentials = new AnonymousCredentials({
+      endpoint: API, fetch: transport.fetch, storage: memoryStorage(), now: clock.now,
+    });
+    await credentials.token();
+    clock.advance(0.2 * HOUR);
+    assert.equal(await credentials.token(), "t1");
+    clock.advance(0.1 * HOUR);
+    assert.equal(await credentials.token(), "t2");
+  });
+
   it("report the API's refusal", async () => {
     const transport = fakeFetch(response(404, { error: { message: "anonymous tokens are off" } }));
     const credentials = new AnonymousCredentials({ endpoint: API, fetch: transport.fetch,
@@ -101,6 +125,41 @@ describe("identify", () => {
       assert.equal(next.session_id, view.session_id, "the same session after signing in");
       assert.equal(client.anonymous, null);
     });
+
+  it("follows a new anonymous id when the old token expired, queued events included",
+    async () => {
+      const { client, transport, clock } = await anonymousClient([]);
+      clock.advance(25 * HOUR); // the token expired: a new id is minted on the next send
+      transport.calls.length = 0;
+      const script = [minted(clock, "anon-2", "anon-tok-2")];
+      const fetch = client.fetch;
+      client.fetch = async (url, init) => (url.endsWith("/anonymous") ? script.shift() : fetch(url, init));
+      client.anonymous.fetch = client.fetch;
+      client.track("product_view", { product_id: "p-1" });
+      await client.flush();
+      assert.equal(client.userId, "anon-2");
+      const [sent] = transport.calls;
+      assert.equal(sent.init.headers.Authorization, "Bearer anon-tok-2");
+      assert.deepEqual(sent.body.events.map((e) => e.user_id), ["anon-2"]);
+    });
+
+  it("sends the last position of an earlier page, kept with the credentials", async () => {
+    const clock = manualClock();
+    const anonymousStorage = memoryStorage();
+    const firstPage = fakeFetch(minted(clock), response(202, { accepted: 1, event_ids: [],
+      events: [{ event_id: "e-1", partition: 0, offset: 7 }] }));
+    const options = { endpoint: API, timers: fakeTimers(), now: clock.now, storage: null,
+                      queueStorage: memoryStorage(), anonymousStorage, lifecycleTarget: null,
+                      newId: sequentialIds("e") };
+    const first = await RecstreamClient.anonymous({ ...options, fetch: firstPage.fetch });
+    first.track("product_view", { product_id: "p-1" });
+    await first.flush();
+    const nextPage = fakeFetch(response(200, { merged_events: 1 }));
+    const second = await RecstreamClient.anonymous({ ...options, fetch: nextPage.fetch });
+    assert.equal(second.userId, "anon-1");
+    await second.identify({ userId: "u-7", token: "user-tok" });
+    assert.deepEqual(nextPage.calls[0].body.after, { partition: 0, offset: 7 });
+  });
 
   it("keeps the anonymous shopper when the API refuses, so it can be called again",
     async () => {
