@@ -32,7 +32,6 @@ from bench.stack import (
     ApiProcess,
     Rig,
     command_calls,
-    cpu_seconds,
     monitor_latency,
     script_stats,
 )
@@ -140,11 +139,11 @@ async def point(
     }
     loadgen = rig.spawn_module(name, "bench.loadgen", config)
     await asyncio.sleep(0.3)  # its imports and connections, before the API CPU is counted
-    cpu0 = cpu_seconds(api.child.pid)
+    cpu0 = api.cpu()
     reads0 = await command_calls(rig.redis_url, READ_COMMANDS)
     status = await loadgen.wait(seconds + 60)
     await settle(api)  # the CPU of requests still queued when the generator stopped counts too
-    api_cpu = cpu_seconds(api.child.pid) - cpu0
+    api_cpu = api.cpu() - cpu0
     reads = await command_calls(rig.redis_url, READ_COMMANDS) - reads0
     api.child.check()
     if status != 0:
@@ -176,9 +175,9 @@ async def settle(api: ApiProcess, within: float = 90.0) -> None:
     """Wait until the API has worked off what an overloaded point left queued."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        before = cpu_seconds(api.child.pid)
+        before = api.cpu()
         await asyncio.sleep(0.5)
-        if cpu_seconds(api.child.pid) - before < 0.05:
+        if api.cpu() - before < 0.05:
             return
 
 
@@ -221,7 +220,8 @@ async def run(ctx: BenchContext) -> BenchResult:
             rig, rig.children[:1], topic, prefix, PARTITIONS + len(records), start_at=PARTITIONS
         )
         print(f"  {len(records):,} events of {users:,} users applied", flush=True)
-        api = rig.api("api", prefix)
+        api = rig.api("api", prefix, server=ctx.api_server, workers=ctx.api_workers)
+        result.notes.append(f"API server: {ctx.api_server}, {ctx.api_workers} worker(s)")
         await api.ready()
         await monitor_latency(rig.redis_url)
         requests = request_sets(workload, prefix)
@@ -266,8 +266,8 @@ async def run(ctx: BenchContext) -> BenchResult:
                 f"API CPU {p.api_cpu_ms:.2f} ms/request",
                 flush=True,
             )
-        result.notes.append(f"API RSS after the load: {api.child.rss() / 2**20:.0f} MiB")
-        ctx.shared["api_rss"] = api.child.rss()
+        result.notes.append(f"API RSS after the load: {api.rss() / 2**20:.0f} MiB")
+        ctx.shared["api_rss"] = api.rss()
         if producer is not None:
             producer.stop()
             calls, mean_ms, longest_ms = await script_stats(rig.redis_url)

@@ -17,6 +17,7 @@ import click
 
 from bench.context import BenchContext
 from bench.results import BenchResult, machine, write_report
+from bench.stack import API_SERVERS
 from recstream.platform.runtime import tune_gc
 
 Benchmark = Callable[[BenchContext], Awaitable[BenchResult]]
@@ -64,6 +65,8 @@ def run(
     runtimes: Sequence[str] | None = None,
     datasets: Path | None = None,
     keep: bool = False,
+    api_server: str = "uvicorn",
+    api_workers: int = 1,
 ) -> int:
     """Run the benchmarks (all, or ``only`` some, in the canonical order); write the report.
 
@@ -76,7 +79,14 @@ def run(
     names = [n for n in NAMES if not only or n in only]
     if runtimes is None:  # faust doubles the ingest benchmark's time: full runs only
         runtimes = ("aiokafka",) if quick else ("aiokafka", "faust")
-    ctx = BenchContext(out=out, workdir=workdir, quick=quick, runtimes=tuple(runtimes))
+    ctx = BenchContext(
+        out=out,
+        workdir=workdir,
+        quick=quick,
+        runtimes=tuple(runtimes),
+        api_server=api_server,
+        api_workers=api_workers,
+    )
     if datasets is not None:
         ctx.datasets = datasets
     info = machine()
@@ -123,6 +133,20 @@ def run(
     help="The shared datasets folder [default: ../shared/datasets next to the repository].",
 )
 @click.option("--keep", is_flag=True, help="Keep the processes' logs under OUT/work.")
+@click.option(
+    "--api-server",
+    type=click.Choice(API_SERVERS),
+    default="uvicorn",
+    show_default=True,
+    help="The ASGI server of the api benchmark.",
+)
+@click.option(
+    "--api-workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes of the api benchmark's server.",
+)
 def bench(
     only: tuple[str, ...],
     quick: bool,
@@ -130,6 +154,8 @@ def bench(
     runtimes: str | None,
     datasets: Path | None,
     keep: bool,
+    api_server: str,
+    api_workers: int,
 ) -> None:
     """Measure ingest, freshness, API latency, rebuild, memory and scaling on loopback.
 
@@ -138,7 +164,18 @@ def bench(
     Exits 0 when every benchmark ran (a missed target is a figure, not a failure).
     """
     chosen = runtimes.split(",") if runtimes else None
-    raise SystemExit(run(out, only, quick=quick, runtimes=chosen, datasets=datasets, keep=keep))
+    raise SystemExit(
+        run(
+            out,
+            only,
+            quick=quick,
+            runtimes=chosen,
+            datasets=datasets,
+            keep=keep,
+            api_server=api_server,
+            api_workers=api_workers,
+        )
+    )
 
 
 def main() -> None:

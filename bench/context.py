@@ -22,6 +22,8 @@ class BenchContext:
     datasets: Path = DEFAULT_DATASETS
     quick: bool = False
     runtimes: tuple[str, ...] = ("aiokafka", "faust")
+    api_server: str = "uvicorn"  # the ASGI server of the api benchmark (bench.stack.API_SERVERS)
+    api_workers: int = 1
     # figures one benchmark leaves for a later one in the same run (e.g. the max ingest rate)
     shared: dict[str, Any] = field(default_factory=dict)
     _sessions: list[RealSession] | None = None

@@ -55,6 +55,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a server's worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process (0 when it is gone)."""
     try:
@@ -218,8 +237,17 @@ class Rig:
         }
         return self.spawn(name, [sys.executable, "-m", "recstream_consumer"], env)
 
-    def api(self, name: str, prefix: str, extra: Mapping[str, str] | None = None) -> ApiProcess:
-        """The benchmark app (:mod:`bench.app`) under uvicorn, as ``recstream api`` runs it."""
+    def api(
+        self,
+        name: str,
+        prefix: str,
+        extra: Mapping[str, str] | None = None,
+        *,
+        server: str = "uvicorn",
+        workers: int = 1,
+    ) -> ApiProcess:
+        """The benchmark app (:mod:`bench.app`) under ``server`` (uvicorn, as ``recstream
+        api`` runs it, or granian) with ``workers`` processes."""
         port = free_port()
         env = {
             "RECSTREAM_REDIS__URL": self.redis_url,
@@ -229,20 +257,7 @@ class Rig:
             "RECSTREAM_ENVIRONMENT": "dev",  # the development secret signs the bench's tokens
             **(extra or {}),
         }
-        argv = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.app:create_bench_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
+        argv = [sys.executable, "-m", *server_argv(server, workers, port)]
         return ApiProcess(self.spawn(name, argv, env), port)
 
     def close(self) -> None:
@@ -265,6 +280,13 @@ class ApiProcess:
     child: Child
     port: int
 
+    def cpu(self) -> float:
+        """CPU seconds of the server and its worker processes."""
+        return sum(cpu_seconds(pid) for pid in descendants(self.child.pid))
+
+    def rss(self) -> int:
+        return sum(rss_bytes(pid) for pid in descendants(self.child.pid))
+
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -279,6 +301,25 @@ class ApiProcess:
                 return
             await asyncio.sleep(0.2)
         raise TimeoutError(f"the API did not answer within {within:.0f}s")
+
+
+API_SERVERS = ("uvicorn", "granian")
+
+
+def server_argv(server: str, workers: int, port: int) -> list[str]:
+    """``python -m <this>``: the benchmark app's factory under an ASGI server, one event
+    loop per worker process (uvloop where installed, for both), no access log (the app
+    writes its own line)."""
+    app = "bench.app:create_bench_app"
+    address = ["--host", "127.0.0.1", "--port", str(port)]
+    if server == "uvicorn":
+        return ["uvicorn", app, "--factory", *address, "--workers", str(workers),
+                "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    if server == "granian":
+        return ["granian", app, "--factory", "--interface", "asgi", *address,
+                "--workers", str(workers), "--loop", "uvloop", "--no-ws",
+                "--log-level", "warning", "--no-access-log"]  # fmt: skip
+    raise ValueError(f"unknown ASGI server {server!r}: one of {', '.join(API_SERVERS)}")
 
 
 def unique(stem: str) -> str:
