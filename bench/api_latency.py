@@ -84,7 +84,7 @@ def raw_request(method: str, path: str, token: str | None, body: bytes = b"") ->
 
 
 def request_sets(workload: Workload, prefix: str) -> dict[str, list[str]]:
-    settings = ApiSettings()
+    settings = ApiSettings(environment="dev")  # the bench API runs in dev: its tokens
     keys = Keyspace(prefix=prefix)
     last_item: dict[str, str] = {}
     for user, value in workload.events:
