@@ -206,6 +206,29 @@ async def test_a_shopper_who_signs_in_keeps_their_behaviour_once(
         await forget(redis_client, oracle)
 
 
+async def test_a_merge_in_progress_holds_the_anonymous_id_against_other_users(
+    kafka_bootstrap: str, redis_url: str, redis_client: Redis, keyspace: Keyspace, topic_name: str
+) -> None:
+    api = api_settings(redis_url, kafka_bootstrap, keyspace, topic_name)
+    store = RedisStore(redis_client, keyspace)
+    async with serve(api) as http:
+        minted = (await http.post(f"{PREFIX}/anonymous")).json()
+        token, anonymous_id = minted["token"], minted["anonymous_id"]
+        assert await store.claim_merge(anonymous_id, "u-first", 60.0) == "u-first"
+        url = f"{PREFIX}/identify"
+        second = await http.post(url, json={"anonymous_token": token}, headers=bearer(api, USER))
+        assert second.status_code == 409, second.text
+        assert second.json()["error"]["code"] == "conflict"
+        assert "u-first" not in second.text, "nobody learns who else signed in"
+        first = await http.post(
+            url, json={"anonymous_token": token}, headers=bearer(api, "u-first")
+        )
+        assert first.status_code == 200, first.text
+        assert await redis_client.exists(keyspace.merge_claim(anonymous_id)) == 0, "released"
+        later = await http.post(url, json={"anonymous_token": token}, headers=bearer(api, USER))
+        assert later.status_code == 200, later.text
+
+
 async def test_who_may_merge_whom(
     kafka_bootstrap: str, redis_url: str, keyspace: Keyspace, topic_name: str
 ) -> None:

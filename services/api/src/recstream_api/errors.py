@@ -11,7 +11,7 @@ Every error answer has the body ``{"error": {"code", "message", "details", "requ
 | body above the cap (:mod:`recstream_api.limits`) | 413 |
 | :class:`RateLimitedError` (:mod:`recstream_api.ratelimit`) | 429, ``Retry-After`` |
 | :class:`InvalidRequestError`, ``EventError``, ``ScoringError``, ``RequestValidationError`` | 422 |
-| ``WatermarkConflictError`` (a concurrent writer kept winning) | 409 |
+| ``WatermarkConflictError`` (a concurrent writer kept winning), :class:`ConflictError` | 409 |
 | :class:`BrokerUnavailableError`, ``StoreUnavailableError`` | 503, ``Retry-After`` |
 | :class:`KeysUnavailableError` (the JWKS endpoint cannot be read) | 503, ``Retry-After`` |
 | :class:`ConsumerBehindError` (an event identify waits for is not applied) | 503, ``Retry-After`` |
@@ -38,6 +38,7 @@ from recstream.store.port import StoreUnavailableError, WatermarkConflictError
 from recstream_api.exceptions import (
     ApiError,
     BrokerUnavailableError,
+    ConflictError,
     ConsumerBehindError,
     InvalidRequestError,
     KeysUnavailableError,
@@ -55,6 +56,7 @@ _STATUS: dict[type[ApiError], int] = {
     PermissionDeniedError: 403,
     NotFoundError: 404,
     InvalidRequestError: 422,
+    ConflictError: 409,
     BrokerUnavailableError: 503,
     ConsumerBehindError: 503,
     KeysUnavailableError: 503,

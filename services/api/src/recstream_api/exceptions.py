@@ -46,6 +46,12 @@ class NotFoundError(ApiError):
     code = "not_found"
 
 
+class ConflictError(ApiError):
+    """The request collides with another one in progress (HTTP 409)."""
+
+    code = "conflict"
+
+
 class BrokerUnavailableError(ApiError):
     """The Kafka broker cannot be reached or did not acknowledge in time (HTTP 503)."""
 

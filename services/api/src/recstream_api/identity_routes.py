@@ -28,6 +28,7 @@ from recstream.store.port import WatermarkConflictError
 from recstream_api.auth import IDENTIFY, Principal, is_anonymous_id, new_anonymous_id
 from recstream_api.deps import PrincipalDep, Resources, ResourcesDep, bearer_scheme
 from recstream_api.exceptions import (
+    ConflictError,
     ConsumerBehindError,
     InvalidRequestError,
     NotAuthenticatedError,
@@ -42,6 +43,9 @@ from recstream_api.tracking import to_records
 router = APIRouter(prefix=PREFIX, tags=["identity"])
 
 MAX_ATTEMPTS = 5  # the anonymous id changed under the merge this often: 409
+# how long a merge holds its anonymous id against merges into other users: longer than one
+# request can take; a merge that failed keeps it that long, for its own retry
+MERGE_CLAIM_SECONDS = 120.0
 APPLIED_POLL_SECONDS = 0.05
 
 
@@ -215,9 +219,21 @@ async def identify(
     drops, and once the anonymous id is erased there is nothing left to merge. 503 when
     the broker did not take the events or the erasure: retry."""
     anonymous_id, user_id = await _parties(resources, principal, body)
-    settings = resources.settings
     if body.after is not None:
         await _applied(resources, body.after)
+    holder = await resources.store.claim_merge(anonymous_id, user_id, MERGE_CLAIM_SECONDS)
+    if holder != user_id:
+        raise ConflictError("the anonymous id is being merged into another user")
+    response = await _merge(resources, principal, anonymous_id, user_id)
+    await resources.store.release_merge(anonymous_id)
+    return response
+
+
+async def _merge(
+    resources: Resources, principal: Principal, anonymous_id: str, user_id: str
+) -> IdentifyResponse:
+    """Publish the copies, then erase the anonymous id, until its state held still."""
+    settings = resources.settings
     merged: IdentifyResponse | None = None  # what an earlier attempt published
     for _ in range(MAX_ATTEMPTS):
         state = await resources.store.get_user(anonymous_id)

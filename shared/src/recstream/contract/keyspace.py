@@ -55,6 +55,11 @@ class Keyspace:
         """Hash ``{wm: "<partition>:<offset>", st: <zlib-compressed state JSON>}`` of one user."""
         return f"{self.root}:{{u:{user_id}}}:state"
 
+    def merge_claim(self, anonymous_id: str) -> str:
+        """String: the user an anonymous id is being merged into (``POST /identify``), set
+        if absent and expiring, so two merges of one anonymous id cannot both publish."""
+        return f"{self.root}:{{u:{anonymous_id}}}:merging"
+
     def partition_watermarks(self, topic: str) -> str:
         """Hash ``partition -> last applied offset`` of a topic."""
         return f"{self.root}:{{wm}}:partitions:{topic}"

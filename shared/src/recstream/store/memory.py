@@ -149,6 +149,13 @@ class MemoryStore:
         records = self.hashes.get(self.keyspace.erasures(), {})
         return {u: erased_at(records[u]) for u in user_ids if u in records}
 
+    async def claim_merge(self, anonymous_id: str, user_id: str, seconds: float) -> str:
+        # no clock here: a claim lasts until released (the memory store serves tests)
+        return self.strings.setdefault(self.keyspace.merge_claim(anonymous_id), user_id)
+
+    async def release_merge(self, anonymous_id: str) -> None:
+        self.strings.pop(self.keyspace.merge_claim(anonymous_id), None)
+
     async def erasure_log_position(self) -> dict[int, int]:
         stored = self.hashes.get(self.keyspace.erasure_log(), {})
         return {int(p): int(o) for p, o in stored.items()}

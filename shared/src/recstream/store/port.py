@@ -122,6 +122,15 @@ class StateStore(Protocol):
         """``erased_at`` of those of ``user_ids`` that were erased."""
         ...
 
+    async def claim_merge(self, anonymous_id: str, user_id: str, seconds: float) -> str:
+        """Claim ``anonymous_id`` for a merge into ``user_id`` for ``seconds`` unless another
+        merge holds it; returns the user the claim is for (``user_id`` when it is ours)."""
+        ...
+
+    async def release_merge(self, anonymous_id: str) -> None:
+        """Drop the claim of a merge that is done."""
+        ...
+
     async def erasure_log_position(self) -> dict[int, int]:
         """Partition -> next offset of the erasure log restored into this store (empty:
         nothing restored, or the store lost it)."""

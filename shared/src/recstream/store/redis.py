@@ -214,6 +214,24 @@ class RedisStore:
             raise StoreUnavailableError(str(exc)) from exc
         return {u: erased_at(r) for u, r in zip(user_ids, records, strict=True) if r is not None}
 
+    async def claim_merge(self, anonymous_id: str, user_id: str, seconds: float) -> str:
+        key = self._keys.merge_claim(anonymous_id)
+        try:
+            if await self._redis.set(key, user_id, nx=True, px=max(1, round(seconds * 1000))):
+                return user_id
+            holder = await self._redis.get(key)
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+        if holder is None:  # expired between the two commands: try again
+            return await self.claim_merge(anonymous_id, user_id, seconds)
+        return holder.decode() if isinstance(holder, bytes) else str(holder)
+
+    async def release_merge(self, anonymous_id: str) -> None:
+        try:
+            await self._redis.delete(self._keys.merge_claim(anonymous_id))
+        except UNAVAILABLE as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
     async def erasure_log_position(self) -> dict[int, int]:
         try:
             stored = await self._redis.hgetall(self._keys.erasure_log())
