@@ -7,8 +7,9 @@ every caller at the same moment. A track-only key may not.
 Asked with a user's (or an anonymous shopper's) token, the list also gets a
 ``recommendation_id`` and its impression is recorded for that user, as for the
 personalised lists, so the clicks it earns are counted under its ``variant``
-(``similar-items``, ``trending``). Asked with an API key there is no user to count it
-for: no id.
+(``similar-items``, ``trending``; a user's state keeps at most five of these lists among
+its attribution places, so item pages never push a personalised list out). Asked with an
+API key there is no user to count it for: no id.
 """
 
 from __future__ import annotations
