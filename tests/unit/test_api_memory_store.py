@@ -380,6 +380,19 @@ async def test_similar_and_trending_lists_are_counted_for_the_user_who_saw_them(
     assert by_variant["trending"]["impressions"] == 1
 
 
+async def test_explaining_an_experiments_list_needs_the_experiment(
+    api: httpx.AsyncClient, settings: ApiSettings
+) -> None:
+    params = {"product_id": "p-B", "variant": "tune:bandit.0"}
+    response = await api.get(EXPLAIN, params=params, headers=bearer(settings, "u-me"))
+    assert response.status_code == 422, response.text
+    assert "no experiment runs now" in response.text
+    blend = await api.get(
+        EXPLAIN, params={"product_id": "p-B", "variant": "blend"}, headers=bearer(settings, "u-me")
+    )
+    assert blend.status_code == 200, blend.text
+
+
 async def test_the_api_writes_the_impression_records_itself(
     api: httpx.AsyncClient, settings: ApiSettings
 ) -> None:

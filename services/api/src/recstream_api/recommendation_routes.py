@@ -198,6 +198,11 @@ async def explain_recommendation(
     ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
     request = RecommendationRequest(limit=limit, include_seen=include_seen)
     how = await _serving(resources, subject, now, experiment=True, served=variant)
+    if variant is not None and how.variant is None and ":" in variant:
+        raise InvalidRequestError(
+            f"variant {variant!r} is an experiment's, and no experiment runs now",
+            details={"field": "variant"},
+        )
     if variant is not None and how.variant is not None and how.variant != variant:
         raise InvalidRequestError(
             f"variant {variant!r} does not rank this user's lists now ({how.variant!r} does)",
