@@ -272,6 +272,31 @@ async def published(
     raise AssertionError(f"no {event_type} record published")
 
 
+async def click(
+    api: httpx.AsyncClient, event_id: str, listed: dict[str, Any], item: dict[str, Any]
+) -> None:
+    """u-me views ``item`` of the list ``listed``, naming the list (tracked by the shop)."""
+    event = {
+        "event_id": event_id,
+        "event_type": f"{item['kind']}_view",
+        "user_id": "u-me",
+        "occurred_at": NOW.isoformat(),
+        f"{item['kind']}_id": item["id"],
+        "recommendation_id": listed["recommendation_id"],
+    }
+    response = await api.post(TRACK, json=event, headers={"X-API-Key": TRACK_KEY})
+    assert response.status_code == 202, response.text
+
+
+def as_topic(publisher: MemoryPublisher) -> list[RawRecord]:
+    """What the publisher got, as the consumer reads it from the topic."""
+    stamp = int(NOW.timestamp() * 1000)
+    return [
+        RawRecord(TOPIC, PARTITION, 1_000 + i, stamp, r.key, r.value)
+        for i, r in enumerate(publisher.records)
+    ]
+
+
 async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
     settings: ApiSettings, publisher: MemoryPublisher
 ) -> None:
@@ -294,21 +319,8 @@ async def test_a_click_on_a_recommended_item_is_counted_once_for_the_variant(
         assert [(i["id"], i["position"]) for i in shown["items"]] == [
             (i["id"], i["rank"]) for i in body["items"]
         ]
-        second = body["items"][1]
-        click = {
-            "event_id": "click-1",
-            "event_type": f"{second['kind']}_view",
-            "user_id": "u-me",
-            "occurred_at": NOW.isoformat(),
-            f"{second['kind']}_id": second["id"],
-            "recommendation_id": body["recommendation_id"],
-        }
-        response = await api.post(TRACK, json=click, headers={"X-API-Key": TRACK_KEY})
-        assert response.status_code == 202, response.text
-        records = [
-            RawRecord(TOPIC, PARTITION, 1_000 + i, int(NOW.timestamp() * 1000), r.key, r.value)
-            for i, r in enumerate(publisher.records)
-        ]
+        await click(api, "click-1", body, body["items"][1])
+        records = as_topic(publisher)
         for _ in range(2):  # a redelivery changes nothing
             assert not (await apply_batch(store, records, settings.core)).dead_letters
         report = await api.get(OUTCOMES, params={"days": 1}, headers={"X-API-Key": ADMIN_KEY})
@@ -356,22 +368,8 @@ async def test_similar_and_trending_lists_are_counted_for_the_user_who_saw_them(
             "p-A",
         )
         assert [i["id"] for i in on_screen["items"]] == [i["id"] for i in similar["items"]]
-        first = similar["items"][0]
-        click = {
-            "event_id": "click-similar",
-            "event_type": f"{first['kind']}_view",
-            "user_id": "u-me",
-            "occurred_at": NOW.isoformat(),
-            f"{first['kind']}_id": first["id"],
-            "recommendation_id": similar["recommendation_id"],
-        }
-        response = await api.post(TRACK, json=click, headers={"X-API-Key": TRACK_KEY})
-        assert response.status_code == 202, response.text
-        records = [
-            RawRecord(TOPIC, PARTITION, 1_000 + i, int(NOW.timestamp() * 1000), r.key, r.value)
-            for i, r in enumerate(publisher.records)
-        ]
-        assert not (await apply_batch(store, records, settings.core)).dead_letters
+        await click(api, "click-similar", similar, similar["items"][0])
+        assert not (await apply_batch(store, as_topic(publisher), settings.core)).dead_letters
         report = await api.get(OUTCOMES, headers={"X-API-Key": ADMIN_KEY})
     assert report.status_code == 200, report.text
     by_variant = {v["variant"]: v["total"] for v in report.json()["variants"]}
