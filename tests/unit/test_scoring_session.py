@@ -2,9 +2,18 @@ from __future__ import annotations
 
 import pytest
 
+from recstream.offline.evaluation.baselines import VSTAN
+from recstream.readmodel.context import NeighbourSession
 from recstream.scoring import ScoringConfig
-from recstream.scoring.session import neighbour_support, query_items, session_for, session_scores
+from recstream.scoring.session import (
+    neighbour_support,
+    query_items,
+    session_for,
+    session_scores,
+    stan_scores,
+)
 
+from .test_evaluation_baselines import TRAIN, keys
 from .test_scoring_support import DAY, NOW, context, neighbour, session_of, user
 
 CONFIG = ScoringConfig()
@@ -87,3 +96,41 @@ def test_neighbour_support_names_the_shared_session_items() -> None:
     ctx = context(state, neighbours=[neighbour("n1", ["p:b", "p:c"]), neighbour("n2", ["p:d"])])
     assert set(neighbour_support(ctx, "p:c", CONFIG)) == {"p:b"}
     assert neighbour_support(ctx, "p:d", CONFIG) == {}
+
+
+@pytest.mark.parametrize("session", [["A", "B"], ["B", "A", "B"], ["C"], ["D", "A", "E"]])
+def test_stan_source_scores_as_the_vstan_baseline_without_idf(session: list[str]) -> None:
+    # every lambda 1, the recency one 100 minutes; the baseline's idf factor off (0)
+    baseline = VSTAN(
+        TRAIN,
+        similarity="cosine",
+        lambda_spw=1,
+        lambda_snh=100 / 1440,
+        lambda_inh=1,
+        lambda_ipw=1,
+        lambda_idf=0,
+    )
+    neighbours = [NeighbourSession(s.session_id, tuple(s.items), s.end) for s in TRAIN]
+    config = ScoringConfig(
+        stan_position_lambda=1,
+        stan_recency_lambda_days=100 / 1440,
+        stan_neighbour_lambda=1,
+        stan_match_lambda=1,
+    )
+    at = baseline.index.latest
+    expected = baseline.scores(keys(*session))
+    assert expected  # every session shares an item with a neighbour
+    assert stan_scores(keys(*session), neighbours, at, config) == pytest.approx(expected)
+
+
+def test_stan_source_prefers_the_items_next_to_the_match_and_recent_neighbours() -> None:
+    neighbours = [
+        neighbour("n1", ["p:a", "p:near", "p:x", "p:far"], last_at=NOW - DAY),
+        neighbour("n2", ["p:a", "p:old"], last_at=NOW - 20 * DAY),
+        neighbour("n3", ["p:a", "p:new"], last_at=NOW - DAY),
+    ]
+    scores = stan_scores(["p:a"], neighbours, NOW, CONFIG)
+    assert scores["p:near"] > scores["p:x"] > scores["p:far"]
+    assert scores["p:new"] > scores["p:old"]
+    assert stan_scores([], neighbours, NOW, CONFIG) == {}
+    assert stan_scores(["p:zzz"], neighbours, NOW, CONFIG) == {}

@@ -6,6 +6,8 @@ its best item is 1) and keeps its ``per_source`` best items:
 - ``sequential``: first- and second-order transitions from the session's last items
   (the blend's sequential component);
 - ``session``: items of the neighbour sessions (the blend's session-kNN component);
+- ``stan``: items of the same neighbour sessions, weighted as STAN / V-STAN weigh them
+  (position in the session, the neighbour's recency, distance in the neighbour);
 - ``covisitation``: items co-visited with the anchors in any session, weighted by event
   type and distance, the latest anchor counting most;
 - ``co_engagement``: items that users who engaged with this user's items of earlier
@@ -34,11 +36,12 @@ from recstream.scoring.groups import open_groups
 from recstream.scoring.items import normalise, top
 from recstream.scoring.popular import preferred_categories
 from recstream.scoring.sequential import sequential_for
-from recstream.scoring.session import session_for
+from recstream.scoring.session import session_for, stan_for
 
 SOURCES: tuple[str, ...] = (
     "sequential",
     "session",
+    "stan",
     "covisitation",
     "co_engagement",
     "category_popular",
@@ -88,6 +91,7 @@ def source_scores(
     return {
         "sequential": sequential_for(ctx, config),
         "session": session_for(ctx, config),
+        "stan": stan_for(ctx, config),
         "covisitation": _weighted_rows(covisited),
         "co_engagement": _weighted_rows(list(ctx.co_engaged.values())),
         "category_popular": category_popular,

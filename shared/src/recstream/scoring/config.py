@@ -109,6 +109,27 @@ class ScoringConfig(BaseModel):
         description="extra weight of a neighbour's items that follow its match with the "
         "current session's newest item, decaying 1/distance",
     )
+    # stan: the neighbours of the session source, weighted as STAN / V-STAN weigh them;
+    # the lambdas are session-rec's V-STAN tuning for Diginetica, chosen over its defaults
+    # and its yoochoose tuning on the trainer's validation sessions (docs/ranker.md)
+    stan_position_lambda: float = Field(
+        4.9, gt=0, description="current-session item at p of n weighs exp((p - n) / lambda)"
+    )
+    stan_recency_lambda_days: float = Field(
+        40.0, gt=0, description="a neighbour that ended d days ago counts exp(-d / lambda)"
+    )
+    stan_neighbour_lambda: float = Field(
+        4.9,
+        gt=0,
+        description="a neighbour's item k positions from its last shared item counts "
+        "exp(-k / lambda)",
+    )
+    stan_match_lambda: float = Field(
+        1.225,
+        gt=0,
+        description="a neighbour whose newest shared item is at p of n counts "
+        "exp((p - n) / lambda)",
+    )
     # content
     content_factors: ContentFactors = Field(default_factory=ContentFactors)
     item_recency_half_life_days: float = Field(30.0, gt=0)

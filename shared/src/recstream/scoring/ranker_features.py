@@ -42,7 +42,7 @@ from recstream.scoring.items import category_of
 from recstream.scoring.popular import preferred_categories
 
 NAN = math.nan
-_RANKED = ("sequential", "session", "covisitation", "co_engagement")
+_RANKED = ("sequential", "session", "stan", "covisitation", "co_engagement")
 SOURCE_FEATURES: tuple[str, ...] = (
     *(f"{s}_score" for s in SOURCES),
     *(f"{s}_rank" for s in _RANKED),

@@ -26,7 +26,15 @@ from recstream.scoring.config import PositionWeighting, ScoringConfig
 from recstream.scoring.intent import infer_intent
 from recstream.scoring.items import top
 
-__all__ = ["infer_intent", "neighbour_support", "query_items", "session_for", "session_scores"]
+__all__ = [
+    "infer_intent",
+    "neighbour_support",
+    "query_items",
+    "session_for",
+    "session_scores",
+    "stan_for",
+    "stan_scores",
+]
 
 
 def _position_weight(kind: PositionWeighting, position: int, length: int) -> float:
@@ -132,6 +140,67 @@ def _add_follow_boost(
 
 def session_for(ctx: RecommendationContext, config: ScoringConfig) -> dict[str, float]:
     return session_scores(query_items(ctx), ctx.neighbours, ctx.now, config)
+
+
+def stan_scores(
+    items: Sequence[str],
+    neighbours: Sequence[NeighbourSession],
+    now: float,
+    config: ScoringConfig,
+) -> dict[str, float]:
+    """Raw STAN / V-STAN scores of the items of the same neighbour sessions.
+
+    As :mod:`recstream.offline.evaluation.baselines.stan` computes them (Garg et al.,
+    SIGIR 2019; Ludewig et al., 2021), without the idf factor: the current session's
+    items weigh ``exp((p - n) / stan_position_lambda)``; a neighbour's similarity is the
+    cosine of the shared weights, times ``exp(-age / stan_recency_lambda_days)``; of the
+    ``knn_sample`` most recent the ``knn_k`` most similar vote, each vote times
+    ``exp((p - n) / stan_match_lambda)`` for the newest current position it shares, and
+    each of the neighbour's items gets ``exp(-k / stan_neighbour_lambda)`` of it, ``k``
+    its distance in the neighbour from the last item it shares with the session.
+    """
+    if config.knn_last_items is not None:
+        items = list(items)[-config.knn_last_items :]
+    if not items or not neighbours:
+        return {}
+    length = len(items)
+    weights: dict[str, float] = {}
+    position_of: dict[str, int] = {}  # an item's last position in the current session
+    for position, item in enumerate(items, start=1):
+        weights[item] = math.exp((position - length) / config.stan_position_lambda)
+        position_of[item] = position
+    norm = math.sqrt(sum(w * w for w in weights.values()))
+    recency = config.stan_recency_lambda_days * DAY
+    recent = sorted(neighbours, key=lambda n: (-n.last_at, n.key))[: config.knn_sample]
+    scored: list[tuple[NeighbourSession, float]] = []
+    for neighbour in recent:
+        members = set(neighbour.items)
+        # sum in session order, so the float result does not depend on set iteration order
+        shared = sum(w for i, w in weights.items() if i in members)
+        if shared <= 0:
+            continue
+        age = max(0.0, now - neighbour.last_at)
+        similarity = shared / (norm * math.sqrt(len(members))) * math.exp(-age / recency)
+        scored.append((neighbour, similarity))
+    scored.sort(key=lambda ns: (-ns[1], -ns[0].last_at, ns[0].key))
+    scores: dict[str, float] = {}
+    for neighbour, similarity in scored[: config.knn_k]:
+        last: dict[str, int] = {}  # item -> its last position in the neighbour
+        star = match = 0
+        for position, item in enumerate(neighbour.items, start=1):
+            last[item] = position
+            if item in position_of:
+                star = position
+                match = max(match, position_of[item])
+        weight = similarity * math.exp((match - length) / config.stan_match_lambda)
+        for item, position in last.items():
+            vote = weight * math.exp(-abs(position - star) / config.stan_neighbour_lambda)
+            scores[item] = scores.get(item, 0.0) + vote
+    return top(scores, config.session_pool)
+
+
+def stan_for(ctx: RecommendationContext, config: ScoringConfig) -> dict[str, float]:
+    return stan_scores(query_items(ctx), ctx.neighbours, ctx.now, config)
 
 
 def neighbour_support(
