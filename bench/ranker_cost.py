@@ -87,9 +87,10 @@ async def measure(
         started = time.process_time()
         await load_context(store, ctx.user_id, ctx.now, core, state=ctx.state)
         spent["read"].append(time.process_time() - started)
-        raw, seconds = cpu(lambda: source_scores(ctx, scoring, core))  # noqa: B023
+        sources = ranker.artifact.sources  # the API computes the model's sources only
+        raw, seconds = cpu(lambda: source_scores(ctx, scoring, core, sources))  # noqa: B023
         spent["sources"].append(seconds)
-        candidates = bound(ctx, raw, per_source, ranker.artifact.sources)
+        candidates = bound(ctx, raw, per_source, sources)
         matrix, seconds = cpu(lambda: feature_matrix(ctx, candidates, scoring, core))  # noqa: B023
         spent["features"].append(seconds)
         scores, seconds = cpu(lambda: ranker.scores(matrix))  # noqa: B023

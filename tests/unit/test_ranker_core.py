@@ -18,12 +18,24 @@ from recstream.model.state import UserState
 from recstream.model.statistics import decay_exponent
 from recstream.readmodel.context import RecommendationContext
 from recstream.readmodel.load import current_session
-from recstream.scoring.candidates import SOURCES, bound, generate, source_scores
+from recstream.scoring.candidates import (
+    DEFAULT_SOURCES,
+    SOURCES,
+    bound,
+    generate,
+    source_scores,
+)
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.content import content_scores
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.scoring.models import RecommendationRequest
-from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES, feature_matrix
+from recstream.scoring.ranker_features import (
+    DEFAULT_FEATURES,
+    FEATURE_GROUPS,
+    FEATURES,
+    feature_matrix,
+    features_for,
+)
 from recstream.scoring.recommender import _logistic, recommend
 
 from .eventgen import BASE, make_event
@@ -114,7 +126,8 @@ STATS = {
 
 def test_candidates_are_bounded_per_source_and_ranked_within_it() -> None:
     ctx = context(SESSION, **STATS)
-    candidates = generate(ctx, SCORING, CORE, per_source=3)
+    assert set(generate(ctx, SCORING, CORE, per_source=3).scores) == set(DEFAULT_SOURCES)
+    candidates = generate(ctx, SCORING, CORE, per_source=3, sources=SOURCES)
     for source in SOURCES:
         assert len(candidates.scores[source]) <= 3
         assert sorted(candidates.ranks[source].values()) == list(
@@ -216,3 +229,15 @@ def test_a_model_of_any_score_scale_gives_scores_in_0_1_in_its_order() -> None:
     assert all(0.0 <= m <= 1.0 for m in mapped)
     assert mapped == sorted(mapped)
     assert _logistic(0.0) == 0.5
+
+
+def test_a_model_has_the_features_of_its_sources_and_groups() -> None:
+    assert features_for(SOURCES) == FEATURES
+    # the optional stan source adds its score and rank; the defaults leave both out
+    assert set(FEATURES) - set(DEFAULT_FEATURES) == {"stan_score", "stan_rank"}
+    assert features_for(DEFAULT_SOURCES) == DEFAULT_FEATURES
+    without = features_for([s for s in DEFAULT_SOURCES if s != "sequential"], ["context"])
+    assert "sequential_score" not in without
+    assert "sequential_rank" not in without
+    assert not set(without) & set(FEATURE_GROUPS["context"])
+    assert "session_score" in without

@@ -18,9 +18,9 @@ from recstream.offline.ranking.train import (
     promotion_check,
     train_ranker,
 )
-from recstream.scoring.candidates import SOURCES
+from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES
 from recstream.scoring.learned import LearnedRanker, RankerArtifact
-from recstream.scoring.ranker_features import FEATURES
+from recstream.scoring.ranker_features import DEFAULT_FEATURES
 
 
 def otto(datasets: Path) -> list[Event]:
@@ -38,9 +38,12 @@ async def test_training_is_deterministic_and_reports_what_it_learned(datasets: P
 
     report = first.artifact.report
     assert [row["feature"] for row in report["feature importance"]] != []
-    assert sorted(row["feature"] for row in report["feature importance"]) == sorted(FEATURES)
+    assert sorted(row["feature"] for row in report["feature importance"]) == sorted(
+        DEFAULT_FEATURES
+    )
     assert sum(row["share"] for row in report["feature importance"]) == pytest.approx(100, abs=0.1)
-    assert set(report["recall"]) == set(SOURCES)
+    assert set(report["recall"]) == set(SOURCES)  # every source's, to compare them
+    assert first.artifact.sources == DEFAULT_SOURCES
     assert set(report["validation"]) == {"ranker", "blend"}
     assert report["cases"]["fit groups"] >= 10
     served = LearnedRanker(RankerArtifact.from_bytes(first.artifact.to_bytes()))

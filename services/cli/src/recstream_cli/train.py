@@ -41,7 +41,6 @@ from recstream.offline.evaluation.protocol import (
 )
 from recstream.offline.ranking.train import (
     TrainSetup,
-    feature_groups_without,
     promotion_check,
     same_model,
     train_ranker,
@@ -56,9 +55,9 @@ from recstream.platform.kafka import (
 )
 from recstream.platform.redis import redis_client
 from recstream.platform.settings import KafkaSecurity
-from recstream.scoring.candidates import SOURCES
+from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
-from recstream.scoring.ranker_features import FEATURE_GROUPS
+from recstream.scoring.ranker_features import FEATURE_GROUPS, features_for
 from recstream.store.rankers import RankerRegistry
 from recstream_cli.evaluate import load_configs, read_file
 from recstream_cli.replay import advancer, progress_bar
@@ -293,7 +292,12 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     help="Refuse to train on fewer cases with a labelled item among their candidates.",
 )
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=300, show_default=True)
-@click.option("--sources", default=",".join(SOURCES), show_default=True, help="Candidate sources.")
+@click.option(
+    "--sources",
+    default=",".join(DEFAULT_SOURCES),
+    show_default=True,
+    help=f"Candidate sources, of: {', '.join(SOURCES)}.",
+)
 @click.option(
     "--without",
     "without",
@@ -366,7 +370,7 @@ def train(
     incumbent = _active_model(url, prefix, console) if url is not None else None
     setup = TrainSetup(
         core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,
-        features=feature_groups_without(dropped), later_label=later_label, rounds=rounds,
+        features=features_for(chosen_sources, dropped), later_label=later_label, rounds=rounds,
         min_groups=min_cases, seed=seed, incumbent=incumbent,
     )  # fmt: skip
     with progress_bar(console) as progress:

@@ -23,7 +23,7 @@ import orjson
 
 from recstream.model.config import CoreConfig
 from recstream.readmodel.context import RecommendationContext
-from recstream.scoring.candidates import SOURCES, Candidates, generate
+from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES, Candidates, generate
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.ranker_features import FEATURES, Matrix, feature_matrix
 
@@ -40,7 +40,7 @@ class RankerArtifact:
     version: str
     model: str  # LightGBM's model text
     features: tuple[str, ...]
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = DEFAULT_SOURCES
     per_source: int = DEFAULT_PER_SOURCE
     created_at: str = ""
     report: Mapping[str, Any] = field(default_factory=dict)

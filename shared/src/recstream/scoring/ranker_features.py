@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
-from recstream.scoring.candidates import SOURCES, Candidates
+from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES, Candidates
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.content import content_scorer, factors_of, log_price
 from recstream.scoring.groups import deal_factor
@@ -77,6 +77,17 @@ FEATURE_GROUPS: Mapping[str, tuple[str, ...]] = {
     "item": ITEM_FEATURES,
     "context": CONTEXT_FEATURES,
 }
+
+
+def features_for(sources: Sequence[str], without: Sequence[str] = ()) -> tuple[str, ...]:
+    """:data:`FEATURES` of a model over these candidate sources: the score and rank of
+    every other source are left out, and so are the named groups (the ablation)."""
+    dropped = {f for group in without for f in FEATURE_GROUPS[group]}
+    dropped |= {f"{s}_{kind}" for s in SOURCES if s not in sources for kind in ("score", "rank")}
+    return tuple(f for f in FEATURES if f not in dropped)
+
+
+DEFAULT_FEATURES = features_for(DEFAULT_SOURCES)
 
 Matrix = npt.NDArray[np.float64]
 

@@ -42,10 +42,10 @@ from recstream.offline.evaluation.protocol import (
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.evaluation.training import Progress, build_state
 from recstream.offline.ranking.dataset import DatasetSetup, TrainingData, collect, is_validation
-from recstream.scoring.candidates import SOURCES
+from recstream.scoring.candidates import DEFAULT_SOURCES
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import DEFAULT_PER_SOURCE, LearnedRanker, RankerArtifact
-from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES
+from recstream.scoring.ranker_features import DEFAULT_FEATURES, FEATURE_GROUPS, FEATURES
 from recstream.store.memory import MemoryStore
 
 
@@ -64,8 +64,8 @@ class TrainSetup:
     label_share: float = 0.3  # the training sessions (the last to end) whose cases teach
     validation_share: float = 0.25  # of the label sessions, held out
     per_source: int = DEFAULT_PER_SOURCE
-    sources: tuple[str, ...] = SOURCES
-    features: tuple[str, ...] = FEATURES
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    features: tuple[str, ...] = DEFAULT_FEATURES  # see ranker_features.features_for
     negatives: int = 50
     later_label: float = 1.0  # the label of the session's later items (the target's is 2)
     rounds: int = 300
@@ -108,12 +108,6 @@ class Trained:
     artifact: RankerArtifact
     ranker: LearnedRanker
     data: TrainingData
-
-
-def feature_groups_without(groups: Sequence[str]) -> tuple[str, ...]:
-    """:data:`FEATURES` without the named groups (for the ablation)."""
-    dropped = {f for g in groups for f in FEATURE_GROUPS[g]}
-    return tuple(f for f in FEATURES if f not in dropped)
 
 
 async def train_ranker(
