@@ -15,6 +15,7 @@ their last item are applied to both the same way. Then, at the moment of the nex
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from recstream.offline.evaluation.protocol import group_sessions
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.ranking.dataset import DatasetSetup, case_features
 from recstream.readmodel.load import load_context
-from recstream.scoring.candidates import source_scores
+from recstream.scoring.candidates import SOURCES, source_scores
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import LearnedRanker, learned_scores
 from recstream.scoring.models import RecommendationRequest
@@ -45,7 +46,10 @@ from .test_next_items_parity import PARTITIONS, Clock, apply_both, sample, yooch
 pytestmark = pytest.mark.integration
 
 LIMIT = 20
-MODEL = one_feature_artifact("parity", "sequential_score", prefer="high")
+# over every source, the optional ``stan`` too, so that each is computed on both sides
+MODEL = dataclasses.replace(
+    one_feature_artifact("parity", "sequential_score", prefer="high"), sources=SOURCES
+)
 
 
 def same(a: float, b: float) -> bool:
@@ -78,7 +82,7 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
 
     chosen = sample(group_sessions(test, core.session_gap_minutes * 60))
     clock = Clock()
-    compared = 0
+    compared = with_stan = 0
     async with serve(settings, clock) as api:
         for session in chosen:
             prefix = session.events[:-1]
@@ -97,6 +101,7 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
                 same(a, b) for a, b in zip(trained_on.ravel(), served.matrix.ravel(), strict=True)
             ), session.user_id
             assert np.isfinite(served.scores).all()
+            with_stan += bool(served.candidates.scores["stan"])
 
             response = await api.post(
                 f"{PREFIX}/recommendations",
@@ -113,3 +118,4 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
             assert got == [(s.item, s.score) for s in expected.items], session.user_id
             compared += 1
     assert compared == len(chosen) > 0
+    assert with_stan > 0
