@@ -31,7 +31,7 @@ from recstream.offline.ranking.dataset import DatasetSetup, case_features
 from recstream.readmodel.load import load_context
 from recstream.scoring.candidates import SOURCES, source_scores
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.learned import LearnedRanker, learned_scores
+from recstream.scoring.learned import LearnedRanker, RankerArtifact, learned_scores
 from recstream.scoring.models import RecommendationRequest
 from recstream.scoring.recommender import recommend
 from recstream.store.memory import MemoryStore
@@ -46,17 +46,18 @@ from .test_next_items_parity import PARTITIONS, Clock, apply_both, sample, yooch
 pytestmark = pytest.mark.integration
 
 LIMIT = 20
+DEFAULT_MODEL = one_feature_artifact("parity", "sequential_score", prefer="high")
 # over every source, the optional ``stan`` too, so that each is computed on both sides
-MODEL = dataclasses.replace(
-    one_feature_artifact("parity", "sequential_score", prefer="high"), sources=SOURCES
-)
+EVERY_SOURCE = dataclasses.replace(DEFAULT_MODEL, version="parity-all", sources=SOURCES)
 
 
 def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
+@pytest.mark.parametrize("model", [DEFAULT_MODEL, EVERY_SOURCE], ids=["default", "every"])
 async def test_the_trainer_and_the_api_compute_the_same_features(
+    model: RankerArtifact,
     datasets: Path,
     redis_url: str,
     kafka_bootstrap: str,
@@ -76,9 +77,9 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
     redis_store, memory = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
     log = RecordLog(topic_name, PARTITIONS)
     await apply_both([log.append(e) for e in train], redis_store, memory, core)
-    await RankerRegistry(redis_client, keyspace).publish(MODEL.version, MODEL.to_bytes())
-    ranker = LearnedRanker(MODEL)
-    trainer = DatasetSetup(core, scoring, MODEL.per_source, MODEL.sources)
+    await RankerRegistry(redis_client, keyspace).publish(model.version, model.to_bytes())
+    ranker = LearnedRanker(model)
+    trainer = DatasetSetup(core, scoring, model.per_source, model.sources)
 
     chosen = sample(group_sessions(test, core.session_gap_minutes * 60))
     clock = Clock()
@@ -101,7 +102,7 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
                 same(a, b) for a, b in zip(trained_on.ravel(), served.matrix.ravel(), strict=True)
             ), session.user_id
             assert np.isfinite(served.scores).all()
-            with_stan += bool(served.candidates.scores["stan"])
+            with_stan += bool(served.candidates.scores.get("stan"))
 
             response = await api.post(
                 f"{PREFIX}/recommendations",
@@ -110,7 +111,7 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
             )
             assert response.status_code == 200, response.text
             body = response.json()
-            assert body["ranker"] == MODEL.version
+            assert body["ranker"] == model.version
             expected = recommend(
                 in_memory, RecommendationRequest(limit=LIMIT), scoring, core, ranker
             )
@@ -118,4 +119,4 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
             assert got == [(s.item, s.score) for s in expected.items], session.user_id
             compared += 1
     assert compared == len(chosen) > 0
-    assert with_stan > 0
+    assert (with_stan > 0) == ("stan" in model.sources)

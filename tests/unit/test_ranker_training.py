@@ -104,3 +104,12 @@ def test_a_model_replaces_the_active_model_only_when_it_does_at_least_as_well() 
     assert promotion_check({"validation": fewer_hits}) == (
         "validation widget HR@20 41.5 is below the active model's (v1) 42.0"
     )
+
+
+def test_a_training_setup_takes_the_features_of_its_sources() -> None:
+    core = CoreConfig()
+    assert TrainSetup(core).model_features() == DEFAULT_FEATURES
+    every = TrainSetup(core, sources=SOURCES).model_features()
+    assert {"stan_score", "stan_rank"} <= set(every)
+    chosen = TrainSetup(core, sources=SOURCES, features=DEFAULT_FEATURES[:3])
+    assert chosen.model_features() == DEFAULT_FEATURES[:3]

@@ -116,7 +116,7 @@ class ScoringConfig(BaseModel):
         4.9, gt=0, description="current-session item at p of n weighs exp((p - n) / lambda)"
     )
     stan_recency_lambda_days: float = Field(
-        40.0, gt=0, description="a neighbour that ended d days ago counts exp(-d / lambda)"
+        40.0, gt=0, description="a neighbour last seen d days ago counts exp(-d / lambda)"
     )
     stan_neighbour_lambda: float = Field(
         4.9,

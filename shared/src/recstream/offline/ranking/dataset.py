@@ -30,7 +30,13 @@ from recstream.offline.evaluation.protocol import EventSession
 from recstream.offline.evaluation.records import RecordLog
 from recstream.offline.evaluation.training import EvalStore, Progress
 from recstream.readmodel.context import RecommendationContext
-from recstream.scoring.candidates import SOURCES, Candidates, bound, source_scores
+from recstream.scoring.candidates import (
+    DEFAULT_SOURCES,
+    SOURCES,
+    Candidates,
+    bound,
+    source_scores,
+)
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.ranker_features import FEATURES, Matrix, feature_matrix
 
@@ -44,7 +50,7 @@ class DatasetSetup:
     core: CoreConfig
     scoring: ScoringConfig
     per_source: int
-    sources: tuple[str, ...] = SOURCES
+    sources: tuple[str, ...] = DEFAULT_SOURCES
     negatives: int = 50  # negatives kept per fit case
     # the label of the items the user engages with later in the label period, in this
     # session or another (the target is 2): a widget is good when it shows what the user

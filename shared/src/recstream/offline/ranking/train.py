@@ -45,7 +45,7 @@ from recstream.offline.ranking.dataset import DatasetSetup, TrainingData, collec
 from recstream.scoring.candidates import DEFAULT_SOURCES
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import DEFAULT_PER_SOURCE, LearnedRanker, RankerArtifact
-from recstream.scoring.ranker_features import DEFAULT_FEATURES, FEATURE_GROUPS, FEATURES
+from recstream.scoring.ranker_features import FEATURE_GROUPS, FEATURES, features_for
 from recstream.store.memory import MemoryStore
 
 
@@ -65,7 +65,7 @@ class TrainSetup:
     validation_share: float = 0.25  # of the label sessions, held out
     per_source: int = DEFAULT_PER_SOURCE
     sources: tuple[str, ...] = DEFAULT_SOURCES
-    features: tuple[str, ...] = DEFAULT_FEATURES  # see ranker_features.features_for
+    features: tuple[str, ...] | None = None  # None: the features of ``sources``
     negatives: int = 50
     later_label: float = 1.0  # the label of the session's later items (the target's is 2)
     rounds: int = 300
@@ -84,6 +84,10 @@ class TrainSetup:
     # the model being served, played on the same validation sessions (as ``active``), so
     # that a new model replaces it only when it does at least as well
     incumbent: LearnedRanker | None = None
+
+    def model_features(self) -> tuple[str, ...]:
+        """The model's inputs: as given, else every feature of its sources."""
+        return self.features if self.features is not None else features_for(self.sources)
 
     def lightgbm_params(self) -> dict[str, Any]:
         return {
@@ -145,7 +149,7 @@ async def train_ranker(
     booster = _fit(data, setup)
     model = booster.model_to_string()
     version = _version(model)
-    importance = _importance(booster, setup.features)
+    importance = _importance(booster, setup.model_features())
     report: dict[str, Any] = {
         "events": {"history": len(history), "label": len(labelled)},
         "cases": {
@@ -169,7 +173,7 @@ async def train_ranker(
     artifact = RankerArtifact(
         version=version,
         model=model,
-        features=setup.features,
+        features=setup.model_features(),
         sources=setup.sources,
         per_source=setup.per_source,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -212,10 +216,10 @@ def _stage(stages: Stages | None, name: str, total: int) -> Progress | None:
 
 
 def _fit(data: TrainingData, setup: TrainSetup) -> lightgbm.Booster:
-    columns = [FEATURES.index(f) for f in setup.features]
+    columns = [FEATURES.index(f) for f in setup.model_features()]
     x, y = data.fit.stacked()
     train = lightgbm.Dataset(
-        x[:, columns], y, group=data.fit.sizes, feature_name=list(setup.features)
+        x[:, columns], y, group=data.fit.sizes, feature_name=list(setup.model_features())
     )
     # early stopping on the validation groups that can score: the target is a candidate
     scoring = [i for i, labels in enumerate(data.validation.labels) if labels.any()]
