@@ -113,3 +113,13 @@ def test_a_training_setup_takes_the_features_of_its_sources() -> None:
     assert {"stan_score", "stan_rank"} <= set(every)
     chosen = TrainSetup(core, sources=SOURCES, features=DEFAULT_FEATURES[:3])
     assert chosen.model_features() == DEFAULT_FEATURES[:3]
+
+
+async def test_a_fractional_later_label_trains_with_its_own_gain(datasets: Path) -> None:
+    events = otto(datasets)
+    setup = TrainSetup(CoreConfig(decay_landmark=landmark_for(events)), min_groups=10)
+    half = await train_ranker(events, dataclasses.replace(setup, later_label=0.5))
+    assert half.artifact.report["params"]["label_gain"] == [0.0, 2**0.5 - 1, 3.0]
+    full = await train_ranker(events, setup)
+    assert full.artifact.report["params"]["label_gain"] == [0.0, 1.0, 3.0]
+    assert half.artifact.model != full.artifact.model

@@ -282,7 +282,8 @@ def plot_importance(rows: Sequence[dict[str, Any]], path: Path) -> None:
     type=click.FloatRange(0, 2),
     default=1.0,
     show_default=True,
-    help="Label of the items the session engages with after the target (the target's is 2).",
+    help="Label of the items the session engages with after the target (the target's is 2); "
+    "fractions too: a label x is worth the gain 2^x - 1.",
 )
 @click.option(
     "--min-cases",

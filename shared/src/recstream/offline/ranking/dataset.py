@@ -54,7 +54,8 @@ class DatasetSetup:
     negatives: int = 50  # negatives kept per fit case
     # the label of the items the user engages with later in the label period, in this
     # session or another (the target is 2): a widget is good when it shows what the user
-    # engages with soon, not only next; 0 labels the target alone
+    # engages with soon, not only next; 0 labels the target alone. They are graded 1, the
+    # target 2; the training gives grade 1 the gain of this label (2^label - 1)
     later_label: float = 1.0
     validation_share: float = 0.25  # of the label sessions
     seed: int = 7
@@ -155,11 +156,10 @@ async def collect(
         candidates, matrix = case_features(ctx, raw, setup)
         data.candidates += len(candidates.items)
         later = {i for at, i in timelines[ctx.user_id] if at > ctx.now} - set(items)
+        # relevance grades; what a later item's grade is worth is the training's label_gain
+        graded_later = later if setup.later_label > 0 else set()
         labels = np.array(
-            [
-                2.0 if i == target else setup.later_label if i in later else 0.0
-                for i in candidates.items
-            ]
+            [2.0 if i == target else 1.0 if i in graded_later else 0.0 for i in candidates.items]
         )
         if target in candidates.items:
             data.covered += 1

@@ -93,6 +93,9 @@ class TrainSetup:
         return {
             "objective": "lambdarank",
             "metric": "ndcg",
+            # the gain of grades 0, 1 (a later item), 2 (the target): LightGBM's 2^grade - 1,
+            # with the later items' worth set by later_label (1: LightGBM's default gains)
+            "label_gain": [0.0, 2.0**self.later_label - 1.0, 3.0],
             "eval_at": [self.k],
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
