@@ -20,7 +20,9 @@ from recstream.offline.ranking.train import (
 )
 from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES
 from recstream.scoring.learned import LearnedRanker, RankerArtifact
-from recstream.scoring.ranker_features import DEFAULT_FEATURES
+from recstream.scoring.ranker_features import features_for
+
+DEFAULT_FEATURE_NAMES = features_for(DEFAULT_SOURCES)
 
 
 def otto(datasets: Path) -> list[Event]:
@@ -39,7 +41,7 @@ async def test_training_is_deterministic_and_reports_what_it_learned(datasets: P
     report = first.artifact.report
     assert [row["feature"] for row in report["feature importance"]] != []
     assert sorted(row["feature"] for row in report["feature importance"]) == sorted(
-        DEFAULT_FEATURES
+        DEFAULT_FEATURE_NAMES
     )
     assert sum(row["share"] for row in report["feature importance"]) == pytest.approx(100, abs=0.1)
     assert set(report["recall"]) == set(SOURCES)  # every source's, to compare them
@@ -108,11 +110,11 @@ def test_a_model_replaces_the_active_model_only_when_it_does_at_least_as_well() 
 
 def test_a_training_setup_takes_the_features_of_its_sources() -> None:
     core = CoreConfig()
-    assert TrainSetup(core).model_features() == DEFAULT_FEATURES
+    assert TrainSetup(core).model_features() == DEFAULT_FEATURE_NAMES
     every = TrainSetup(core, sources=SOURCES).model_features()
     assert {"stan_score", "stan_rank"} <= set(every)
-    chosen = TrainSetup(core, sources=SOURCES, features=DEFAULT_FEATURES[:3])
-    assert chosen.model_features() == DEFAULT_FEATURES[:3]
+    chosen = TrainSetup(core, sources=SOURCES, features=DEFAULT_FEATURE_NAMES[:3])
+    assert chosen.model_features() == DEFAULT_FEATURE_NAMES[:3]
 
 
 async def test_a_fractional_later_label_trains_with_its_own_gain(datasets: Path) -> None:

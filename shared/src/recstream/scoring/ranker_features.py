@@ -33,7 +33,7 @@ from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
-from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES, Candidates
+from recstream.scoring.candidates import SOURCES, Candidates
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.content import content_scorer, factors_of, log_price
 from recstream.scoring.groups import deal_factor
@@ -86,8 +86,6 @@ def features_for(sources: Sequence[str], without: Sequence[str] = ()) -> tuple[s
     dropped |= {f"{s}_{kind}" for s in SOURCES if s not in sources for kind in ("score", "rank")}
     return tuple(f for f in FEATURES if f not in dropped)
 
-
-DEFAULT_FEATURES = features_for(DEFAULT_SOURCES)
 
 Matrix = npt.NDArray[np.float64]
 

@@ -219,11 +219,10 @@ def _stage(stages: Stages | None, name: str, total: int) -> Progress | None:
 
 
 def _fit(data: TrainingData, setup: TrainSetup) -> lightgbm.Booster:
-    columns = [FEATURES.index(f) for f in setup.model_features()]
+    features = setup.model_features()
+    columns = [FEATURES.index(f) for f in features]
     x, y = data.fit.stacked()
-    train = lightgbm.Dataset(
-        x[:, columns], y, group=data.fit.sizes, feature_name=list(setup.model_features())
-    )
+    train = lightgbm.Dataset(x[:, columns], y, group=data.fit.sizes, feature_name=list(features))
     # early stopping on the validation groups that can score: the target is a candidate
     scoring = [i for i, labels in enumerate(data.validation.labels) if labels.any()]
     valid_sets: list[lightgbm.Dataset] = []
