@@ -4,13 +4,14 @@
 The wheel of ``shared/`` is built with its mypyc hook on (``HATCH_BUILD_HOOK_ENABLE_MYPYC``,
 as the consumer's image builds it; the modules are listed in ``shared/pyproject.toml``),
 from a copy of the folder so that no compiled module lands beside the sources, and
-unpacked into a folder. The benchmark workload (:mod:`bench.workload`, the same log for
-both) is then applied through the batch-apply core into a memory store by child
+unpacked into a folder. The benchmark workload (:mod:`bench.workload`, with a list of
+recommendations shown before 30% of the views, so that attribution runs too; the same
+log for both) is then applied through the batch-apply core into a memory store by child
 processes that import the core from either the sources or that folder, blocks
-alternated so that the machine's noise falls on both alike. Printed: events per
+alternated so that the machine's noise falls on both alike. Printed: records per
 CPU-second of each (median of the blocks), the ratio, and whether the two stores end
-bit for bit the same (a digest of every user state and statistic); the exit status is 1
-when they do not.
+bit for bit the same (a digest of every user state with its watermark, statistic and
+partition watermark); the exit status is 1 when they do not.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
-from bench.attribution_cost import records
+from bench.attribution_cost import records, with_lists
 from bench.context import DEFAULT_DATASETS
 from bench.workload import generate, load_sessions
 from recstream.apply.batch import apply_batch
@@ -41,6 +43,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "shared" / "src"
 
 
+class Block(TypedDict):
+    """What one child process reports."""
+
+    records: int
+    cpu: float
+    digest: str
+    compiled: bool  # the fold came from an extension module
+
+
 def build_compiled(into: Path) -> float:
     """The core's wheel built with mypyc, unpacked into ``into``; the build's seconds."""
     with tempfile.TemporaryDirectory(prefix="recstream-mypyc-") as scratch:
@@ -48,9 +59,12 @@ def build_compiled(into: Path) -> float:
         shutil.copytree(
             ROOT / "shared", project, ignore=shutil.ignore_patterns("__pycache__", "*.so")
         )
+        uv = os.environ.get("UV") or shutil.which("uv")  # ``uv run`` sets UV
+        if uv is None:
+            raise SystemExit("the compiled core is built with uv, and no uv was found")
         started = time.perf_counter()
         subprocess.run(
-            ["uv", "build", "--wheel", "--python", sys.executable, "--out-dir", scratch, project],
+            [uv, "build", "--wheel", "--python", sys.executable, "--out-dir", scratch, project],
             env={**os.environ, "HATCH_BUILD_HOOK_ENABLE_MYPYC": "true"},
             check=True,
             capture_output=True,
@@ -63,11 +77,14 @@ def build_compiled(into: Path) -> float:
 
 
 def digest(store: MemoryStore) -> str:
-    """A digest of everything ``store`` holds."""
+    """A digest of everything ``store`` holds: user states with their watermarks,
+    statistics, partition watermarks."""
     h = hashlib.sha256()
     for user in sorted(store.users):
-        h.update(user.encode())
-        h.update(store.users[user].to_stored())
+        state = store.users[user]
+        h.update(f"{user}@{state.watermark}".encode())
+        h.update(state.to_stored())
+    h.update(repr(sorted((t, sorted(p.items())) for t, p in store.watermarks.items())).encode())
     for table in (store.zsets, store.hashes):
         for key in sorted(table):
             h.update(key.encode())
@@ -77,9 +94,12 @@ def digest(store: MemoryStore) -> str:
     return h.hexdigest()
 
 
-async def apply_log(users: int, end: float, datasets: Path) -> dict[str, object]:
+async def apply_log(users: int, end: float, datasets: Path) -> Block:
+    """The workload, with a list shown before 30% of the views (so that attribution runs),
+    applied to a fresh memory store."""
     workload = generate(load_sessions(datasets), users, end=end, span_seconds=86_400)
-    batches = records(workload.events, int(end * 1000) + 60_000)
+    log = with_lists(workload.events, 0.3, seed=7)
+    batches = records(log, int(end * 1000) + 60_000)
     config = CoreConfig(decay_landmark=end - 30 * 86_400)
     store = MemoryStore()
     started = time.process_time()
@@ -89,16 +109,17 @@ async def apply_log(users: int, end: float, datasets: Path) -> dict[str, object]
     cpu = time.process_time() - started
     fold_module = sys.modules["recstream.model.fold"].__file__ or ""
     return {
-        "events": len(workload.events),
+        "records": len(log),
         "cpu": cpu,
         "digest": digest(store),
         "compiled": not fold_module.endswith(".py"),
     }
 
 
-def child(path: Path, users: int, end: float, datasets: Path) -> dict[str, object]:
+def child(path: Path, users: int, end: float, datasets: Path) -> Block:
     """One block, in a fresh process importing the core from ``path``."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(ROOT)])}
+    pythonpath = os.pathsep.join([str(path), str(ROOT)])
+    env = {**os.environ, "PYTHONPATH": pythonpath, "PYTHONHASHSEED": "0"}
     argv = ["--child", "--users", str(users), "--end", repr(end), "--datasets", str(datasets)]
     out = subprocess.run(
         [sys.executable, "-m", "bench.compiled_core", *argv],
@@ -108,7 +129,7 @@ def child(path: Path, users: int, end: float, datasets: Path) -> dict[str, objec
         capture_output=True,
         text=True,
     )
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: Block = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -134,23 +155,25 @@ def main() -> None:
         seconds = build_compiled(build)
         compiled = list(build.glob("recstream/**/*.so"))
         print(f"built the core, {len(compiled)} modules compiled, into {build} in {seconds:.0f} s")
-        runs: dict[str, list[dict[str, object]]] = {"interpreted": [], "compiled": []}
+        runs: dict[str, list[Block]] = {"interpreted": [], "compiled": []}
         paths = {"interpreted": SOURCE, "compiled": build}
         for _ in range(args.blocks):
             for name, path in paths.items():
                 runs[name].append(child(path, args.users, end, args.datasets))
-    assert all(r["compiled"] for r in runs["compiled"]), "the compiled copy was not imported"
-    assert not any(r["compiled"] for r in runs["interpreted"])
-    events = int(str(runs["interpreted"][0]["events"]))
-    rates = {
-        name: statistics.median(events / float(str(r["cpu"])) for r in rs)
-        for name, rs in runs.items()
-    }
-    print(f"{events:,} events of {args.users:,} users, {args.blocks} blocks of each, alternated")
+    if not all(r["compiled"] for r in runs["compiled"]):
+        raise SystemExit("the compiled build was not imported")
+    if any(r["compiled"] for r in runs["interpreted"]):
+        raise SystemExit("the sources' run imported a compiled module")
+    count = runs["interpreted"][0]["records"]
+    rates = {name: statistics.median(count / r["cpu"] for r in rs) for name, rs in runs.items()}
+    print(
+        f"{count:,} records (events of {args.users:,} users and the lists shown to them), "
+        f"{args.blocks} blocks of each, alternated"
+    )
     for name, rate in rates.items():
-        print(f"  {name}: {rate:,.0f} events per CPU-second (median)")
+        print(f"  {name}: {rate:,.0f} records per CPU-second (median)")
     print(f"  ratio compiled / interpreted: {rates['compiled'] / rates['interpreted']:.3f}")
-    digests = {str(r["digest"]) for rs in runs.values() for r in rs}
+    digests = {r["digest"] for rs in runs.values() for r in rs}
     print(f"  the stores are {'bit for bit the same' if len(digests) == 1 else 'DIFFERENT'}")
     if len(digests) != 1:
         sys.exit(1)

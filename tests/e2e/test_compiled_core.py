@@ -31,6 +31,5 @@ def test_the_compiled_core_applies_a_log_bit_for_bit_as_the_sources_do(
     compiled = child(build, 400, end, datasets)
     assert interpreted["compiled"] is False
     assert compiled["compiled"] is True
-    assert compiled["events"] == interpreted["events"]
-    assert int(str(interpreted["events"])) > 1_000
+    assert compiled["records"] == interpreted["records"] > 1_000
     assert compiled["digest"] == interpreted["digest"]
