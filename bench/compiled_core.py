@@ -62,13 +62,9 @@ def build_compiled(into: Path) -> float:
         uv = os.environ.get("UV") or shutil.which("uv")  # ``uv run`` sets UV
         if uv is None:
             raise SystemExit("the compiled core is built with uv, and no uv was found")
+        build = [uv, "build", "--wheel", "--python", sys.executable, "--out-dir", scratch]
         started = time.perf_counter()
-        subprocess.run(
-            [uv, "build", "--wheel", "--python", sys.executable, "--out-dir", scratch, project],
-            env={**os.environ, "HATCH_BUILD_HOOK_ENABLE_MYPYC": "true"},
-            check=True,
-            capture_output=True,
-        )
+        _run([*build, str(project)], env={**os.environ, "HATCH_BUILD_HOOK_ENABLE_MYPYC": "true"})
         seconds = time.perf_counter() - started
         (wheel,) = Path(scratch).glob("recstream-*.whl")
         with zipfile.ZipFile(wheel) as archive:
@@ -121,16 +117,17 @@ def child(path: Path, users: int, end: float, datasets: Path) -> Block:
     pythonpath = os.pathsep.join([str(path), str(ROOT)])
     env = {**os.environ, "PYTHONPATH": pythonpath, "PYTHONHASHSEED": "0"}
     argv = ["--child", "--users", str(users), "--end", repr(end), "--datasets", str(datasets)]
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.compiled_core", *argv],
-        env=env,
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    result: Block = json.loads(out.stdout.strip().splitlines()[-1])
+    out = _run([sys.executable, "-m", "bench.compiled_core", *argv], env=env, cwd=ROOT)
+    result: Block = json.loads(out.strip().splitlines()[-1])
     return result
+
+
+def _run(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    """``argv``'s standard output; its standard error in the error when it fails."""
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{argv[0]} exited {done.returncode}: {done.stderr[-4000:]}")
+    return done.stdout
 
 
 def main() -> None:
