@@ -103,7 +103,7 @@ def test_compose_sets_only_real_settings() -> None:
 def test_dockerfile_is_a_multistage_uv_build_running_as_non_root(
     service: str, package: str
 ) -> None:
-    text = (ROOT / "services" / service / "Dockerfile").read_text()
+    text = _dockerfile(service).replace("\\\n", " ")  # continued lines joined
     stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", text, re.MULTILINE)
     assert len(stages) >= 3, stages
     assert any("ghcr.io/astral-sh/uv" in image for image, _ in stages)
@@ -114,6 +114,20 @@ def test_dockerfile_is_a_multistage_uv_build_running_as_non_root(
     assert text.rfind("USER") > text.rfind("FROM"), "the runtime stage sets the user"
     for path in re.findall(r"^COPY\s+(?!--from)(\S+)", text, re.MULTILINE):
         assert (ROOT / path).exists(), f"COPY source {path} is missing"
+
+
+@pytest.mark.parametrize("service", ["consumer", "api", "cli"])
+def test_the_image_rebuilds_every_workspace_package_it_installs(service: str) -> None:
+    # uv keys a local package's cached wheel by its pyproject.toml, not its sources: with
+    # the build's cache mount, a package not rebuilt could be a wheel of older sources
+    project = tomllib.loads((ROOT / "services" / service / "pyproject.toml").read_text())
+    packages = {project["project"]["name"]} | {
+        d for d in project["project"]["dependencies"] if d.startswith("recstream")
+    }
+    text = _dockerfile(service).replace("\\\n", " ")
+    (install,) = re.findall(r"uv sync [^\n]*--no-editable[^\n]*", text)
+    rebuilt = set(re.findall(r"--reinstall-package (\S+)", install))
+    assert rebuilt == packages, f"{service}: rebuilt {sorted(rebuilt)}, installs {sorted(packages)}"
 
 
 def test_env_example_documents_every_setting_and_nothing_else() -> None:
