@@ -103,7 +103,7 @@ def test_compose_sets_only_real_settings() -> None:
 def test_dockerfile_is_a_multistage_uv_build_running_as_non_root(
     service: str, package: str
 ) -> None:
-    text = _dockerfile(service).replace("\\\n", " ")  # continued lines joined
+    text = _dockerfile(service)
     stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\w+))?", text, re.MULTILINE)
     assert len(stages) >= 3, stages
     assert any("ghcr.io/astral-sh/uv" in image for image, _ in stages)
@@ -124,7 +124,7 @@ def test_the_image_rebuilds_every_workspace_package_it_installs(service: str) ->
     packages = {project["project"]["name"]} | {
         d for d in project["project"]["dependencies"] if d.startswith("recstream")
     }
-    text = _dockerfile(service).replace("\\\n", " ")
+    text = _dockerfile(service)
     (install,) = re.findall(r"uv sync [^\n]*--no-editable[^\n]*", text)
     rebuilt = set(re.findall(r"--reinstall-package (\S+)", install))
     assert rebuilt == packages, f"{service}: rebuilt {sorted(rebuilt)}, installs {sorted(packages)}"
@@ -181,7 +181,8 @@ def _bind_mounts(service: dict[str, Any]) -> dict[str, str]:
 
 
 def _dockerfile(service: str) -> str:
-    return (ROOT / "services" / service / "Dockerfile").read_text()
+    """The service's Dockerfile, its continued lines joined (one instruction per line)."""
+    return (ROOT / "services" / service / "Dockerfile").read_text().replace("\\\n", " ")
 
 
 def test_every_bind_mount_of_the_repository_exists() -> None:
