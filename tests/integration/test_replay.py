@@ -214,5 +214,9 @@ async def test_time_compression_keeps_the_event_gaps_scaled() -> None:
     for event in session_tsv_events(lines):
         await pacer.wait(event)
         sent_at.append(time.monotonic())
-    gaps = [b - a for a, b in itertools.pairwise(sent_at)]
-    assert all(0.09 <= gap < 0.2 for gap in gaps), gaps
+    # One timeline from the first send: no event leaves before its scaled offset (a late
+    # send does not push back the rest, so single gaps vary on a busy machine); the
+    # upper bound only catches a pacer that sleeps far too long.
+    offsets = [at - pacer.started for at in sent_at]
+    assert all(offset >= 0.1 * i for i, offset in enumerate(offsets)), offsets
+    assert offsets[-1] < 3.0, offsets
