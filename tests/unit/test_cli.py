@@ -253,3 +253,21 @@ def test_train_keeps_the_window_it_is_given_and_says_so(datasets: Path, tmp_path
     kept, read = (int(n.replace(",", "")) for n in said.groups())
     assert 0 < kept < read
     assert "a model needs at least 200" in result.output
+
+
+def test_train_takes_the_configs_ranker_options_and_the_command_line_wins(
+    datasets: Path, tmp_path: Path
+) -> None:
+    otto = datasets / "otto-sample" / "train.jsonl"
+    config = tmp_path / "config.json"
+    ranker = {"min_groups": 10, "later_label": 0.5, "rounds": 3, "num_leaves": 7}
+    config.write_text(json.dumps({"ranker": ranker}))
+    out = tmp_path / "model"
+    args = ["train", "--train", str(otto), "--config", str(config), "--rounds", "5",
+            "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    params = json.loads((out / "report.json").read_text())["params"]
+    assert params["label_gain"][1] == pytest.approx(2**0.5 - 1)  # from the file
+    assert params["num_leaves"] == 7  # from the file, no flag for it
+    assert params["rounds"] == 5  # the command line over the file's 3

@@ -84,3 +84,47 @@ def test_eval_rejects_unknown_methods_and_a_test_file_for_top_n(tmp_path: Path) 
     )  # fmt: skip
     assert both.exit_code == 2
     assert "omit --test" in both.output
+
+
+def test_validation_scores_a_split_carved_from_the_training_data(tmp_path: Path) -> None:
+    data, test, out = tmp_path / "all.tsv", tmp_path / "test.tsv", tmp_path / "out"
+    write_sessions(data, [[1, 2, 3, 4, 5, 6], [2, 3, 4, 5, 6], [1, 3, 4, 6, 2]] * 4, 0)
+    test.write_text("not a session file\n")  # --validation never reads the test file
+    args = ["eval", "--train", str(data), "--test", str(test), "--test-fraction", "0.25",
+            "--methods", "blend,vsknn", "--validation", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "results.json").read_text())
+    meta = document["meta"]
+    assert meta["split"].startswith("validation")
+    assert "test" not in meta
+    assert meta["title"] == "all.tsv (validation split)"
+    assert (meta["train events"], meta["test events"]) == (48, 16)  # sessions 0-8, 9-11
+    summary = document["results"][0]
+    assert (summary["sessions"], summary["cases"]) == (3, 5 + 4 + 4)
+
+    # top-n: each user's last 20% held out of the training part, itself the file without
+    # each user's last 20%: the 6-item users keep 5, then 4 for training and 1 to score;
+    # the 5-item users keep 4, too few to hold out again
+    args = ["eval", "--train", str(data), "--protocol", "top-n", "--methods", "blend",
+            "--validation", "--out", str(out / "n")]  # fmt: skip
+    top_n = CliRunner().invoke(cli, args)
+    assert top_n.exit_code == 0, top_n.output
+    document = json.loads((out / "n" / "results.json").read_text())
+    assert document["results"][0]["users"] == 4
+    assert document["meta"]["train events"] == 5 * 4 + 4 * 8  # the part split again
+
+
+def test_the_config_file_sets_the_rankers_training_and_is_checked(tmp_path: Path) -> None:
+    data, config = tmp_path / "all.tsv", tmp_path / "config.json"
+    write_sessions(data, [[1, 2, 3], [2, 3, 4]] * 3, 0)
+    config.write_text(json.dumps({"ranker": {"later_label": 0.5, "sources": ["nearby"]}}))
+    args = ["eval", "--train", str(data), "--config", str(config), "--out", str(tmp_path)]
+    bad = CliRunner().invoke(cli, args)
+    assert bad.exit_code == 2
+    assert "ranker" in bad.output
+    assert "choose one or more of sequential" in bad.output
+    config.write_text(json.dumps({"ranker": {"later_labels": 0.5}}))
+    unknown = CliRunner().invoke(cli, args)
+    assert unknown.exit_code == 2
+    assert "later_labels" in unknown.output

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import click
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -52,6 +53,7 @@ from recstream.offline.evaluation.top_n import TopNSetup, evaluate_top_n, holdou
 from recstream.offline.evaluation.training import EvalStore, build_state, landmark_for
 from recstream.offline.ranking.train import NotEnoughDataError, TrainSetup, train_ranker
 from recstream.platform.redis import redis_client
+from recstream.scoring.candidates import SOURCES
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.store.memory import MemoryStore
@@ -82,16 +84,62 @@ def read_file(path: Path, fmt: str, console: Console) -> tuple[list[Event], list
     return events, bad_rows
 
 
-def load_configs(path: Path | None, train: Sequence[Event]) -> tuple[CoreConfig, ScoringConfig]:
-    """``--config`` JSON ``{"core": {...}, "scoring": {...}}``; the decay landmark defaults
-    to the first training day, since forward-decayed statistics are relative to it."""
+class RankerOptions(BaseModel):
+    """The ``ranker`` section of ``--config``: how the learned ranker is trained (the
+    fields of :class:`~recstream.offline.ranking.train.TrainSetup` a run may set)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label_share: float | None = Field(None, gt=0, lt=1)
+    validation_share: float | None = Field(None, gt=0, lt=1)
+    per_source: int | None = Field(None, ge=1, le=1000)
+    sources: tuple[str, ...] | None = None
+    negatives: int | None = Field(None, ge=1)
+    later_label: float | None = Field(None, ge=0, le=2)
+    rounds: int | None = Field(None, ge=1, le=10_000)
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    num_leaves: int | None = Field(None, ge=2)
+    min_data_in_leaf: int | None = Field(None, ge=1)
+    early_stopping_rounds: int | None = Field(None, ge=1)
+    min_groups: int | None = Field(None, ge=1)
+    seed: int | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, sources: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if sources is not None and (not sources or set(sources) - set(SOURCES)):
+            raise ValueError(f"choose one or more of {', '.join(SOURCES)}")
+        return sources
+
+    def given(self) -> dict[str, Any]:
+        """The options the file sets, as TrainSetup keyword arguments."""
+        return self.model_dump(exclude_none=True)
+
+
+def _config_file(path: Path | None) -> dict[str, Any]:
     raw: dict[str, Any] = json.loads(path.read_text()) if path else {}
-    unknown = set(raw) - {"core", "scoring"}
+    unknown = set(raw) - {"core", "scoring", "ranker"}
     if unknown:
         raise click.BadParameter(f"unknown sections {sorted(unknown)}", param_hint="--config")
+    return raw
+
+
+def load_configs(path: Path | None, train: Sequence[Event]) -> tuple[CoreConfig, ScoringConfig]:
+    """``--config`` JSON ``{"core": {...}, "scoring": {...}, "ranker": {...}}``; the decay
+    landmark defaults to the first training day, since forward-decayed statistics are
+    relative to it."""
+    raw = _config_file(path)
     core = dict(raw.get("core", {}))
     core.setdefault("decay_landmark", landmark_for(train))
     return CoreConfig(**core), ScoringConfig(**raw.get("scoring", {}))
+
+
+def load_ranker_options(path: Path | None) -> RankerOptions:
+    """The ``ranker`` section of ``--config`` (empty: ``TrainSetup``'s defaults)."""
+    try:
+        return RankerOptions(**_config_file(path).get("ranker", {}))
+    except ValidationError as exc:
+        raise click.BadParameter(f"ranker: {exc}", param_hint="--config") from exc
 
 
 @contextlib.asynccontextmanager
@@ -142,10 +190,12 @@ async def ranker_for(
     scoring: ScoringConfig,
     model: Path | None,
     console: Console,
+    options: RankerOptions | None = None,
 ) -> LearnedRanker | None:
     """The ``ranker`` method's model: ``--model``, else one trained here on ``train`` (the
-    training events only, with ``recstream train``'s defaults); None when there is too
-    little data to train one (the method then ranks with the blend, as the API does)."""
+    training events only, with ``recstream train``'s defaults and ``options``); None when
+    there is too little data to train one (the method then ranks with the blend, as the
+    API does)."""
     if "ranker" not in methods:
         return None
     if model is not None:
@@ -160,7 +210,9 @@ async def ranker_for(
             return advancer(progress, progress.add_task(f"ranker: {name}", total=total))
 
         try:
-            trained = await train_ranker(train, TrainSetup(core, scoring, validate=False), stage)
+            given = options.given() if options is not None else {}
+            setup = TrainSetup(core, scoring, validate=False, **given)
+            trained = await train_ranker(train, setup, stage)
         except NotEnoughDataError as exc:
             console.print(f"no ranker: {exc}; the ranker method is the blend", highlight=False)
             return None
@@ -176,8 +228,11 @@ async def run_next_item(
     modes: Sequence[Mode],
     console: Console,
     model: Path | None = None,
+    options: RankerOptions | None = None,
 ) -> list[dict[str, Any]]:
-    ranker = await ranker_for(setup.methods, train, setup.core, setup.scoring, model, console)
+    ranker = await ranker_for(
+        setup.methods, train, setup.core, setup.scoring, model, console, options
+    )
     setup = dataclasses.replace(setup, ranker=ranker)
     log = RecordLog(TOPIC, 4)
     with progress_bar(console) as progress:
@@ -205,12 +260,15 @@ async def run_top_n(
     fraction: float,
     console: Console,
     model: Path | None = None,
+    options: RankerOptions | None = None,
 ) -> list[dict[str, Any]]:
     gap = setup.core.session_gap_minutes * 60.0
     train, holdouts = holdout_split(
         events, min_events=min_events, fraction=fraction, gap_seconds=gap
     )
-    ranker = await ranker_for(setup.methods, train, setup.core, setup.scoring, model, console)
+    ranker = await ranker_for(
+        setup.methods, train, setup.core, setup.scoring, model, console, options
+    )
     setup = dataclasses.replace(setup, ranker=ranker)
     with progress_bar(console) as progress:
         task = progress.add_task("apply training events", total=len(train))
@@ -263,6 +321,28 @@ def print_tables(summaries: Sequence[dict[str, Any]]) -> None:
         for row in rows(summary):
             table.add_row(*row)
         console.print(table)
+
+
+def validation_split(
+    train: Sequence[Event],
+    protocol: Protocol,
+    test_fraction: float,
+    min_events: int,
+    holdout_fraction: float,
+    gap_seconds: float,
+) -> tuple[list[Event], list[Event]]:
+    """The training events of a validation run and its held-out events, both from
+    ``train``: the protocol's own split applied to the training part. For top-n the
+    held-out events are left to :func:`run_top_n`, which splits the training part again."""
+    if protocol == "top-n":
+        inner, _ = holdout_split(
+            train, min_events=min_events, fraction=holdout_fraction, gap_seconds=gap_seconds
+        )
+        return inner, []
+    try:
+        return split_by_session_end(train, test_fraction, gap_seconds)
+    except ValueError as exc:
+        raise click.ClickException(f"no validation split: {exc}") from exc
 
 
 def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
@@ -348,12 +428,20 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
 )
 @click.option("--cases", type=click.IntRange(1), help="loop: at most this many lists.")
 @click.option("--seed", type=int, default=7, show_default=True, help="loop: the bandit's draws.")
+@click.option(
+    "--validation",
+    is_flag=True,
+    help="Score a validation split carved from the training data, for tuning, never the "
+    "test split: next-item and loop hold out the last-ending --test-fraction of the "
+    "training sessions; top-n holds out each user's last events of the training part (the "
+    "per-user split applied twice).",
+)
 @click.option("--title", help="Report title [default: the training file's name].")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 def evaluate(
     train: Path, test: Path | None, fmt: str, protocol: Protocol, k: int | None, mode: str,
     backend: str, methods: str, baseline_params: str, test_fraction: float, min_events: int,
-    holdout_fraction: float,
+    holdout_fraction: float, validation: bool,
     config_path: Path | None, redis_url: str | None, model: Path | None,
     experiment_path: Path | None, cases: int | None, seed: int, title: str | None, out: Path,
 ) -> None:  # fmt: skip
@@ -368,16 +456,21 @@ def evaluate(
         check_redis(url)  # before minutes of reading, not after
     console = Console(stderr=True)
     started = time.monotonic()
+    options = load_ranker_options(config_path)
     train_events, train_bad = read_file(train, fmt, console)
     test_bad: list[BadRow] = []
-    if protocol == "top-n":
-        test_events: list[Event] = []
-    elif test is not None:
+    test_events: list[Event] = []
+    if protocol != "top-n" and test is not None and not validation:  # validation: unread
         test_events, test_bad = read_file(test, fmt, console)
     core, scoring = load_configs(config_path, train_events)
+    gap = core.session_gap_minutes * 60.0
     if protocol != "top-n" and test is None:
-        gap = core.session_gap_minutes * 60.0
         train_events, test_events = split_by_session_end(train_events, test_fraction, gap)
+    if validation:
+        train_events, test_events = validation_split(
+            train_events, protocol, test_fraction, min_events, holdout_fraction, gap
+        )
+    default_title = f"{train.name} (validation split)" if validation else train.name
     cutoff = k or (20 if protocol == "next-item" else 10)
     if protocol == "loop":
         experiment = load_experiment(experiment_path)
@@ -390,7 +483,8 @@ def evaluate(
                 )  # fmt: skip
 
         summary = asyncio.run(looped())
-        about = {"title": title or train.name, "command": "recstream " + shlex.join(sys.argv[1:])}
+        command = "recstream " + shlex.join(sys.argv[1:])
+        about = {"title": title or default_title, "command": command}
         out.mkdir(parents=True, exist_ok=True)
         written = {"meta": about, "results": summary}
         (out / "results.json").write_text(json.dumps(written, indent=2) + "\n")
@@ -404,20 +498,22 @@ def evaluate(
             if protocol == "top-n":
                 setup_n = TopNSetup(cutoff, chosen, core, scoring, baseline_params)
                 return await run_top_n(
-                    store, train_events, setup_n, min_events, holdout_fraction, console, model
-                )
+                    store, train_events, setup_n, min_events, holdout_fraction, console, model,
+                    options,
+                )  # fmt: skip
             modes: list[Mode] = list(MODES) if mode == "both" else [cast(Mode, mode)]
             setup = NextItemSetup(cutoff, chosen, core, scoring, baseline_params)
             return await run_next_item(
-                store, train_events, test_events, setup, modes, console, model
+                store, train_events, test_events, setup, modes, console, model, options
             )
 
     summaries = asyncio.run(run())
     meta: dict[str, Any] = {
-        "title": title or train.name,
+        "title": title or default_title,
         "command": "recstream " + shlex.join(sys.argv[1:]),
-        **dict(_files(train, test)),
+        **dict(_files(train, None if validation else test)),
         "backend": backend,
+        "split": "validation (carved from the training data)" if validation else "test",
         "train events": len(train_events),
         "test events": len(test_events),
         "bad rows": len(train_bad) + len(test_bad),

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 
 from recstream.contract.erasures import ErasureNoticeError, decode_notice
@@ -59,7 +60,7 @@ from recstream.scoring.candidates import DEFAULT_SOURCES, SOURCES
 from recstream.scoring.learned import ArtifactError, LearnedRanker, RankerArtifact
 from recstream.scoring.ranker_features import FEATURE_GROUPS, features_for
 from recstream.store.rankers import RankerRegistry
-from recstream_cli.evaluate import load_configs, read_file
+from recstream_cli.evaluate import load_configs, load_ranker_options, read_file
 from recstream_cli.replay import advancer, progress_bar
 
 
@@ -325,7 +326,9 @@ def train(
     per_source: int, later_label: float, min_cases: int, rounds: int, sources: str,
     without: str, out: Path, publish: bool, force: bool, redis_url: str | None, prefix: str,
 ) -> None:  # fmt: skip
-    """Train the learned ranker (LightGBM LambdaMART) on the event log."""
+    """Train the learned ranker (LightGBM LambdaMART) on the event log. The ``ranker``
+    section of ``--config`` sets the training's options; an option given on the command
+    line wins over it."""
     if (train_path is None) == (from_topic is None):
         raise click.UsageError("give exactly one of --train FILE or --from-topic TOPIC")
     chosen_sources = tuple(s.strip() for s in sources.split(",") if s.strip())
@@ -334,6 +337,12 @@ def train(
         raise click.BadParameter(
             f"unknown sources {unknown}; choose from {SOURCES}", param_hint="--sources"
         )
+    flags = {
+        "seed": seed, "label_share": label_share, "per_source": per_source,
+        "later_label": later_label, "min_groups": min_cases, "rounds": rounds,
+        "sources": chosen_sources,
+    }  # fmt: skip
+    options = _training_options(flags, load_ranker_options(config_path).given())
     dropped = tuple(g.strip() for g in without.split(",") if g.strip())
     if set(dropped) - set(FEATURE_GROUPS):
         raise click.BadParameter(f"choose from {', '.join(FEATURE_GROUPS)}", param_hint="--without")
@@ -370,9 +379,8 @@ def train(
         events, _ = split_by_session_end(events, test_fraction, gap)
     incumbent = _active_model(url, prefix, console) if url is not None else None
     setup = TrainSetup(
-        core, scoring, label_share=label_share, per_source=per_source, sources=chosen_sources,
-        features=features_for(chosen_sources, dropped), later_label=later_label, rounds=rounds,
-        min_groups=min_cases, seed=seed, incumbent=incumbent,
+        core, scoring, features=features_for(options["sources"], dropped), incumbent=incumbent,
+        **options,
     )  # fmt: skip
     with progress_bar(console) as progress:
 
@@ -410,6 +418,22 @@ def train(
         data = artifact.to_bytes()
         _registry_call(url, prefix, lambda r: r.publish(artifact.version, data, activate=True))
         console.print(f"published and activated {artifact.version}", highlight=False)
+
+
+# TrainSetup's field -> the command-line option that sets it, where the names differ
+_OPTION_OF = {"min_groups": "min_cases"}
+
+
+def _training_options(flags: dict[str, Any], configured: dict[str, Any]) -> dict[str, Any]:
+    """TrainSetup's options: a flag given on the command line, else the ``--config`` file's
+    ``ranker`` section, else the flag's default."""
+    ctx = click.get_current_context()
+    typed = {
+        name: value
+        for name, value in flags.items()
+        if ctx.get_parameter_source(_OPTION_OF.get(name, name)) is not ParameterSource.DEFAULT
+    }
+    return {**flags, **configured, **typed}
 
 
 @click.group("model")
