@@ -388,7 +388,8 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.2,
     show_default=True,
-    help="Without --test: share of sessions (the last to end) held out.",
+    help="Without --test: share of sessions (the last to end) held out; with --validation, "
+    "also the share of the training sessions held out to validate.",
 )
 @click.option(
     "--min-events",
