@@ -25,6 +25,14 @@ creation time; the sessions that end last (10%) are the test cases. ``--clones 1
 Beside them, the limit measured in the same run: LightGBM's predict on a prepared
 matrix of the same size, in a tight loop. Medians over the cases (machines here are
 noisy); every figure is per request.
+
+``--compiled-predictor`` also times lleaves, which compiles the model's trees to
+machine code with LLVM, on the same matrices, and counts the requests whose top 20
+differ from LightGBM's. lleaves is not a dependency of the project
+(docs/quality.md#cost says why); pull it in for the run::
+
+    uv run --with lleaves==1.3.0 --with 'llvmlite<0.45' python -m bench.ranker_cost \
+        --compiled-predictor
 """
 
 from __future__ import annotations
@@ -34,12 +42,14 @@ import asyncio
 import dataclasses
 import json
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from bench.context import DEFAULT_DATASETS
@@ -66,6 +76,30 @@ from recstream.store.memory import MemoryStore
 STAGES = ("read", "sources", "features", "predict", "reasons", "blend")
 
 
+class CompiledPredictor:
+    """The model's trees compiled by lleaves (imported here: not a project dependency)."""
+
+    def __init__(self, ranker: LearnedRanker) -> None:
+        try:
+            import lleaves  # type: ignore[import-not-found, unused-ignore]
+        except ImportError as exc:
+            raise SystemExit(
+                "--compiled-predictor needs lleaves: uv run --with lleaves==1.3.0 "
+                "--with 'llvmlite<0.45' python -m bench.ranker_cost --compiled-predictor"
+            ) from exc
+        self.ranker = ranker
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.txt"
+            path.write_text(ranker.artifact.model)
+            self.model = lleaves.Model(model_file=str(path))
+            started = time.perf_counter()
+            self.model.compile()
+            self.compile_seconds = time.perf_counter() - started
+
+    def scores(self, matrix: Matrix) -> Matrix:
+        return np.asarray(self.model.predict(self.ranker.select(matrix), n_jobs=1))
+
+
 def cpu(call: Callable[[], Any]) -> tuple[Any, float]:
     started = time.process_time()
     value = call()
@@ -78,8 +112,11 @@ async def measure(
     ranker: LearnedRanker,
     core: CoreConfig,
     scoring: ScoringConfig,
+    compiled: CompiledPredictor | None = None,
 ) -> dict[str, Any]:
     spent: dict[str, list[float]] = {s: [] for s in STAGES}
+    compiled_spent: list[float] = []
+    orders_differ = 0
     sizes: list[int] = []
     matrices: list[Matrix] = []
     per_source = ranker.artifact.per_source
@@ -95,6 +132,11 @@ async def measure(
         spent["features"].append(seconds)
         scores, seconds = cpu(lambda: ranker.scores(matrix))  # noqa: B023
         spent["predict"].append(seconds)
+        if compiled is not None:
+            fast, seconds = cpu(lambda: compiled.scores(matrix))  # noqa: B023
+            compiled_spent.append(seconds)
+            top = scores.argsort(kind="stable")[::-1][:20]
+            orders_differ += not np.array_equal(top, fast.argsort(kind="stable")[::-1][:20])
         learned = LearnedScores(ranker, candidates, matrix, scores)
         shown = [candidates.items[i] for i in scores.argsort()[::-1][:20]]
         _, seconds = cpu(lambda: learned.reasons(shown))  # noqa: B023
@@ -107,6 +149,13 @@ async def measure(
     limit_matrix = sorted(matrices, key=len)[len(matrices) // 2]  # a median-sized request
     loops = 200
     _, seconds = cpu(lambda: [ranker.scores(limit_matrix) for _ in range(loops)])
+    extra: dict[str, Any] = {}
+    if compiled is not None:
+        extra = {
+            "predict, compiled (lleaves) ms": round(1000 * statistics.median(compiled_spent), 3),
+            "requests whose top 20 differ, compiled": orders_differ,
+            "compile seconds": round(compiled.compile_seconds, 2),
+        }
     return {
         "candidates (median)": statistics.median(sizes),
         "candidates (max)": max(sizes),
@@ -124,6 +173,7 @@ async def measure(
         f"limit: predict on {len(limit_matrix)} prepared rows, ms": round(
             1000 * seconds / loops, 3
         ),
+        **extra,
     }
 
 
@@ -206,7 +256,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
     for per_source in args.per_source:
         sized = LearnedRanker(dataclasses.replace(artifact, per_source=per_source))
-        results[f"per_source={per_source}"] = await measure(store, contexts, sized, core, scoring)
+        compiled = CompiledPredictor(sized) if args.compiled_predictor else None
+        results[f"per_source={per_source}"] = await measure(
+            store, contexts, sized, core, scoring, compiled
+        )
     return results
 
 
@@ -223,6 +276,11 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=40_000, help="users of the workload")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument(
+        "--compiled-predictor",
+        action="store_true",
+        help="also time lleaves' compiled trees (needs lleaves, see above)",
+    )
     args = parser.parse_args()
     results = asyncio.run(main_async(args))
     text = json.dumps(results, indent=2)
