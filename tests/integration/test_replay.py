@@ -206,7 +206,7 @@ def test_pacing_options_are_for_kafka_only(tmp_path: Path) -> None:
     assert "--to kafka only" in result.output
 
 
-async def test_time_compression_keeps_the_event_gaps_scaled() -> None:
+async def test_time_compression_keeps_the_events_on_a_scaled_timeline() -> None:
     rows = [f"1\t{i}\t{1_700_000_000 + 3600 * i}\n" for i in range(4)]
     lines = ["SessionId\tItemId\tTime\n", *rows]
     pacer = Pacer(rate=None, compression=36_000.0)  # an hour of events in 0.1 s
@@ -216,7 +216,7 @@ async def test_time_compression_keeps_the_event_gaps_scaled() -> None:
         sent_at.append(time.monotonic())
     # One timeline from the first send: no event leaves before its scaled offset (a late
     # send does not push back the rest, so single gaps vary on a busy machine); the
-    # upper bound only catches a pacer that sleeps far too long.
+    # upper bound, 5x the 0.3 s schedule, only catches a pacer that sleeps far too long.
     offsets = [at - pacer.started for at in sent_at]
-    assert all(offset >= 0.1 * i for i, offset in enumerate(offsets)), offsets
-    assert offsets[-1] < 3.0, offsets
+    assert all(offset >= 0.1 * i - 1e-6 for i, offset in enumerate(offsets)), offsets
+    assert offsets[-1] < 1.5, offsets

@@ -103,6 +103,15 @@ def test_validation_scores_a_split_carved_from_the_training_data(tmp_path: Path)
     summary = document["results"][0]
     assert (summary["sessions"], summary["cases"]) == (3, 5 + 4 + 4)
 
+    # without --test the file's last quarter of sessions (9-11) is the test split, left
+    # out; the validation split is the last-ending quarter of the 9 others (7-8)
+    args = ["eval", "--train", str(data), "--test-fraction", "0.25", "--methods", "blend",
+            "--validation", "--out", str(out / "no-test")]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "no-test" / "results.json").read_text())["meta"]
+    assert (meta["train events"], meta["test events"]) == (6 + 5 + 5 + 6 + 5 + 5 + 6, 5 + 5)
+
     # top-n: each user's last 20% held out of the training part, itself the file without
     # each user's last 20%: the 6-item users keep 5, then 4 for training and 1 to score;
     # the 5-item users keep 4, too few to hold out again
@@ -118,6 +127,15 @@ def test_validation_scores_a_split_carved_from_the_training_data(tmp_path: Path)
 def test_the_config_file_sets_the_rankers_training_and_is_checked(tmp_path: Path) -> None:
     data, config = tmp_path / "all.tsv", tmp_path / "config.json"
     write_sessions(data, [[1, 2, 3], [2, 3, 4]] * 3, 0)
+    config.write_text(json.dumps({"ranker": {"min_groups": 123_456}}))
+    args = ["eval", "--train", str(data), "--methods", "ranker", "--config", str(config),
+            "--out", str(tmp_path / "out")]  # fmt: skip
+    reached = CliRunner().invoke(cli, args)
+    assert reached.exit_code == 0, reached.output
+    assert "a model needs at least 123456" in reached.output  # the option reached training
+    document = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert document["config"]["ranker"] == {"min_groups": 123_456}
+
     config.write_text(json.dumps({"ranker": {"later_label": 0.5, "sources": ["nearby"]}}))
     args = ["eval", "--train", str(data), "--config", str(config), "--out", str(tmp_path)]
     bad = CliRunner().invoke(cli, args)
@@ -128,3 +146,14 @@ def test_the_config_file_sets_the_rankers_training_and_is_checked(tmp_path: Path
     unknown = CliRunner().invoke(cli, args)
     assert unknown.exit_code == 2
     assert "later_labels" in unknown.output
+
+
+def test_validation_refuses_a_model_trained_elsewhere(tmp_path: Path) -> None:
+    data, model = tmp_path / "all.tsv", tmp_path / "model.json"
+    write_sessions(data, [[1, 2, 3]], 0)
+    model.write_text("{}")
+    args = ["eval", "--train", str(data), "--validation", "--model", str(model),
+            "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert "may have seen the validation split" in result.output

@@ -388,8 +388,8 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.2,
     show_default=True,
-    help="Without --test: share of sessions (the last to end) held out; with --validation, "
-    "also the share of the training sessions held out to validate.",
+    help="next-item, loop: without --test, the share of sessions (the last to end) held out; "
+    "with --validation, also the share of the training sessions held out to validate.",
 )
 @click.option(
     "--min-events",
@@ -403,12 +403,15 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.2,
     show_default=True,
+    help="top-n: the share of each user's item events (the last) held out; with "
+    "--validation, held out twice.",
 )
 @click.option(
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='JSON {"core": {...}, "scoring": {...}} overriding the defaults.',
+    help='JSON {"core": {...}, "scoring": {...}, "ranker": {...}} overriding the defaults '
+    "(ranker: how the ranker method's model is trained, as recstream train's options).",
 )
 @click.option(
     "--redis-url",
@@ -418,7 +421,8 @@ def _files(train: Path, test: Path | None) -> Iterator[tuple[str, str]]:
     "--model",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The ranker method's model (recstream train) [default: train one on the training "
-    "events of this run].",
+    "events of this run, with --config's ranker section]. Not with --validation: a model "
+    "trained elsewhere may have seen the validation split.",
 )
 @click.option(
     "--experiment",
@@ -453,6 +457,11 @@ def evaluate(
         raise click.BadParameter(str(exc), param_hint="--methods") from exc
     if protocol == "top-n" and test is not None:
         raise click.UsageError("top-n holds out each user's last events of --train; omit --test")
+    if validation and model is not None:
+        raise click.UsageError(
+            "--validation trains the ranker on the validation run's training part; a --model "
+            "trained elsewhere may have seen the validation split"
+        )
     if backend == "redis" and (url := redis_url or os.environ.get("RECSTREAM_REDIS__URL")):
         check_redis(url)  # before minutes of reading, not after
     console = Console(stderr=True)
@@ -527,6 +536,7 @@ def evaluate(
         "config": {
             "core": core.model_dump(mode="json"),
             "scoring": scoring.model_dump(mode="json"),
+            "ranker": options.given(),
         },
         "results": summaries,
         "seconds": round(time.monotonic() - started, 1),

@@ -428,11 +428,13 @@ def _training_options(flags: dict[str, Any], configured: dict[str, Any]) -> dict
     """TrainSetup's options: a flag given on the command line, else the ``--config`` file's
     ``ranker`` section, else the flag's default."""
     ctx = click.get_current_context()
-    typed = {
-        name: value
-        for name, value in flags.items()
-        if ctx.get_parameter_source(_OPTION_OF.get(name, name)) is not ParameterSource.DEFAULT
-    }
+    typed = {}
+    for name, value in flags.items():
+        source = ctx.get_parameter_source(_OPTION_OF.get(name, name))
+        if source is None:  # not an option of this command: a name out of step
+            raise RuntimeError(f"recstream train has no option for {name}")
+        if source is not ParameterSource.DEFAULT:
+            typed[name] = value
     return {**flags, **configured, **typed}
 
 
