@@ -26,17 +26,21 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from recstream.contract.catalog import CatalogItem
-from recstream.contract.items import is_group
+from recstream.contract.items import is_group, product_key
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.items import category_of, product_of, top
+from recstream.scoring.items import category_of, top
 
 FACTORS = ("category", "price", "engagement", "recency")
+Column = npt.NDArray[np.float64]  # one value per item
 
 
 def log_price(price: float) -> float:
@@ -100,20 +104,59 @@ def factors_of(
 ) -> Factors:
     """The item's factors, given its catalog entry and category (looked up by the caller)."""
     category_match = profile.category_prefs.get(category, 0.0) if category is not None else None
+    if entry is None:
+        return category_match, None, profile.ratings.get(item, 0.0), None
     price_match: float | None = None
-    if entry is not None and entry.price is not None and profile.price_center is not None:
+    if entry.price is not None and profile.price_center is not None:
         z = (log_price(entry.price) - profile.price_center) / profile.price_std
         price_match = math.exp(-0.5 * z * z)
-    engagement = profile.ratings.get(item, 0.0)
-    if is_group(item):
-        product = product_of(ctx, item)
-        if product is not None:
-            engagement = max(engagement, 0.5 * profile.ratings.get(product, 0.0))
     recency: float | None = None
-    if entry is not None and entry.created_at is not None:
+    if entry.created_at is not None:
         age = max(0.0, ctx.now - entry.created_at)
         recency = math.pow(2.0, -age / (config.item_recency_half_life_days * DAY))
-    return category_match, price_match, engagement, recency
+    return category_match, price_match, engagement_of(profile, item, entry), recency
+
+
+def engagement_of(profile: UserProfile, item: str, entry: CatalogItem | None) -> float:
+    """The engagement factor: the user's rating of the item, or half of the rating of the
+    product a group deal is for (what ``product_of`` finds), whichever is higher."""
+    engagement = profile.ratings.get(item, 0.0)
+    if entry is None or entry.kind != "group" or entry.product_id is None or not is_group(item):
+        return engagement
+    return max(engagement, 0.5 * profile.ratings.get(product_key(entry.product_id), 0.0))
+
+
+def content_column(
+    scorer: ContentScorer,
+    category_match: Column,
+    engagement: Column,
+    prices: Column,
+    created: Column,
+    now: float,
+    config: ScoringConfig,
+) -> Column:
+    """``scorer.score(factors_of(...))`` of many items at once, from columns of their
+    factors and attributes (NaN where unknown), equal to it within float rounding."""
+    value = np.zeros(len(engagement))
+    if scorer.total <= 0:
+        return value
+    profile = scorer.profile
+    for index, weight in scorer.terms:
+        factor = FACTORS[index]
+        if factor == "category":
+            column = category_match
+        elif factor == "engagement":
+            column = engagement
+        elif factor == "price" and profile.price_center is not None:
+            z = (np.log(np.maximum(prices, 0.01)) - profile.price_center) / profile.price_std
+            column = np.exp(-0.5 * z * z)
+        elif factor == "recency":
+            age = np.maximum(0.0, now - created)
+            column = np.power(2.0, -age / (config.item_recency_half_life_days * DAY))
+        else:
+            continue
+        value += weight * np.where(np.isnan(column), 0.0, column)  # unknown counts 0
+    return value / scorer.total
 
 
 def _known(
@@ -160,7 +203,10 @@ class ContentScorer:
     def score(self, factors: Factors) -> float:
         if self.total <= 0:
             return 0.0
-        return sum(w * (factors[i] or 0.0) for i, w in self.terms) / self.total
+        value = 0.0  # left to right, in ``terms`` order
+        for i, w in self.terms:
+            value += w * (factors[i] or 0.0)
+        return value / self.total
 
 
 def _scorer(

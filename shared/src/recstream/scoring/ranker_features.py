@@ -22,7 +22,6 @@ treats as missing.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,7 +34,7 @@ from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.candidates import SOURCES, Candidates
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.content import content_scorer, factors_of, log_price
+from recstream.scoring.content import content_column, content_scorer, engagement_of
 from recstream.scoring.groups import deal_factor
 from recstream.scoring.intent import INTENTS, infer_intent
 from recstream.scoring.items import category_of
@@ -114,23 +113,42 @@ def feature_matrix(
 ) -> Matrix:
     """One row of :data:`FEATURES` per candidate, in ``candidates.items`` order."""
     items = candidates.items
+    matrix = np.empty((len(items), len(FEATURES)), dtype=np.float64)
+    if not items:
+        return matrix
+    _source_block(matrix, candidates)
     # a group deal is described by its product's evidence
     evidence = [candidates.groups.get(item, item) for item in items]
-    columns: list[list[float]] = []
-    for source in SOURCES:
-        scores = candidates.scores.get(source, {})
-        columns.append([scores.get(e, 0.0) for e in evidence])
-    for source in _RANKED:
-        ranks = candidates.ranks.get(source, {})
-        columns.append([float(ranks[e]) if e in ranks else NAN for e in evidence])
-    holding = Counter(item for scores in candidates.scores.values() for item in scores)
-    columns.append([float(holding[e]) for e in evidence])
-    columns += _item_columns(ctx, items, evidence, config, core)
-    matrix = np.empty((len(items), len(FEATURES)), dtype=np.float64)
-    if items:
-        matrix[:, : len(columns)] = np.array(columns, dtype=np.float64).T
-        matrix[:, len(columns) :] = np.array(_context_row(ctx, config), dtype=np.float64)
+    start = len(SOURCE_FEATURES) - 1
+    end = start + 1 + len(ITEM_FEATURES)
+    matrix[:, start:end] = _item_columns(ctx, items, evidence, config, core)
+    matrix[:, end:] = _context_row(ctx, config)
     return matrix
+
+
+def _source_block(matrix: Matrix, candidates: Candidates) -> None:
+    """The source features but ``content_score``: each source writes the rows of its own
+    items (at most ``per_source``), the others keep 0 (score) or NaN (rank)."""
+    row = {item: i for i, item in enumerate(candidates.items)}
+    scores = matrix[:, : len(SOURCES)]
+    scores.fill(0.0)
+    ranks = matrix[:, len(SOURCES) : len(SOURCES) + len(_RANKED)]
+    ranks.fill(NAN)
+    held_rows: list[int] = []
+    for column, source in enumerate(SOURCES):
+        held = candidates.scores.get(source)
+        if held:
+            rows = [row[item] for item in held]
+            scores[rows, column] = list(held.values())
+            held_rows += rows
+    for column, source in enumerate(_RANKED):
+        ranked = candidates.ranks.get(source)
+        if ranked:
+            ranks[[row[item] for item in ranked], column] = list(ranked.values())
+    holding = len(SOURCES) + len(_RANKED)  # the column: how many sources hold the item
+    matrix[:, holding] = np.bincount(np.array(held_rows, dtype=np.intp), minlength=len(row))
+    for group, product in candidates.groups.items():
+        matrix[row[group], : holding + 1] = matrix[row[product], : holding + 1]
 
 
 def _item_columns(
@@ -139,8 +157,10 @@ def _item_columns(
     evidence: list[str],
     config: ScoringConfig,
     core: CoreConfig,
-) -> list[list[float]]:
-    """The ``content_score`` column, then one column per :data:`ITEM_FEATURES`."""
+) -> Matrix:
+    """A row per candidate: its ``content_score``, then its :data:`ITEM_FEATURES`.
+
+    The loop looks each candidate up once; the arithmetic is done on the columns."""
     now = ctx.now
     session = ctx.session
     in_session: dict[str, int] = {}  # item -> steps back from the session's end
@@ -148,39 +168,60 @@ def _item_columns(
         for steps, item in enumerate(reversed(session.items), start=1):
             in_session.setdefault(item, steps)
     session_categories = session.categories if session else {}
-    session_events = max(1, sum(session_categories.values()))
     preferences = preferred_categories(ctx, core)
-    prices = ctx.state.prices
-    centre = prices.engaged_mean if prices.engaged > 0 else None
-    popular, popular_best = ctx.popular, max(ctx.popular.values(), default=0.0)
     content = content_scorer(ctx, items, config, core)
-    catalog, user_items = ctx.catalog, ctx.state.items
-    rows: list[tuple[float, ...]] = []
+    profile = content.profile
+    catalog, item_categories, user_items = ctx.catalog, ctx.item_categories, ctx.state.items
+    popular = ctx.popular
+    looked_up: list[tuple[float, ...]] = []
     for item, seen_as in zip(items, evidence, strict=True):
         entry = catalog.get(item)
-        category = category_of(ctx, item)
-        stats = user_items.get(item)
-        seen = in_session.get(seen_as)
         group = is_group(item)
-        price = entry.price if entry is not None else None
-        created = entry.created_at if entry is not None else None
-        rows.append(
+        price = created = deal = NAN
+        if entry is None:
+            category = item_categories.get(item)  # what category_of finds without an entry
+        else:
+            category = entry.category or category_of(ctx, item)
+            if entry.price is not None:
+                price = entry.price
+            if entry.created_at is not None:
+                created = entry.created_at
+            if group:
+                deal = deal_factor(entry, now, config)
+        stats = user_items.get(item)
+        looked_up.append(
             (
-                content.score(factors_of(ctx, content.profile, item, entry, category, config)),
+                profile.category_prefs.get(category, 0.0) if category is not None else NAN,
+                engagement_of(profile, item, entry),
+                price,
+                created,
                 1.0 if group else 0.0,
-                deal_factor(entry, now, config) if entry is not None and group else NAN,
-                popular.get(seen_as, 0.0) / popular_best if popular_best > 0 else 0.0,
-                session_categories.get(category, 0) / session_events if category else NAN,
+                deal,
+                popular.get(seen_as, 0.0),
+                session_categories.get(category, 0) if category else NAN,
                 preferences.get(category, 0.0) if category else NAN,
-                log_price(price) - centre if price is not None and centre is not None else NAN,
-                (now - created) / DAY if created is not None else NAN,
                 implicit_rating(item, stats, now, core).rating if stats is not None else 0.0,
-                1.0 if seen is not None else 0.0,
-                float(seen) if seen is not None else NAN,
+                in_session.get(seen_as, NAN),
             )
         )
-    return (
-        [list(column) for column in zip(*rows, strict=True)]
-        if rows
-        else [[] for _ in range(1 + len(ITEM_FEATURES))]
+    (category_match, engagement, prices, created_at, groups, deals, popularity, in_category,
+     preference, rating, steps) = np.array(looked_up, dtype=np.float64).T  # fmt: skip
+    popular_best = max(popular.values(), default=0.0)
+    user_prices = ctx.state.prices
+    return np.column_stack(
+        (
+            content_column(content, category_match, engagement, prices, created_at, now, config),
+            groups,
+            deals,
+            popularity / popular_best if popular_best > 0 else np.zeros(len(items)),
+            in_category / max(1, sum(session_categories.values())),
+            preference,
+            np.log(np.maximum(prices, 0.01)) - user_prices.engaged_mean
+            if user_prices.engaged > 0
+            else np.full(len(items), NAN),
+            (now - created_at) / DAY,
+            rating,
+            ~np.isnan(steps),
+            steps,
+        )
     )
