@@ -16,7 +16,7 @@ creation time; the sessions that end last (10%) are the test cases. ``--clones 1
 - ``read``: loading the read model from the store (in process: the memory store; on
   Redis add the round trips);
 - ``sources``: every candidate source's scores (the sequential and session-kNN
-  components are the blend's own);
+  components are the blend's own) and their bounded union;
 - ``features``: the feature matrix of the bounded candidates;
 - ``predict``: LightGBM's scores;
 - ``reasons``: ``pred_contrib`` of the 20 items shown (only when asked for);
@@ -125,9 +125,10 @@ async def measure(
         await load_context(store, ctx.user_id, ctx.now, core, state=ctx.state)
         spent["read"].append(time.process_time() - started)
         sources = ranker.artifact.sources  # the API computes the model's sources only
-        raw, seconds = cpu(lambda: source_scores(ctx, scoring, core, sources))  # noqa: B023
+        candidates, seconds = cpu(
+            lambda: bound(ctx, source_scores(ctx, scoring, core, sources), per_source, sources)  # noqa: B023
+        )
         spent["sources"].append(seconds)
-        candidates = bound(ctx, raw, per_source, sources)
         matrix, seconds = cpu(lambda: feature_matrix(ctx, candidates, scoring, core))  # noqa: B023
         spent["features"].append(seconds)
         # with --compiled-predictor the two predictors take turns going first, so that

@@ -39,7 +39,7 @@ def category_of(ctx: RecommendationContext, item: str) -> str | None:
 
 def normalise(scores: Mapping[str, float]) -> dict[str, float]:
     """Scale positive scores so the best is 1; non-positive scores are dropped."""
-    best = max((s for s in scores.values() if s > 0), default=0.0)
+    best = max(scores.values(), default=0.0)  # the best positive score, if there is one
     if best <= 0:
         return {}
     return {item: s / best for item, s in scores.items() if s > 0}
@@ -53,7 +53,7 @@ def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
 
 
 def top(scores: Mapping[str, float], n: int) -> dict[str, float]:
-    """The ``n`` best positive scores (ties by item id)."""
+    """The ``n`` best positive scores, best first (ties by item id)."""
     if len(scores) > 4 * n:  # a heap is cheaper than sorting everything
         positive = ((i, s) for i, s in scores.items() if s > 0)
         return dict(heapq.nsmallest(n, positive, key=lambda kv: (-kv[1], kv[0])))
