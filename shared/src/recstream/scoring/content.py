@@ -26,9 +26,6 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
-
 from recstream.contract.catalog import CatalogItem
 from recstream.contract.items import is_group, product_key
 from recstream.contract.units import DAY
@@ -40,7 +37,6 @@ from recstream.scoring.config import ScoringConfig
 from recstream.scoring.items import category_of, top
 
 FACTORS = ("category", "price", "engagement", "recency")
-Column = npt.NDArray[np.float64]  # one value per item
 
 
 def log_price(price: float) -> float:
@@ -124,39 +120,6 @@ def engagement_of(profile: UserProfile, item: str, entry: CatalogItem | None) ->
     if entry is None or entry.kind != "group" or entry.product_id is None or not is_group(item):
         return engagement
     return max(engagement, 0.5 * profile.ratings.get(product_key(entry.product_id), 0.0))
-
-
-def content_column(
-    scorer: ContentScorer,
-    category_match: Column,
-    engagement: Column,
-    prices: Column,
-    created: Column,
-    now: float,
-    config: ScoringConfig,
-) -> Column:
-    """``scorer.score(factors_of(...))`` of many items at once, from columns of their
-    factors and attributes (NaN where unknown), equal to it within float rounding."""
-    value = np.zeros(len(engagement))
-    if scorer.total <= 0:
-        return value
-    profile = scorer.profile
-    for index, weight in scorer.terms:
-        factor = FACTORS[index]
-        if factor == "category":
-            column = category_match
-        elif factor == "engagement":
-            column = engagement
-        elif factor == "price" and profile.price_center is not None:
-            z = (np.log(np.maximum(prices, 0.01)) - profile.price_center) / profile.price_std
-            column = np.exp(-0.5 * z * z)
-        elif factor == "recency":
-            age = np.maximum(0.0, now - created)
-            column = np.power(2.0, -age / (config.item_recency_half_life_days * DAY))
-        else:
-            continue
-        value += weight * np.where(np.isnan(column), 0.0, column)  # unknown counts 0
-    return value / scorer.total
 
 
 def _known(
