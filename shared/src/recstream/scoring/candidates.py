@@ -144,10 +144,11 @@ def bound(
     ranks: dict[str, dict[str, int]] = {}
     found: dict[str, None] = {}
     for source in sources:
-        best = top(raw[source], per_source)  # best first, ties by item id
-        scores[source] = normalise(best)
-        ranks[source] = {item: rank for rank, item in enumerate(best, start=1)}
-        found.update(dict.fromkeys(best))
+        best = normalise(top(raw[source], per_source))
+        ordered = sorted(best, key=lambda item: (-best[item], item))
+        scores[source] = best
+        ranks[source] = {item: rank for rank, item in enumerate(ordered, start=1)}
+        found.update(dict.fromkeys(ordered))
     groups: dict[str, str] = {}
     for group, (product, _) in open_groups(ctx).items():
         if product in found:
