@@ -27,14 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from recstream.contract.catalog import CatalogItem
-from recstream.contract.items import is_group, product_key
+from recstream.contract.items import is_group
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
 from recstream.model.decay import value_at
 from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
-from recstream.scoring.items import category_of, top
+from recstream.scoring.items import category_of, deal_product, top
 
 FACTORS = ("category", "price", "engagement", "recency")
 
@@ -115,11 +115,12 @@ def factors_of(
 
 def engagement_of(profile: UserProfile, item: str, entry: CatalogItem | None) -> float:
     """The engagement factor: the user's rating of the item, or half of the rating of the
-    product a group deal is for (what ``product_of`` finds), whichever is higher."""
+    product a group deal is for, whichever is higher."""
     engagement = profile.ratings.get(item, 0.0)
-    if entry is None or entry.kind != "group" or entry.product_id is None or not is_group(item):
+    product = deal_product(entry)
+    if product is None or not is_group(item):
         return engagement
-    return max(engagement, 0.5 * profile.ratings.get(product_key(entry.product_id), 0.0))
+    return max(engagement, 0.5 * profile.ratings.get(product, 0.0))
 
 
 def _known(

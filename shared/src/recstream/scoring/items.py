@@ -10,13 +10,18 @@ import heapq
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 
+from recstream.contract.catalog import CatalogItem
 from recstream.contract.items import product_key
 from recstream.readmodel.context import RecommendationContext
 
 
 def product_of(ctx: RecommendationContext, item: str) -> str | None:
     """The product item a group deal is for (``p:<id>``), if the catalog says."""
-    entry = ctx.catalog.get(item)
+    return deal_product(ctx.catalog.get(item))
+
+
+def deal_product(entry: CatalogItem | None) -> str | None:
+    """:func:`product_of`, given the item's catalog entry (looked up by the caller)."""
     if entry is not None and entry.kind == "group" and entry.product_id is not None:
         return product_key(entry.product_id)
     return None
@@ -24,10 +29,14 @@ def product_of(ctx: RecommendationContext, item: str) -> str | None:
 
 def category_of(ctx: RecommendationContext, item: str) -> str | None:
     """The item's category: the catalog's, else its group product's, else the events'."""
-    entry = ctx.catalog.get(item)
+    return category_in(ctx, item, ctx.catalog.get(item))
+
+
+def category_in(ctx: RecommendationContext, item: str, entry: CatalogItem | None) -> str | None:
+    """:func:`category_of`, given the item's catalog entry (looked up by the caller)."""
     if entry is not None and entry.category is not None:
         return entry.category
-    product = product_of(ctx, item)
+    product = deal_product(entry)
     if product is not None:
         product_entry = ctx.catalog.get(product)
         if product_entry is not None and product_entry.category is not None:

@@ -37,7 +37,7 @@ from recstream.scoring.config import ScoringConfig
 from recstream.scoring.content import FACTORS, ContentScorer, content_scorer, engagement_of
 from recstream.scoring.groups import deal_factor
 from recstream.scoring.intent import INTENTS, infer_intent
-from recstream.scoring.items import category_of
+from recstream.scoring.items import category_in
 from recstream.scoring.popular import preferred_categories
 
 NAN = math.nan
@@ -205,17 +205,15 @@ def _item_columns(
     preferences = preferred_categories(ctx, core)
     content = content_scorer(ctx, items, config, core)
     profile = content.profile
-    catalog, item_categories, user_items = ctx.catalog, ctx.item_categories, ctx.state.items
+    catalog, user_items = ctx.catalog, ctx.state.items
     popular = ctx.popular
     looked_up: list[tuple[float, ...]] = []
     for item, seen_as in zip(items, evidence, strict=True):
         entry = catalog.get(item)
+        category = category_in(ctx, item, entry)
         group = is_group(item)
         price = created = deal = NAN
-        if entry is None:
-            category = item_categories.get(item)  # what category_of finds without an entry
-        else:
-            category = entry.category or category_of(ctx, item)
+        if entry is not None:
             if entry.price is not None:
                 price = entry.price
             if entry.created_at is not None:
