@@ -7,12 +7,15 @@ from typing import Literal
 
 import pytest
 from redis.asyncio import Redis
+from redis.cluster import RedisCluster
 
 from recstream.contract.keyspace import Keyspace
 from recstream.platform.redis import redis_client as open_redis
 from recstream.store.memory import MemoryStore
 from recstream.store.reads import FieldsRead, Read, StringRead, StringsRead, TopRead, UserRead
 from recstream.store.redis import RedisStore
+
+from ..conftest import sync_redis
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +74,32 @@ async def test_every_read_answers_as_the_memory_store_does(
     assert from_redis[5] == []
     assert from_redis[6] == ['{"id": "p:2", "n": 2}', None, '{"id": "p:2", "n": 2}']
     assert from_redis[7] == ["c1", None]
+
+
+def mget_calls(redis_url: str) -> int:
+    """``MGET`` commands served so far, over every node."""
+    client = sync_redis(redis_url)
+    try:
+        if isinstance(client, RedisCluster):
+            nodes = client.info("commandstats", target_nodes=RedisCluster.ALL_NODES).values()
+        else:
+            nodes = [client.info("commandstats")]
+    finally:
+        client.close()
+    return sum(int(node.get("cmdstat_mget", {}).get("calls", 0)) for node in nodes)
+
+
+async def test_a_strings_read_takes_one_mget_per_hash_tag_on_a_cluster_and_one_elsewhere(
+    redis_url: str, keyspace: Keyspace
+) -> None:
+    redis = open_redis(redis_url)
+    store = RedisStore(redis, keyspace)
+    keys = tuple(keyspace.catalog_item(i) for i in ITEMS)
+    try:
+        before = mget_calls(redis_url)
+        (values,) = await store.read([StringsRead(keys)])
+        after = mget_calls(redis_url)
+    finally:
+        await redis.aclose()
+    assert values == [None] * len(ITEMS)
+    assert after - before == (keyspace.shards if store.cluster else 1)
