@@ -17,6 +17,13 @@ on all alike:
 Printed per way: the client's CPU per request (``getrusage``, the API process's share)
 and redis-server's (``INFO cpu``), medians of the blocks. The client uses the API's
 connection class (commands packed by hiredis) and RESP3, as the API does.
+
+``--read-model`` measures the whole read model instead: Redis is filled with the
+workload of :mod:`bench.api_cpu` (through the consumer's core), and ``load_context``
+runs for ``--requests`` of its users through two stores on one connection pool, the
+store as it reads on a single primary and the same store made to read as on a Redis
+Cluster (one ``MGET`` per hash tag), blocks alternated; printed: each one's CPU per read
+model (median of the blocks), the ratio, and whether every block agreed.
 """
 
 from __future__ import annotations
@@ -26,12 +33,19 @@ import asyncio
 import random
 import resource
 import statistics
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
 
+from bench import api_cpu
+from bench.context import DEFAULT_DATASETS
 from recstream.contract.keyspace import Keyspace, Stat
+from recstream.model.config import CoreConfig
+from recstream.readmodel.load import load_context
+from recstream.store.redis import RedisStore, _positions_by_hash_tag
 from recstream_api.redis_packing import HiredisPackingConnection
 from recstream_cli.localstack import start_redis
 
@@ -65,7 +79,7 @@ async def redis_cpu(redis: Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def fill(redis: Redis, keys: Keyspace, items: list[str]) -> None:
+async def fill_items(redis: Redis, keys: Keyspace, items: list[str]) -> None:
     entry = '{"kind": "product", "category": "c12", "price": 12.5, "created_at": 1764993563.7}'
     async with redis.pipeline(transaction=False) as pipe:
         for item in items:
@@ -112,6 +126,43 @@ def ways(redis: Redis, keys: Keyspace) -> dict[str, Way]:
     return {"per tag": per_tag, "one MGET": one_mget, "script": in_script}
 
 
+class PerTagStore(RedisStore):
+    """The store reading as it does on a Redis Cluster: one ``MGET`` per hash tag."""
+
+    def _mget_groups(self, keys: Sequence[str]) -> list[list[int]]:
+        return _positions_by_hash_tag(keys)
+
+
+async def read_model(args: argparse.Namespace) -> None:
+    server = start_redis()
+    try:
+        now = time.time()
+        last_item = await api_cpu.fill(server.address, args.datasets, 2000, 20_000, now)
+        pool = ConnectionPool.from_url(
+            server.address, protocol=3, connection_class=HiredisPackingConnection
+        )
+        redis = Redis(connection_pool=pool)
+        keys, core = Keyspace(prefix=api_cpu.PREFIX), CoreConfig()
+        stores = {"one MGET": RedisStore(redis, keys), "per tag": PerTagStore(redis, keys)}
+        users = sorted(last_item)[: args.requests]
+        spent: dict[str, list[float]] = {name: [] for name in stores}
+        for block in range(args.blocks):
+            order = list(stores) if block % 2 else list(stores)[::-1]
+            for name in order:
+                before = cpu()
+                for user in users:
+                    await load_context(stores[name], user, now, core)
+                spent[name].append(1000 * (cpu() - before) / len(users))
+        await redis.aclose()
+    finally:
+        server.stop()
+    one, per_tag = (statistics.median(spent[name]) for name in stores)
+    lower = sum(a < b for a, b in zip(spent["one MGET"], spent["per tag"], strict=True))
+    print(f"load_context for {len(users)} users x {args.blocks} blocks, CPU per read model:")
+    print(f"  one MGET {one:.3f} ms, per tag {per_tag:.3f} ms, ratio {one / per_tag:.3f}")
+    print(f"  one MGET lower in {lower} of {args.blocks} blocks")
+
+
 async def run(args: argparse.Namespace) -> None:
     server = start_redis()
     pool = ConnectionPool.from_url(
@@ -121,7 +172,7 @@ async def run(args: argparse.Namespace) -> None:
     keys = Keyspace(prefix="readbench")
     try:
         items = [f"p:{n}" for n in range(args.items)]
-        await fill(redis, keys, items)
+        await fill_items(redis, keys, items)
         rng = random.Random(7)
         requests = [rng.sample(items, args.candidates) for _ in range(args.requests)]
         chosen = ways(redis, keys)
@@ -155,7 +206,10 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=128)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--blocks", type=int, default=9)
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--read-model", action="store_true", help="load_context, see above")
+    parser.add_argument("--datasets", type=Path, default=DEFAULT_DATASETS)
+    args = parser.parse_args()
+    asyncio.run(read_model(args) if args.read_model else run(args))
 
 
 if __name__ == "__main__":
