@@ -97,22 +97,21 @@ def ways(redis: Redis, keys: Keyspace) -> dict[str, Way]:
             groups.setdefault(keys.shard_of(item), []).append(item)
         return groups
 
-    async def per_tag(items: list[str]) -> Any:
-        groups = by_shard(items)
+    async def pipelined(items: list[str], *, per_tag: bool) -> Any:
+        groups = by_shard(items)  # a catalog key's hash tag is its shard's
+        mgets = list(groups.values()) if per_tag else [items]
         async with redis.pipeline(transaction=False) as pipe:
-            for group in groups.values():
+            for group in mgets:
                 pipe.execute_command("MGET", *(keys.catalog_item(i) for i in group))
             for shard, group in groups.items():
                 pipe.hmget(keys.shard_stat(Stat.ITEM_CATEGORY, shard), group)
             return await pipe.execute()
 
+    async def per_tag(items: list[str]) -> Any:
+        return await pipelined(items, per_tag=True)
+
     async def one_mget(items: list[str]) -> Any:
-        groups = by_shard(items)
-        async with redis.pipeline(transaction=False) as pipe:
-            pipe.execute_command("MGET", *(keys.catalog_item(i) for i in items))
-            for shard, group in groups.items():
-                pipe.hmget(keys.shard_stat(Stat.ITEM_CATEGORY, shard), group)
-            return await pipe.execute()
+        return await pipelined(items, per_tag=False)
 
     async def in_script(items: list[str]) -> Any:
         groups = by_shard(items)

@@ -55,22 +55,14 @@ async def states(datasets: Path, users: int) -> list[UserState]:
     return list(store.users.values())
 
 
-def _to_relative(tree: Tree) -> Tree:
-    """``tree`` with its timestamps as microseconds after ``fa`` (see the module docstring)."""
-    base = round(tree["fa"] * 1e6) if tree["fa"] is not None else 0
-
-    def t(x: float | None) -> float | int | None:
-        if x is None:
-            return None
-        n = round(x * 1e6)
-        return n - base if n / 1e6 == x else x
-
+def _times(tree: Tree, t: Callable[[Any], Any]) -> Tree:
+    """``tree`` with ``t`` applied to every timestamp of the stored format, but those of the
+    dedupe tokens (``dd``), whose map each direction reshapes itself."""
     out = dict(tree)
     out["la"] = t(tree["la"])
     out["act"] = [tree["act"][0], t(tree["act"][1])]
     out["it"] = {k: [v[0], t(v[1]), v[2], t(v[3]), v[4]] for k, v in tree["it"].items()}
     out["hist"] = [[*e[:2], t(e[2]), *e[3:]] for e in tree["hist"]]
-    out["dd"] = [[_token(k), t(v)] for k, v in tree["dd"].items()]
     out["cp"] = {k: [v[0], t(v[1])] for k, v in tree["cp"].items()}
     if tree["se"]:
         out["se"] = [tree["se"][0], t(tree["se"][1]), t(tree["se"][2]), *tree["se"][3:]]
@@ -81,25 +73,34 @@ def _to_relative(tree: Tree) -> Tree:
     return out
 
 
+def _base(tree: Tree) -> int:
+    """The user's first event in integer microseconds: what relative times count from."""
+    return round(tree["fa"] * 1e6) if tree["fa"] is not None else 0
+
+
+def _to_relative(tree: Tree) -> Tree:
+    """``tree`` with its timestamps as microseconds after ``fa`` (see the module docstring)."""
+    base = _base(tree)
+
+    def t(x: float | None) -> float | int | None:
+        if x is None:
+            return None
+        n = round(x * 1e6)
+        return n - base if n / 1e6 == x else x
+
+    out = _times(tree, t)
+    out["dd"] = [[_token(k), t(v)] for k, v in tree["dd"].items()]
+    return out
+
+
 def _from_relative(tree: Tree) -> Tree:
-    base = round(tree["fa"] * 1e6) if tree["fa"] is not None else 0
+    base = _base(tree)
 
     def t(x: float | int | None) -> float | None:
         return (base + x) / 1e6 if isinstance(x, int) else x
 
-    out = dict(tree)
-    out["la"] = t(tree["la"])
-    out["act"] = [tree["act"][0], t(tree["act"][1])]
-    out["it"] = {k: [v[0], t(v[1]), v[2], t(v[3]), v[4]] for k, v in tree["it"].items()}
-    out["hist"] = [[*e[:2], t(e[2]), *e[3:]] for e in tree["hist"]]
+    out = _times(tree, t)
     out["dd"] = {(k.hex() if isinstance(k, bytes) else k): t(v) for k, v in tree["dd"]}
-    out["cp"] = {k: [v[0], t(v[1])] for k, v in tree["cp"].items()}
-    if tree["se"]:
-        out["se"] = [tree["se"][0], t(tree["se"][1]), t(tree["se"][2]), *tree["se"][3:]]
-    if "sh" in tree:
-        out["sh"] = [[*s[:2], t(s[2]), *s[3:]] for s in tree["sh"]]
-    if "pd" in tree:
-        out["pd"] = [[*p[:3], t(p[3]), *p[4:]] for p in tree["pd"]]
     return out
 
 
