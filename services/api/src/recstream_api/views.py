@@ -6,7 +6,7 @@ time and the config in, a response model out.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from recstream.contract.items import group_key, product_key
@@ -42,7 +42,7 @@ def profile_view(
         source=source,
         computed_at=now,
         watermark=watermark_position(current.watermark),
-        features=BehavioralFeatures(**asdict(features)),
+        features=BehavioralFeatures.model_validate(features, from_attributes=True),
     )
 
 
