@@ -7,6 +7,11 @@ export UV_FROZEN := 1
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 SOURCES := shared/src services/consumer/src services/api/src services/cli/src
 COMPOSE := docker-compose --env-file .env.example -f docker-compose.yml
+# pytest worker processes in make test (pytest-xdist): each starts its own Redis and
+# broker and takes whole test files (--dist loadfile), so a file's fixtures are set
+# up once; 2 fits CI's two cores, where the tests mostly wait on processes and sockets
+PYTEST_WORKERS ?= 2
+XDIST := --numprocesses $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: help bootstrap run test lint format typecheck imports compose-config docker-lint audit audit-ci pytest bench faults clean
 
@@ -29,8 +34,8 @@ test: bootstrap ## everything CI checks: lint, format, types, import contracts, 
 	$(UV) run lint-imports
 	$(COMPOSE) config -q
 	@$(MAKE) --no-print-directory audit-ci
-	$(UV) run pytest
-	RECSTREAM_TEST_REDIS_MODE=cluster $(UV) run pytest tests/integration tests/faults
+	$(UV) run pytest $(XDIST)
+	RECSTREAM_TEST_REDIS_MODE=cluster $(UV) run pytest $(XDIST) tests/integration tests/faults
 
 lint: ## ruff lint and format check
 	$(UV) run ruff check .

@@ -61,6 +61,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in single]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Worker processes (``make test`` runs pytest-xdist) each start services of their own;
+    a Redis named in the environment would be shared by them, and the tests that empty
+    their Redis to check a rebuild would empty it under the others' feet."""
+    if getattr(config.option, "numprocesses", None) and os.environ.get("RECSTREAM_TEST_REDIS_URL"):
+        raise pytest.UsageError(
+            "RECSTREAM_TEST_REDIS_URL names one Redis for every pytest worker, and some "
+            "tests empty their Redis (FLUSHALL): run in one process (make test "
+            "PYTEST_WORKERS=0, or pytest without -n)"
+        )
+
+
 def _docker_answers() -> bool:
     if os.environ.get("RECSTREAM_TEST_NO_DOCKER"):
         return False
