@@ -34,7 +34,7 @@ from recstream.model.decay import value_at
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.groups import open_groups
-from recstream.scoring.items import normalise, top
+from recstream.scoring.items import normalise, ranked, top
 from recstream.scoring.popular import preferred_categories
 from recstream.scoring.sequential import sequential_for
 from recstream.scoring.session import session_for, stan_for
@@ -144,10 +144,14 @@ def bound(
     ranks: dict[str, dict[str, int]] = {}
     found: dict[str, None] = {}
     for source in sources:
-        best = normalise(top(raw[source], per_source))
-        ordered = sorted(best, key=lambda item: (-best[item], item))
+        kept = top(raw[source], per_source)  # best first, ties by id
+        best = normalise(kept)
+        ordered = list(best)
+        if len(set(best.values())) < len(set(kept.values())):
+            # two raw scores normalise to one: those two are ordered by id
+            ordered = [item for item, _ in ranked(best)]
         scores[source] = best
-        ranks[source] = {item: rank for rank, item in enumerate(ordered, start=1)}
+        ranks[source] = dict(zip(ordered, range(1, len(ordered) + 1), strict=True))
         found.update(dict.fromkeys(ordered))
     groups: dict[str, str] = {}
     for group, (product, _) in open_groups(ctx).items():

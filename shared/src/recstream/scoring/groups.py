@@ -35,12 +35,13 @@ def deal_factor(entry: CatalogItem, now: float, config: ScoringConfig) -> float:
 
 def open_groups(ctx: RecommendationContext) -> dict[str, tuple[str, CatalogItem]]:
     """Joinable groups of the catalog: group item -> (its product item, entry)."""
-    groups: dict[str, tuple[str, CatalogItem]] = {}
-    for item in sorted(ctx.catalog):
-        entry = ctx.catalog[item]
-        if entry.kind == "group" and entry.product_id is not None and entry.group_open(ctx.now):
-            groups[item] = (product_key(entry.product_id), entry)
-    return groups
+    now = ctx.now
+    groups = {
+        item: (product_key(entry.product_id), entry)
+        for item, entry in ctx.catalog.items()
+        if entry.kind == "group" and entry.product_id is not None and entry.group_open(now)
+    }
+    return {item: groups[item] for item in sorted(groups)}  # by id, whatever the load order
 
 
 def lift_to_groups(

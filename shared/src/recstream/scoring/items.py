@@ -6,9 +6,9 @@ higher score first, then the item id.
 
 from __future__ import annotations
 
-import heapq
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
-from operator import itemgetter
+from operator import neg
 
 from recstream.contract.catalog import CatalogItem
 from recstream.contract.items import product_key
@@ -56,20 +56,28 @@ def normalise(scores: Mapping[str, float]) -> dict[str, float]:
 
 def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """All positive scores, best first, ties by item id."""
-    rows = sorted((i, s) for i, s in scores.items() if s > 0)  # by item id
-    rows.sort(key=_score, reverse=True)  # stable: equal scores keep the item order
-    return rows
+    return [(item, scores[item]) for item in _order(scores)]
 
 
 def top(scores: Mapping[str, float], n: int) -> dict[str, float]:
     """The ``n`` best positive scores, best first (ties by item id)."""
-    if len(scores) > 4 * n:  # a heap is cheaper than sorting everything
-        positive = ((i, s) for i, s in scores.items() if s > 0)
-        return dict(heapq.nsmallest(n, positive, key=lambda kv: (-kv[1], kv[0])))
-    return dict(ranked(scores)[:n])
+    if len(scores) > 4 * n:  # cut to the items that can be among the n best before ordering
+        cut = sorted(scores.values(), reverse=True)[n - 1]
+        scores = {item: s for item, s in scores.items() if s >= cut}
+    best = _order(scores)
+    del best[n:]
+    return {item: scores[item] for item in best}
 
 
-_score = itemgetter(1)
+def _order(scores: Mapping[str, float]) -> list[str]:
+    """The items of positive score, best first, ties by item id.
+
+    The pairs (-score, item) are built and compared in C (``zip``, ``map``), and the sort
+    is linear when the mapping is already in that order, as :func:`top`'s results are;
+    the positive scores are the pairs before ``(0.0,)``."""
+    pairs = sorted(zip(map(neg, scores.values()), scores, strict=True))
+    del pairs[bisect_left(pairs, (0.0,)) :]
+    return [item for _, item in pairs]
 
 
 def dedupe(items: Iterable[str]) -> list[str]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import compress
+from operator import attrgetter, itemgetter
 
 from recstream.contract.units import DAY
 from recstream.readmodel.context import NeighbourSession, RecommendationContext
@@ -72,26 +74,38 @@ def query_items(ctx: RecommendationContext) -> list[str]:
     return session_items or anchors
 
 
+def _recent(neighbours: Sequence[NeighbourSession], sample: int) -> list[NeighbourSession]:
+    """The ``sample`` most recent neighbours, newest first, ties by key (two stable sorts,
+    so no key tuple is built per neighbour)."""
+    recent = sorted(neighbours, key=attrgetter("key"))
+    recent.sort(key=attrgetter("last_at"), reverse=True)
+    return recent[:sample]
+
+
 def _neighbours(
     items: Sequence[str], neighbours: Sequence[NeighbourSession], now: float, config: ScoringConfig
-) -> list[tuple[NeighbourSession, float]]:
+) -> list[tuple[NeighbourSession, set[str], float]]:
+    """The ``knn_k`` most similar of the recent neighbours, with their item sets, most
+    similar first (ties: the newest, then by key)."""
     weights: dict[str, float] = {}
     length = len(items)
     for position, item in enumerate(items, start=1):
         weights[item] = _position_weight(config.knn_position_weighting, position, length)
-    recent = sorted(neighbours, key=lambda n: (-n.last_at, n.key))[: config.knn_sample]
-    scored: list[tuple[NeighbourSession, float]] = []
-    for neighbour in recent:
+    current, current_weights = list(weights), list(weights.values())
+    scored: list[tuple[NeighbourSession, set[str], float]] = []
+    for neighbour in _recent(neighbours, config.knn_sample):
         members = set(neighbour.items)
-        # sum in session order, so the float result does not depend on set iteration order
-        similarity = sum(w for i, w in weights.items() if i in members) / len(weights)
+        # the weights of the shared items, summed in session order (so the float result does
+        # not depend on set iteration order), without a Python-level loop
+        shared = compress(current_weights, map(members.__contains__, current))
+        similarity = sum(shared) / len(weights)
         if similarity <= 0:
             continue
         if config.knn_neighbour_half_life_days is not None:
             age = max(0.0, now - neighbour.last_at)
             similarity *= math.pow(2.0, -age / (config.knn_neighbour_half_life_days * DAY))
-        scored.append((neighbour, similarity))
-    scored.sort(key=lambda ns: (-ns[1], -ns[0].last_at, ns[0].key))
+        scored.append((neighbour, members, similarity))
+    scored.sort(key=itemgetter(2), reverse=True)  # stable: ties keep the recency order
     return scored[: config.knn_k]
 
 
@@ -115,8 +129,7 @@ def session_scores(
         return {}
     scores: dict[str, float] = {}
     last = items[-1]
-    for neighbour, similarity in _neighbours(items, neighbours, now, config):
-        members = set(neighbour.items)
+    for neighbour, members, similarity in _neighbours(items, neighbours, now, config):
         step = _newest_shared_step(items, members)
         weight = similarity * _step_weight(config.knn_score_weighting, step)
         for item in members:
@@ -171,9 +184,8 @@ def stan_scores(
         position_of[item] = position
     norm = math.sqrt(sum(w * w for w in weights.values()))
     recency = config.stan_recency_lambda_days * DAY
-    recent = sorted(neighbours, key=lambda n: (-n.last_at, n.key))[: config.knn_sample]
     scored: list[tuple[NeighbourSession, float]] = []
-    for neighbour in recent:
+    for neighbour in _recent(neighbours, config.knn_sample):
         members = set(neighbour.items)
         # sum in session order, so the float result does not depend on set iteration order
         shared = sum(w for i, w in weights.items() if i in members)
@@ -182,7 +194,7 @@ def stan_scores(
         age = max(0.0, now - neighbour.last_at)
         similarity = shared / (norm * math.sqrt(len(members))) * math.exp(-age / recency)
         scored.append((neighbour, similarity))
-    scored.sort(key=lambda ns: (-ns[1], -ns[0].last_at, ns[0].key))
+    scored.sort(key=itemgetter(1), reverse=True)  # stable: ties keep the recency order
     scores: dict[str, float] = {}
     for neighbour, similarity in scored[: config.knn_k]:
         last: dict[str, int] = {}  # item -> its last position in the neighbour
@@ -211,9 +223,9 @@ def neighbour_support(
     if config.knn_last_items is not None:
         items = items[-config.knn_last_items :]
     support: dict[str, float] = {}
-    for neighbour, similarity in _neighbours(items, ctx.neighbours, ctx.now, config):
-        if item not in neighbour.items:
+    for _, members, similarity in _neighbours(items, ctx.neighbours, ctx.now, config):
+        if item not in members:
             continue
-        for shared in set(neighbour.items) & set(items):
+        for shared in members & set(items):
             support[shared] = support.get(shared, 0.0) + similarity
     return support
