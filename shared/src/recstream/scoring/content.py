@@ -51,6 +51,7 @@ class UserProfile:
     price_center: float | None
     price_std: float
     ratings: dict[str, float]  # item -> implicit rating / 5
+    item_ratings: dict[str, float]  # item -> implicit rating (0..5), the positive ones
 
 
 def user_profile(
@@ -72,12 +73,13 @@ def user_profile(
             center = (prices.engaged_mean + prices.bought_mean) / 2.0
         if prices.engaged > 1:
             std = max(std, math.sqrt(max(0.0, prices.engaged_m2) / (prices.engaged - 1)))
-    ratings = {}
+    item_ratings = {}
     for item, stats in state.items.items():
-        rating = implicit_rating(item, stats, ctx.now, core).rating / 5.0
+        rating = implicit_rating(item, stats, ctx.now, core).rating
         if rating > 0:
-            ratings[item] = rating
-    return UserProfile(relative, center, std, ratings)
+            item_ratings[item] = rating
+    ratings = {item: rating / 5.0 for item, rating in item_ratings.items()}
+    return UserProfile(relative, center, std, ratings, item_ratings)
 
 
 # each factor's value in FACTORS order, None where the item lacks the attribute

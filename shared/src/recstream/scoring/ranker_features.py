@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
 
-from recstream.contract.items import is_group
+from recstream.contract.items import GROUP_PREFIX
 from recstream.contract.units import DAY
 from recstream.model.config import CoreConfig
-from recstream.model.ratings import implicit_rating
 from recstream.readmodel.context import RecommendationContext
 from recstream.scoring.candidates import SOURCES, Candidates
 from recstream.scoring.config import ScoringConfig
@@ -42,6 +42,7 @@ from recstream.scoring.popular import preferred_categories
 
 NAN = math.nan
 _RANKED = ("sequential", "session", "stan", "covisitation", "co_engagement")
+_RANK_COLUMN = {source: column for column, source in enumerate(_RANKED)}
 SOURCE_FEATURES: tuple[str, ...] = (
     *(f"{s}_score" for s in SOURCES),
     *(f"{s}_rank" for s in _RANKED),
@@ -118,7 +119,7 @@ def feature_matrix(
         return matrix
     _source_block(matrix, candidates)
     # a group deal is described by its product's evidence
-    evidence = [candidates.groups.get(item, item) for item in items]
+    evidence = list(map(candidates.groups.get, items, items))
     start = len(SOURCE_FEATURES) - 1
     end = start + 1 + len(ITEM_FEATURES)
     matrix[:, start:end] = _item_columns(ctx, items, evidence, config, core)
@@ -129,24 +130,26 @@ def feature_matrix(
 def _source_block(matrix: Matrix, candidates: Candidates) -> None:
     """The source features but ``content_score``: each source writes the rows of its own
     items (at most ``per_source``), the others keep 0 (score) or NaN (rank)."""
-    row = {item: i for i, item in enumerate(candidates.items)}
+    row = dict(zip(candidates.items, range(len(candidates.items)), strict=True))
+    row_of = row.__getitem__
     scores = matrix[:, : len(SOURCES)]
     scores.fill(0.0)
     ranks = matrix[:, len(SOURCES) : len(SOURCES) + len(_RANKED)]
     ranks.fill(NAN)
-    held_rows: list[int] = []
+    held_rows = [np.empty(0, np.intp)]
     for column, source in enumerate(SOURCES):
         held = candidates.scores.get(source)
-        if held:
-            rows = [row[item] for item in held]
-            scores[rows, column] = list(held.values())
-            held_rows += rows
-    for column, source in enumerate(_RANKED):
+        if not held:
+            continue
+        rows = np.fromiter(map(row_of, held), np.intp, len(held))
+        scores[rows, column] = np.fromiter(held.values(), np.float64, len(held))
+        held_rows.append(rows)
         ranked = candidates.ranks.get(source)
-        if ranked:
-            ranks[[row[item] for item in ranked], column] = list(ranked.values())
+        if source in _RANK_COLUMN and ranked:  # the same items as ``held``
+            values = np.fromiter(map(ranked.__getitem__, held), np.float64, len(held))
+            ranks[rows, _RANK_COLUMN[source]] = values
     holding = len(SOURCES) + len(_RANKED)  # the column: how many sources hold the item
-    matrix[:, holding] = np.bincount(np.array(held_rows, dtype=np.intp), minlength=len(row))
+    matrix[:, holding] = np.bincount(np.concatenate(held_rows), minlength=len(row))
     for group, product in candidates.groups.items():
         matrix[row[group], : holding + 1] = matrix[row[product], : holding + 1]
 
@@ -194,50 +197,57 @@ def _item_columns(
 ) -> Matrix:
     """A row per candidate: its ``content_score``, then its :data:`ITEM_FEATURES`.
 
-    The loop looks each candidate up once; the arithmetic is done on the columns."""
+    Built column by column: each look-up is a ``map`` or a comprehension over the
+    candidates, the per-item work (deals, ratings) is done for the items that have it,
+    and the arithmetic is done on the numpy columns."""
     now = ctx.now
     session = ctx.session
     in_session: dict[str, int] = {}  # item -> steps back from the session's end
     if session is not None:
-        for steps, item in enumerate(reversed(session.items), start=1):
-            in_session.setdefault(item, steps)
+        for back, item in enumerate(reversed(session.items), start=1):
+            in_session.setdefault(item, back)
     session_categories = session.categories if session else {}
     preferences = preferred_categories(ctx, core)
     content = content_scorer(ctx, items, config, core)
     profile = content.profile
-    catalog, user_items = ctx.catalog, ctx.state.items
+    catalog = ctx.catalog
     popular = ctx.popular
-    looked_up: list[tuple[float, ...]] = []
-    for item, seen_as in zip(items, evidence, strict=True):
-        entry = catalog.get(item)
-        category = category_in(ctx, item, entry)
-        group = is_group(item)
-        price = created = deal = NAN
+    count = len(items)
+    entries = list(map(catalog.get, items))
+    categories = [
+        entry.category
+        if entry is not None and entry.category is not None
+        else category_in(ctx, item, entry)
+        for item, entry in zip(items, entries, strict=True)
+    ]
+    engagement = np.fromiter(map(profile.ratings.get, items, repeat(0.0)), np.float64, count)
+    groups = np.zeros(count)
+    deals = np.full(count, NAN)
+    for row in [row for row, item in enumerate(items) if item.startswith(GROUP_PREFIX)]:
+        entry = entries[row]
+        groups[row] = 1.0
+        engagement[row] = engagement_of(profile, items[row], entry)
         if entry is not None:
-            if entry.price is not None:
-                price = entry.price
-            if entry.created_at is not None:
-                created = entry.created_at
-            if group:
-                deal = deal_factor(entry, now, config)
-        stats = user_items.get(item)
-        looked_up.append(
-            (
-                profile.category_prefs.get(category, 0.0) if category is not None else NAN,
-                engagement_of(profile, item, entry),
-                price,
-                created,
-                1.0 if group else 0.0,
-                deal,
-                popular.get(seen_as, 0.0),
-                session_categories.get(category, 0) if category else NAN,
-                preferences.get(category, 0.0) if category else NAN,
-                implicit_rating(item, stats, now, core).rating if stats is not None else 0.0,
-                in_session.get(seen_as, NAN),
-            )
-        )
-    (category_match, engagement, prices, created_at, groups, deals, popularity, in_category,
-     preference, rating, steps) = np.array(looked_up, dtype=np.float64).T  # fmt: skip
+            deals[row] = deal_factor(entry, now, config)
+    # None (no catalog entry, or no value) becomes NaN
+    prices = np.array([e.price if e is not None else None for e in entries], np.float64)
+    created_at = np.array([e.created_at if e is not None else None for e in entries], np.float64)
+    # the category columns: each distinct category's value, then one look-up per row
+    # (no category: NaN; the empty one: NaN but for the match with the user's preferences)
+    distinct = [c for c in dict.fromkeys(categories) if c is not None]
+    match: dict[str | None, float] = {c: profile.category_prefs.get(c, 0.0) for c in distinct}
+    share: dict[str | None, float] = {
+        c: float(session_categories.get(c, 0)) if c else NAN for c in distinct
+    }
+    prefer: dict[str | None, float] = {c: preferences.get(c, 0.0) if c else NAN for c in distinct}
+    category_match, in_category, preference = (
+        np.fromiter(map(values.get, categories, repeat(NAN)), np.float64, count)
+        for values in (match, share, prefer)
+    )
+    popularity = np.fromiter(map(popular.get, evidence, repeat(0.0)), np.float64, count)
+    steps = np.fromiter(map(in_session.get, evidence, repeat(NAN)), np.float64, count)
+    # the user's implicit rating of the item, 0 when they have none (as in the profile)
+    rating = np.fromiter(map(profile.item_ratings.get, items, repeat(0.0)), np.float64, count)
     popular_best = max(popular.values(), default=0.0)
     user_prices = ctx.state.prices
     return np.column_stack(
