@@ -24,7 +24,10 @@ creation time; the sessions that end last (10%) are the test cases. ``--clones 1
 
 Beside them, the limit measured in the same run: LightGBM's predict on a prepared
 matrix of the same size, in a tight loop. Medians over the cases (machines here are
-noisy); every figure is per request.
+noisy); every figure is per request. A digest of every request's candidates and feature
+matrix comes with each bound: two versions of the scoring code (one of them in a
+worktree, on ``PYTHONPATH``) that print the same digest build the same candidates and
+features, bit for bit.
 
 ``--compiled-predictor`` also times lleaves, which compiles the model's trees to
 machine code with LLVM, on the same matrices, and counts the requests whose top 20
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import hashlib
 import json
 import statistics
 import tempfile
@@ -65,7 +69,7 @@ from recstream.offline.evaluation.training import build_state, landmark_for
 from recstream.offline.ranking.train import TrainSetup, train_ranker
 from recstream.readmodel.context import RecommendationContext
 from recstream.readmodel.load import load_context
-from recstream.scoring.candidates import bound, source_scores
+from recstream.scoring.candidates import Candidates, bound, source_scores
 from recstream.scoring.config import ScoringConfig
 from recstream.scoring.learned import LearnedRanker, LearnedScores, RankerArtifact
 from recstream.scoring.models import RecommendationRequest
@@ -119,6 +123,7 @@ async def measure(
     orders_differ = 0
     sizes: list[int] = []
     matrices: list[Matrix] = []
+    digest = hashlib.sha256()
     per_source = ranker.artifact.per_source
     for case, (ctx, _) in enumerate(contexts):
         started = time.process_time()
@@ -153,6 +158,7 @@ async def measure(
         spent["blend"].append(seconds)
         sizes.append(len(candidates.items))
         matrices.append(matrix)
+        digest.update(_fingerprint(candidates, matrix))
     limit_matrix = sorted(matrices, key=len)[len(matrices) // 2]  # a median-sized request
     loops = 200
     _, seconds = cpu(lambda: [ranker.scores(limit_matrix) for _ in range(loops)])
@@ -180,8 +186,21 @@ async def measure(
         f"limit: predict on {len(limit_matrix)} prepared rows, ms": round(
             1000 * seconds / loops, 3
         ),
+        "candidates and features digest": digest.hexdigest()[:16],
         **extra,
     }
+
+
+def _fingerprint(candidates: Candidates, matrix: Matrix) -> bytes:
+    """The request's candidates (order, scores, ranks, deals) and feature matrix as bytes:
+    two versions of the code that give the same digest over the cases rank the same."""
+    described = (
+        candidates.items,
+        sorted((source, list(scores.items())) for source, scores in candidates.scores.items()),
+        sorted((source, list(ranks.items())) for source, ranks in candidates.ranks.items()),
+        sorted(candidates.groups.items()),
+    )
+    return repr(described).encode() + matrix.tobytes()
 
 
 def yoochoose(datasets: Path) -> tuple[list[Event], list[Event]]:
