@@ -3,7 +3,8 @@
 ``top``, ``ranked`` and the candidate bound order by (-score, item) without building a
 key per item; these tests compare them with that definition written out plainly, on
 scores with many ties, zeros and negatives, on both of ``top``'s paths (a cut first when
-the mapping holds more than four times ``n`` items).
+the mapping holds more than four times ``n`` items). A NaN score is never ranked, as
+``s > 0`` is false for it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from recstream.scoring.items import normalise, ranked, top
 
 from .test_scoring_support import context, group, product, user
 
-# few distinct values, so that equal scores are common
-SCORE = st.sampled_from([-1.0, 0.0, 0.25, 0.5, 1.0, 1.0 / 3.0, 2.0, 7.5])
+# few distinct values, so that equal scores are common; NaN is never ranked
+SCORE = st.sampled_from([-1.0, 0.0, 0.25, 0.5, 1.0, 1.0 / 3.0, 2.0, 7.5, math.nan])
 SCORES = st.dictionaries(st.from_regex(r"p:[a-z0-9]{1,4}", fullmatch=True), SCORE, max_size=60)
 
 

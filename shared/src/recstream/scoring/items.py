@@ -61,6 +61,7 @@ def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
 
 def top(scores: Mapping[str, float], n: int) -> dict[str, float]:
     """The ``n`` best positive scores, best first (ties by item id)."""
+    scores = _comparable(scores)
     if len(scores) > 4 * n:  # cut to the items that can be among the n best before ordering
         cut = sorted(scores.values(), reverse=True)[n - 1]
         scores = {item: s for item, s in scores.items() if s >= cut}
@@ -75,9 +76,19 @@ def _order(scores: Mapping[str, float]) -> list[str]:
     The pairs (-score, item) are built and compared in C (``zip``, ``map``), and the sort
     is linear when the mapping is already in that order, as :func:`top`'s results are;
     the positive scores are the pairs before ``(0.0,)``."""
+    scores = _comparable(scores)
     pairs = sorted(zip(map(neg, scores.values()), scores, strict=True))
     del pairs[bisect_left(pairs, (0.0,)) :]
     return [item for _, item in pairs]
+
+
+def _comparable(scores: Mapping[str, float]) -> Mapping[str, float]:
+    """The scores, or only the positive ones when one is NaN, which no order can place
+    (a NaN anywhere makes the sum NaN, the one check that costs no Python loop)."""
+    total = sum(scores.values())
+    if total == total:
+        return scores
+    return {item: s for item, s in scores.items() if s > 0}
 
 
 def dedupe(items: Iterable[str]) -> list[str]:
