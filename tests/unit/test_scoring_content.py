@@ -38,6 +38,14 @@ def test_event_categories_stand_in_for_a_missing_catalog() -> None:
     assert content_scores(ctx, ["p:s", "p:b"], only(category=1), CORE) == {"p:s": 1.0}
 
 
+def test_without_a_catalog_only_the_candidates_event_categories_count() -> None:
+    state = user(category_prefs={"shoes": (1.0, NOW)})
+    ctx = context(state, item_categories={"p:other": "shoes"})
+    # no candidate has a known category: the factor does not count, the component abstains
+    assert content_scorer(ctx, ["p:s", "p:b"], only(category=1), CORE).total == 0
+    assert content_scorer(ctx, ["p:s", "p:other"], only(category=1), CORE).total == 1
+
+
 def test_prices_near_what_the_user_pays_score_higher() -> None:
     state = user(prices=prices_of([20.0, 25.0, 30.0]))
     catalog = [product(f"p:{p}", price=p) for p in (25.0, 50.0, 400.0)]

@@ -130,10 +130,14 @@ def _known(
 ) -> dict[str, bool]:
     """Whether any of the items, or any entry of the loaded catalog, has each attribute."""
     entries = ctx.catalog.values()
-    return {
-        "category": any(
+    if ctx.catalog:
+        category = any(
             category_of(ctx, item) is not None for item in itertools.chain(items, ctx.catalog)
-        ),
+        )
+    else:  # without catalog entries an item's category can only be its events'
+        category = any(map(ctx.item_categories.__contains__, items))
+    return {
+        "category": category,
         "price": profile.price_center is not None
         and any(entry.price is not None for entry in entries),
         "recency": any(entry.created_at is not None for entry in entries),
