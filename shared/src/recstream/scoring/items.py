@@ -56,7 +56,7 @@ def normalise(scores: Mapping[str, float]) -> dict[str, float]:
 
 def ranked(scores: Mapping[str, float]) -> list[tuple[str, float]]:
     """All positive scores, best first, ties by item id."""
-    return [(item, scores[item]) for item in _order(scores)]
+    return [(item, scores[item]) for item in _order(_comparable(scores))]
 
 
 def top(scores: Mapping[str, float], n: int) -> dict[str, float]:
@@ -75,8 +75,8 @@ def _order(scores: Mapping[str, float]) -> list[str]:
 
     The pairs (-score, item) are built and compared in C (``zip``, ``map``), and the sort
     is linear when the mapping is already in that order, as :func:`top`'s results are;
-    the positive scores are the pairs before ``(0.0,)``."""
-    scores = _comparable(scores)
+    the positive scores are the pairs before ``(0.0,)``. The scores hold no NaN (the
+    callers pass them through :func:`_comparable`)."""
     pairs = sorted(zip(map(neg, scores.values()), scores, strict=True))
     del pairs[bisect_left(pairs, (0.0,)) :]
     return [item for _, item in pairs]
