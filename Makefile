@@ -68,7 +68,7 @@ audit-ci: ## the audit as make test runs it: a known vulnerability fails, unreac
 	if [ $$status -eq 1 ]; then exit 1; fi; \
 	if [ $$status -ne 0 ]; then echo "audit: incomplete (status $$status), see above; not failing the build"; fi
 
-bench: ## the benchmark harness (ingest, freshness, API latency, rebuild, memory, scaling); QUICK=1 for a short run
+bench: ## the benchmark harness (ingest, freshness, API latency and CPU, rebuild, memory, scaling); QUICK=1 for a short run
 	@scripts/bootstrap.sh
 	$(UV) run recstream bench $(if $(QUICK),--quick) --out results/bench-$$(date +%F-%H%M)
 

@@ -26,6 +26,7 @@ MODULES = {
     "throughput": "bench.throughput",
     "freshness": "bench.freshness",
     "api": "bench.api_latency",
+    "api-cpu": "bench.api_cpu",
     "rebuild": "bench.rebuild",
     "memory": "bench.memory",
     "scaling": "bench.scaling",
@@ -157,7 +158,7 @@ def bench(
     api_server: str,
     api_workers: int,
 ) -> None:
-    """Measure ingest, freshness, API latency, rebuild, memory and scaling on loopback.
+    """Measure ingest, freshness, API latency and CPU, rebuild, memory and scaling on loopback.
 
     Starts its own redis-server, Tansu broker, consumers and API for every
     benchmark; prints each figure next to a limit measured in the same run.

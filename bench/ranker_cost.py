@@ -49,16 +49,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 from bench.context import DEFAULT_DATASETS
-from bench.workload import generate, hash_item, load_sessions
-from recstream.apply.batch import RawRecord, apply_catalog_batch
+from bench.workload import apply_catalog, catalog_records, generate, load_sessions
+from recstream.apply.batch import RawRecord
 from recstream.contract.events import Event, decode_event
 from recstream.model.config import CoreConfig
 from recstream.offline.datasets import session_tsv_events
@@ -215,41 +213,22 @@ def yoochoose(datasets: Path) -> tuple[list[Event], list[Event]]:
 SYNTHETIC_END = 1_780_000_000.0  # 2026-05-28: any fixed time (the decay landmark follows it)
 
 
-def catalog_records(events: list[Event]) -> list[RawRecord]:
-    """Every product of the events as a catalog upsert: its events' category and price, created
-    within the 60 days before the workload starts (by the item's hash)."""
-    first = min(e.occurred_at.timestamp() for e in events)
-    products: dict[str, Event] = {}
-    for event in events:
-        if event.product_id is not None:
-            products.setdefault(event.product_id, event)
-    records = []
-    for offset, (product, event) in enumerate(sorted(products.items())):
-        created = first - (hash_item(product) % 60) * 86_400.0
-        value = orjson.dumps(
-            {
-                "kind": "product",
-                "product_id": product,
-                "category": event.category,
-                "price": event.price,
-                "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
-            }
-        )
-        records.append(RawRecord("catalog", 0, offset, 0, product.encode(), value))
-    return records
-
-
-def synthetic(datasets: Path, users: int, clones: int) -> tuple[list[Event], list[Event]]:
+def synthetic(
+    datasets: Path, users: int, clones: int
+) -> tuple[list[Event], list[Event], list[RawRecord]]:
+    """The workload's training and test events, and every product of it in the catalog."""
     workload = generate(
         load_sessions(datasets), users, end=SYNTHETIC_END, span_seconds=28 * 86_400.0, clones=clones
     )
     events = [decode_event(value) for _, value in workload.events]
-    return split_by_session_end(events, 0.1, CoreConfig().session_gap_minutes * 60.0)
+    train, test = split_by_session_end(events, 0.1, CoreConfig().session_gap_minutes * 60.0)
+    return train, test, catalog_records(workload)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    catalog: list[RawRecord] = []
     if args.clones:
-        train, test = synthetic(args.datasets, args.users, args.clones)
+        train, test, catalog = synthetic(args.datasets, args.users, args.clones)
     else:
         train, test = yoochoose(args.datasets)
     core, scoring = CoreConfig(decay_landmark=landmark_for(train)), ScoringConfig()
@@ -260,9 +239,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         artifact = trained.artifact
     store, log = MemoryStore(), RecordLog("bench", 4)
     await build_state(store, train, log, core)
-    catalog = catalog_records(train + test) if args.clones else []
-    for start in range(0, len(catalog), 2000):
-        await apply_catalog_batch(store, catalog[start : start + 2000])
+    await apply_catalog(store, catalog)
     contexts: list[tuple[RecommendationContext, str]] = []
 
     def keep(ctx: RecommendationContext, _s: float, _items: Any, target: str) -> None:

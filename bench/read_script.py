@@ -42,6 +42,7 @@ from redis.asyncio import ConnectionPool, Redis
 
 from bench import api_cpu
 from bench.context import DEFAULT_DATASETS
+from bench.workload import load_sessions
 from recstream.contract.keyspace import Keyspace, Stat
 from recstream.model.config import CoreConfig
 from recstream.readmodel.load import load_context
@@ -136,7 +137,9 @@ async def read_model(args: argparse.Namespace) -> None:
     server = start_redis()
     try:
         now = time.time()
-        last_item = await api_cpu.fill(server.address, args.datasets, 2000, 20_000, now)
+        last_item, _ = await api_cpu.fill(
+            server.address, load_sessions(args.datasets), 2000, 20_000, now
+        )
         pool = ConnectionPool.from_url(
             server.address, protocol=3, connection_class=HiredisPackingConnection
         )

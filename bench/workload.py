@@ -24,10 +24,17 @@ from pathlib import Path
 
 import orjson
 
+from recstream.apply.batch import RawRecord, apply_catalog_batch
+from recstream.store.port import StateStore
+
 YOOCHOOSE = "yoochoose-100k/yoochoose-clicks-100k_train_full.txt"
 SESSIONS_PER_USER = 2.0
 CATEGORIES = 300
 GROUPS_PER_CLONE = 500
+# The real-size catalogue of the hot-path targets: 17 copies of yoochoose-100k's 2,933 items
+# that the sessions reach (40,448 items), shopped by 48,000 users.
+LARGE_CLONES = 17
+LARGE_USERS = 48_000
 # Per click, besides the product_view itself: (event type, probability).
 FUNNEL = (
     ("add_to_cart", 0.08),
@@ -168,6 +175,39 @@ def live_event(
     item = f"p{session.items[position % len(session.items)]}x0"
     event = _event("product_view", user, f"{user}-live", at, item, f"{user}-live-{seq}")
     return user.encode(), orjson.dumps(event)
+
+
+def catalog_records(workload: Workload) -> list[RawRecord]:
+    """Every product of the workload as a catalog upsert (``catalog`` topic records): the
+    category and price its events carry, created within the 60 days before the workload's first
+    event (by the item's hash)."""
+    products: dict[str, dict[str, object]] = {}
+    for _, value in workload.events:
+        event = orjson.loads(value)
+        product = event.get("product_id")
+        if product is not None and product not in products:
+            products[product] = event
+    first = min(datetime.fromisoformat(str(e["occurred_at"])) for e in products.values())
+    records = []
+    for offset, (product, event) in enumerate(sorted(products.items())):
+        created = first.timestamp() - (hash_item(product) % 60) * 86_400.0
+        value = orjson.dumps(
+            {
+                "kind": "product",
+                "product_id": product,
+                "category": event["category"],
+                "price": event["price"],
+                "created_at": datetime.fromtimestamp(created, UTC).isoformat(),
+            }
+        )
+        records.append(RawRecord("catalog", 0, offset, 0, product.encode(), value))
+    return records
+
+
+async def apply_catalog(store: StateStore, records: Sequence[RawRecord]) -> None:
+    """Apply catalog records through the consumer's core, in its batch size."""
+    for start in range(0, len(records), 2000):
+        await apply_catalog_batch(store, records[start : start + 2000])
 
 
 def write_jsonl(workload: Workload, path: Path) -> None:
