@@ -96,10 +96,16 @@ async def test_next_products_through_redis_equal_the_core_on_memory(
     redis_client: Redis,
 ) -> None:
     train, test, core = yoochoose(datasets)
-    # equal at the same moment: events are applied between requests, faster than the shared
-    # reads' freshness bound (tests/unit/test_shared_reads.py checks the cache)
+    # equal at the same moment: events are applied between requests, faster than the caches'
+    # freshness bounds (tests/unit/test_shared_reads.py, test_items_cache.py check them)
     settings: ApiSettings = api_settings(
-        redis_url, kafka_bootstrap, keyspace, topic_name, core=core, shared_reads_cache_seconds=0
+        redis_url,
+        kafka_bootstrap,
+        keyspace,
+        topic_name,
+        core=core,
+        shared_reads_cache_seconds=0,
+        item_cache_seconds=0,
     )
     redis_store, memory = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
     log = RecordLog(topic_name, PARTITIONS)

@@ -71,8 +71,8 @@ async def test_the_trainer_and_the_api_compute_the_same_features(
         redis_url, kafka_bootstrap, keyspace, topic_name, core=core,
         ranker=RankerSettings(poll_seconds=0.1),
         # equal at the same moment: events are applied between requests, faster than the
-        # shared reads' freshness bound (tests/unit/test_shared_reads.py checks the cache)
-        shared_reads_cache_seconds=0,
+        # caches' freshness bounds (tests/unit/test_shared_reads.py, test_items_cache.py)
+        shared_reads_cache_seconds=0, item_cache_seconds=0,
     )  # fmt: skip
     redis_store, memory = RedisStore(redis_client, keyspace), MemoryStore(keyspace)
     log = RecordLog(topic_name, PARTITIONS)

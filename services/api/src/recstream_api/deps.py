@@ -13,6 +13,7 @@ from typing import Annotated, Protocol, cast
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from recstream.readmodel.items_cache import ItemsCache
 from recstream.scoring.config import ScoringConfig
 from recstream.store.port import StateStore
 from recstream.store.reads import StatsReader
@@ -42,6 +43,8 @@ class Resources:
     store: QueryStore
     # the store's reads for recommendations, with the shared answers cached (shared_reads)
     reads: StatsReader
+    # the candidates' catalog entries and categories, decoded, cached (readmodel.items_cache)
+    items: ItemsCache
     publisher: EventPublisher
     authenticator: Authenticator
     clock: Callable[[], datetime]

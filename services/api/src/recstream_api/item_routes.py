@@ -128,7 +128,9 @@ async def similar(
     require_read(principal)
     item = item_ref(product_id, group_id).key
     now = resources.clock()
-    ctx = await load_item_context(resources.reads, item, now.timestamp(), resources.settings.core)
+    ctx = await load_item_context(
+        resources.reads, item, now.timestamp(), resources.settings.core, item_cache=resources.items
+    )
     listed = similar_items(ctx, item, limit, kind, resources.settings.scoring)
     return SimilarItemsResponse(
         item=item_reference(item),
@@ -156,7 +158,13 @@ async def trending(
 ) -> TrendingResponse:
     require_read(principal)
     now = resources.clock()
-    ctx = await load_trending(resources.reads, now.timestamp(), resources.settings.core, category)
+    ctx = await load_trending(
+        resources.reads,
+        now.timestamp(),
+        resources.settings.core,
+        category,
+        item_cache=resources.items,
+    )
     listed = trending_items(ctx, category, limit, kind, resources.settings.scoring)
     return TrendingResponse(
         category=category,

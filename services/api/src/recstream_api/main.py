@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
 from recstream.platform.redis import is_cluster, redis_client
+from recstream.readmodel.items_cache import ItemsCache
 from recstream.readmodel.outcomes import load_outcomes
 from recstream.store.eviction import EvictionPolicyError, check_eviction
 from recstream.store.rankers import RankerRegistry
@@ -167,6 +168,7 @@ def create_app(
                 redis=redis,
                 store=state,
                 reads=SharedReads(state, settings.shared_reads_cache_seconds),
+                items=ItemsCache(settings.item_cache_seconds),
                 publisher=events,
                 authenticator=authenticator,
                 clock=clock,

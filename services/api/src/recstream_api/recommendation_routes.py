@@ -146,7 +146,12 @@ async def recommendations(
     authorize_weight_override(principal, body.weights is not None, settings.allow_weight_override)
     now = resources.clock()
     ctx = await load_context(
-        resources.reads, subject, now.timestamp(), settings.core, anchor=anchor_of(body.context)
+        resources.reads,
+        subject,
+        now.timestamp(),
+        settings.core,
+        anchor=anchor_of(body.context),
+        item_cache=resources.items,
     )
     how = await _serving(resources, subject, now, experiment=body.weights is None)
     result = recommend(
@@ -195,7 +200,9 @@ async def explain_recommendation(
     item = item_ref(product_id, group_id)
     subject = resolve_user(principal, user_id)
     now = resources.clock()
-    ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
+    ctx = await load_context(
+        resources.reads, subject, now.timestamp(), settings.core, item_cache=resources.items
+    )
     request = RecommendationRequest(limit=limit, include_seen=include_seen)
     how = await _serving(resources, subject, now, experiment=True, served=variant)
     if variant is not None and how.variant is None and ":" in variant:
@@ -236,7 +243,9 @@ async def session_recommendations(
     group_id = checked_id(group_id, "group_id")
     subject = resolve_user(principal, user_id)
     now = resources.clock()
-    ctx = await load_context(resources.reads, subject, now.timestamp(), settings.core)
+    ctx = await load_context(
+        resources.reads, subject, now.timestamp(), settings.core, item_cache=resources.items
+    )
     current = item_keys([product_id] if product_id else [], [group_id] if group_id else [])
     request = RecommendationRequest(
         limit=limit, kind=kind, current_items=current, include_seen=include_seen
@@ -266,7 +275,12 @@ async def next_products(
     now = resources.clock()
     anchor = item_key(product_id, None)
     ctx = await load_context(
-        resources.reads, subject, now.timestamp(), settings.core, anchor=anchor
+        resources.reads,
+        subject,
+        now.timestamp(),
+        settings.core,
+        anchor=anchor,
+        item_cache=resources.items,
     )
     exclude = frozenset({anchor}) if anchor is not None else frozenset()
     items = next_items(ctx, limit, settings.scoring, exclude=exclude, include_seen=include_seen)

@@ -293,6 +293,14 @@ class ApiSettings(BaseSettings):
         "category) every recommendation reads alike: a new head reaches recommendations at "
         "most this late; 0 turns the cache off",
     )
+    item_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=300,
+        description="how long a process reuses the candidates' catalog entries and event "
+        "categories it read (decoded): a change to an item's entry (price, stock, a group "
+        "deal's fill) reaches recommendations at most this late; 0 turns the cache off",
+    )
 
     max_body_bytes: int = Field(64 * 1024, ge=1024, le=16 * 1024 * 1024)
     max_events_per_request: int = Field(100, ge=1, le=1000)

@@ -9,9 +9,10 @@ to the store, still in one round trip per call.
 
 What it costs in freshness, exactly: a change of the popularity heads (overall and per
 category) reaches recommendations at most ``ttl_seconds`` later than without the cache.
-What a user did, the item-to-item statistics and the catalog are never cached (caching
-catalog entries and item categories per key was measured too: it saved Redis commands
-but cost as much CPU in the look-ups as it saved). ``ttl_seconds = 0`` turns it off.
+What a user did and the item-to-item statistics are never cached; the candidates' catalog
+entries and categories have a cache of their own that keeps them decoded
+(:mod:`recstream.readmodel.items_cache`: caching their raw replies here was measured and
+cost as much CPU in the look-ups as it saved). ``ttl_seconds = 0`` turns it off.
 """
 
 from __future__ import annotations

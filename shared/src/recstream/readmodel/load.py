@@ -28,6 +28,7 @@ from recstream.model.decay import value_at, value_at_now
 from recstream.model.sessions import session_key
 from recstream.model.state import SessionState, UserState, latest_items_before
 from recstream.readmodel.context import NeighbourSession, RecommendationContext
+from recstream.readmodel.items_cache import ItemsCache
 from recstream.store.reads import (
     FieldsRead,
     Read,
@@ -98,12 +99,14 @@ async def load_context(
     anchor: str | None = None,
     state: UserState | None = None,
     limits: ReadLimits | None = None,
+    item_cache: ItemsCache | None = None,
 ) -> RecommendationContext:
     """Read everything a recommendation for ``user_id`` at ``now`` needs.
 
     ``anchor`` (an item) replaces the session's items as the sequential start;
     ``state`` replaces the stored user state (the offline evaluation folds test
-    sessions privately).
+    sessions privately); ``item_cache`` answers the candidates' catalog entries and
+    categories it holds (an API process's cache, :mod:`recstream.readmodel.items_cache`).
     """
     limits = limits or ReadLimits()
     keys = reader.keyspace
@@ -182,7 +185,7 @@ async def load_context(
             neighbours.append(NeighbourSession(k, items, seen[k]))
             candidates.update(items)
     candidates.update(state.items)
-    catalog, item_categories = await load_items(reader, sorted(candidates))
+    catalog, item_categories = await load_items(reader, sorted(candidates), item_cache)
     return RecommendationContext(
         user_id=user_id,
         now=now,
@@ -207,6 +210,7 @@ async def load_item_context(
     now: float,
     config: CoreConfig,
     limits: ReadLimits | None = None,
+    item_cache: ItemsCache | None = None,
 ) -> RecommendationContext:
     """What shoppers did around one item, for everybody alike (no user is read): the
     items of the same sessions (co-visitation), of the same shoppers' other sessions
@@ -222,7 +226,7 @@ async def load_item_context(
     )
     related = [_related(rows, now, config) for rows in (transitions, covisited, co_engaged)]
     candidates = {item}.union(*related)
-    catalog, item_categories = await load_items(reader, sorted(candidates))
+    catalog, item_categories = await load_items(reader, sorted(candidates), item_cache)
     return RecommendationContext(
         user_id="",
         now=now,
@@ -243,6 +247,7 @@ async def load_trending(
     config: CoreConfig,
     category: str | None = None,
     limits: ReadLimits | None = None,
+    item_cache: ItemsCache | None = None,
 ) -> RecommendationContext:
     """The most popular items now (decayed popularity), overall or in one category, with
     their catalog entries; no user is read."""
@@ -266,7 +271,7 @@ async def load_trending(
         )
         popular, by_category = {}, {category: _popularity(rows, now, config)}
     candidates = set(popular).union(*by_category.values())
-    catalog, item_categories = await load_items(reader, sorted(candidates))
+    catalog, item_categories = await load_items(reader, sorted(candidates), item_cache)
     return RecommendationContext(
         user_id="",
         now=now,
@@ -285,7 +290,24 @@ def _merge(shards: Sequence[list[tuple[str, float]]]) -> list[tuple[str, float]]
 
 
 async def load_items(
-    reader: StatsReader, items: Sequence[str]
+    reader: StatsReader, items: list[str], cache: ItemsCache | None = None
+) -> tuple[dict[str, CatalogItem], dict[str, str]]:
+    """The catalog entries and event categories of ``items`` (those that have one), read
+    through ``cache`` when one is given: only the items it does not hold are read."""
+    if cache is None or cache.ttl_seconds <= 0:
+        return await _read_items(reader, items)
+    cache = cache.current()
+    missing = cache.missing(items)
+    if missing:
+        cache.add(missing, *await _read_items(reader, missing))
+    entries, known = cache.entries, cache.categories
+    catalog = {i: entry for i in items if (entry := entries[i]) is not None}
+    categories = {i: category for i in items if (category := known[i]) is not None}
+    return catalog, categories
+
+
+async def _read_items(
+    reader: StatsReader, items: list[str]
 ) -> tuple[dict[str, CatalogItem], dict[str, str]]:
     keys = reader.keyspace
     by_shard: dict[int, list[str]] = {}
