@@ -16,6 +16,8 @@ from recstream.readmodel.items_cache import ItemsCache
 from recstream.readmodel.load import load_items
 from recstream.store.reads import FieldsRead, Read, StringsRead
 
+from .test_shared_reads import Clock
+
 KEYS = Keyspace(prefix="t", shards=4)
 ITEMS = [f"p:{n}" for n in range(12)]
 
@@ -53,14 +55,6 @@ class ItemsReader:
                 row = self.hashes.get(request.key, {})
                 answers.append([row.get(f) for f in request.fields])
         return answers
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def catalog(prices: dict[str, float]) -> dict[str, CatalogItem]:
