@@ -31,8 +31,8 @@ YOOCHOOSE = "yoochoose-100k/yoochoose-clicks-100k_train_full.txt"
 SESSIONS_PER_USER = 2.0
 CATEGORIES = 300
 GROUPS_PER_CLONE = 500
-# The real-size catalogue of the hot-path targets: 17 copies of yoochoose-100k's 2,933 items
-# that the sessions reach (40,448 items), shopped by 48,000 users.
+# The real-size catalogue of the hot-path targets: 17 copies of yoochoose-100k's items, of
+# which 48,000 users reach 40,448.
 LARGE_CLONES = 17
 LARGE_USERS = 48_000
 # Per click, besides the product_view itself: (event type, probability).

@@ -108,4 +108,23 @@ async def test_zero_seconds_reads_every_time() -> None:
     for _ in range(3):
         await load_items(reader, ["p:1"], cache)
     assert reader.asked == [["p:1"]] * 3
-    assert cache.entries == {}
+    assert cache.current().entries == {}
+
+
+async def test_a_generation_replaced_while_a_read_is_in_flight_still_answers_it() -> None:
+    clock = Clock()
+    cache = ItemsCache(2.0, clock)
+    reader = ItemsReader(catalog({"p:1": 5.0, "p:2": 6.0}), {"p:1": "a"})
+    await load_items(reader, ["p:1"], cache)
+
+    class Concurrent(ItemsReader):
+        async def read(self, requests: Sequence[Read]) -> list[Any]:
+            clock.now += 5.0
+            cache.current()  # another request replaces the generation meanwhile
+            return await super().read(requests)
+
+    racing = Concurrent(catalog({"p:1": 5.0, "p:2": 6.0}), {"p:1": "a"})
+    assert await load_items(racing, ["p:1", "p:2"], cache) == await load_items(
+        reader, ["p:1", "p:2"]
+    )
+    assert racing.asked == [["p:2"]], "p:1 came from the generation the request started with"

@@ -11,8 +11,9 @@ keeps what it read, decoded, in one generation that is dropped whole once it is
 
 What it costs in freshness, exactly: a change to an item's catalog entry (its price, stock,
 category, a group deal's fill or status, a new or deleted entry) or to its event category
-reaches recommendations at most ``ttl_seconds`` later than without the cache. In memory it
-holds at most the items read within ``ttl_seconds``. The entries are frozen dataclasses,
+reaches recommendations at most ``ttl_seconds`` later than without the cache (plus the
+duration of a request in flight when its generation is replaced). In memory it holds at
+most the items read within ``ttl_seconds``. The entries are frozen dataclasses,
 shared by the requests of one generation and never changed.
 """
 
@@ -24,25 +25,14 @@ from collections.abc import Callable
 from recstream.contract.catalog import CatalogItem
 
 
-class ItemsCache:
-    """Decoded catalog entries and event categories per item, ``None`` for an item that has
-    none, all dropped together every ``ttl_seconds``."""
+class Generation:
+    """What one generation holds: decoded catalog entries and event categories per item,
+    ``None`` for an item that has none."""
 
-    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_seconds = ttl_seconds
-        self._clock = clock
+    def __init__(self, born: float) -> None:
+        self.born = born
         self.entries: dict[str, CatalogItem | None] = {}
         self.categories: dict[str, str | None] = {}
-        self._born = clock()
-
-    def current(self) -> ItemsCache:
-        """This cache, emptied first when its generation is ``ttl_seconds`` old."""
-        now = self._clock()
-        if now - self._born >= self.ttl_seconds:
-            self.entries = {}
-            self.categories = {}
-            self._born = now
-        return self
 
     def missing(self, items: list[str]) -> list[str]:
         entries = self.entries
@@ -54,3 +44,25 @@ class ItemsCache:
         """Remember what a read of ``items`` found, and that the others have nothing."""
         self.entries.update({i: catalog.get(i) for i in items})
         self.categories.update({i: categories.get(i) for i in items})
+
+
+class ItemsCache:
+    """One :class:`Generation` at a time, replaced by an empty one once it is
+    ``ttl_seconds`` old.
+
+    A request keeps the generation it started with until it has its answers, so a
+    generation replaced while its read is in flight (by a concurrent request) still
+    answers it whole; what it read then goes to the old generation and is dropped with it.
+    """
+
+    def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._generation = Generation(clock())
+
+    def current(self) -> Generation:
+        """The generation to answer from, a new one when the last is ``ttl_seconds`` old."""
+        now = self._clock()
+        if now - self._generation.born >= self.ttl_seconds:
+            self._generation = Generation(now)
+        return self._generation

@@ -296,11 +296,11 @@ async def load_items(
     through ``cache`` when one is given: only the items it does not hold are read."""
     if cache is None or cache.ttl_seconds <= 0:
         return await _read_items(reader, items)
-    cache = cache.current()
-    missing = cache.missing(items)
+    generation = cache.current()  # kept to the end: a concurrent request may replace it
+    missing = generation.missing(items)
     if missing:
-        cache.add(missing, *await _read_items(reader, missing))
-    entries, known = cache.entries, cache.categories
+        generation.add(missing, *await _read_items(reader, missing))
+    entries, known = generation.entries, generation.categories
     catalog = {i: entry for i in items if (entry := entries[i]) is not None}
     categories = {i: category for i in items if (category := known[i]) is not None}
     return catalog, categories
