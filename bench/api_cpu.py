@@ -271,22 +271,31 @@ def bench_settings(redis_url: str, **overrides: Any) -> ApiSettings:
     )
 
 
+async def prepare(
+    args: argparse.Namespace, redis_url: str, now: float
+) -> tuple[dict[str, str], int]:
+    """Fill the Redis with the command line's workload and publish its model, if any; what
+    :func:`fill` returns."""
+    print(
+        f"filling Redis: {args.users:,} users in {args.clones} catalogue copies, "
+        f"{args.live:,} live clicks",
+        flush=True,
+    )
+    filled = await fill(
+        redis_url, load_sessions(args.datasets), args.users, args.live, now, args.clones
+    )
+    if args.model is not None:
+        print(f"learned ranker {await publish_model(redis_url, args.model_bytes)}")
+    return filled
+
+
 async def compare(args: argparse.Namespace) -> dict[str, Any]:
     """Alternated blocks of each endpoint's requests against one app per setting value."""
     name, values = args.compare[0], args.compare[1:]
     redis_server = start_redis()
     try:
         now = time.time()
-        last_item, _ = await fill(
-            redis_server.address,
-            load_sessions(args.datasets),
-            args.users,
-            args.live,
-            now,
-            args.clones,
-        )
-        if args.model is not None:
-            print(f"learned ranker {await publish_model(redis_server.address, args.model_bytes)}")
+        last_item, _ = await prepare(args, redis_server.address, now)
         apps = {
             v: bench_app(
                 bench_settings(redis_server.address, **{name: setting_value(v)}),
@@ -332,21 +341,7 @@ async def standalone(args: argparse.Namespace, profiles: dict[str, str]) -> dict
     redis_server = start_redis()
     try:
         now = time.time()
-        print(
-            f"filling Redis: {args.users:,} users in {args.clones} catalogue copies, "
-            f"{args.live:,} live clicks",
-            flush=True,
-        )
-        last_item, items = await fill(
-            redis_server.address,
-            load_sessions(args.datasets),
-            args.users,
-            args.live,
-            now,
-            args.clones,
-        )
-        if args.model is not None:
-            print(f"learned ranker {await publish_model(redis_server.address, args.model_bytes)}")
+        last_item, items = await prepare(args, redis_server.address, now)
         settings = bench_settings(redis_server.address)
         app = bench_app(settings, datetime.fromtimestamp(now, UTC))
         requests = requests_of(settings, last_item, 500)
